@@ -1,0 +1,1 @@
+"""The cafleet broker: the one Django app (app label ``cafleet``)."""

@@ -1,0 +1,279 @@
+"""Session, Agent, Task and Placement (``../shared/contract/data-model.md``).
+
+Every column is TEXT: ids are application-generated UUIDv4 strings and timestamps are
+32-character ISO-8601 UTC strings (``broker.clock.now``), so they sort as strings.
+Nothing but placements is ever deleted; state changes are single conditional UPDATEs so
+that racing writers have exactly one winner.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import models
+from django.db.models import F, Q
+
+from broker.clock import now
+from broker.exceptions import CafleetError, Forbidden, InvalidState
+
+ADMIN_KIND = "builtin-administrator"
+
+
+class CodingAgent(models.TextChoices):
+    CLAUDE = "claude"
+    CODEX = "codex"
+
+
+class AgentStatus(models.TextChoices):
+    ACTIVE = "active"
+    DEREGISTERED = "deregistered"
+
+
+class TaskType(models.TextChoices):
+    UNICAST = "unicast"
+    BROADCAST_SUMMARY = "broadcast_summary"
+
+
+class TaskState(models.TextChoices):
+    INPUT_REQUIRED = "input_required"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+# ------------------------------------------------------------------------------ sessions
+class SessionQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Session(models.Model):
+    session_id = models.CharField(max_length=36, primary_key=True)
+    label = models.TextField(null=True, blank=True)
+    created_at = models.CharField(max_length=32)
+    deleted_at = models.CharField(max_length=32, null=True, blank=True)
+    director_agent = models.ForeignKey(
+        "Agent", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_column="director_agent_id",
+    )
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "sessions"
+        ordering = ("created_at", "session_id")
+
+    def __str__(self):
+        return self.label or self.session_id[:8]
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+# ------------------------------------------------------------------------------ agents
+class AgentQuerySet(models.QuerySet):
+    def in_session(self, session_id: str):
+        return self.filter(session_id=session_id)
+
+    def active(self):
+        return self.filter(status=AgentStatus.ACTIVE)
+
+    def ordered(self):
+        return self.order_by("registered_at", "agent_id")
+
+
+class Agent(models.Model):
+    agent_id = models.CharField(max_length=36, primary_key=True)
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="agents",
+                                db_column="session_id")
+    name = models.TextField()
+    description = models.TextField()
+    status = models.CharField(max_length=16, choices=AgentStatus.choices,
+                              default=AgentStatus.ACTIVE)
+    registered_at = models.CharField(max_length=32)
+    deregistered_at = models.CharField(max_length=32, null=True, blank=True)
+    agent_card_json = models.TextField()
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        db_table = "agents"
+        indexes = [models.Index(fields=["session", "status"], name="idx_agents_session_status")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=AgentStatus.values),
+                                   name="agents_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status=AgentStatus.ACTIVE, deregistered_at__isnull=True)
+                | Q(status=AgentStatus.DEREGISTERED, deregistered_at__isnull=False),
+                name="agents_deregistered_at_matches_status",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.agent_id[:8]})"
+
+    @property
+    def card(self) -> dict:
+        try:
+            value = json.loads(self.agent_card_json)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def kind(self) -> str:
+        meta = self.card.get("cafleet")
+        if isinstance(meta, dict) and meta.get("kind") == ADMIN_KIND:
+            return ADMIN_KIND
+        return "user"
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.kind == ADMIN_KIND
+
+    def is_root_director_of(self, session: Session) -> bool:
+        return session.director_agent_id == self.agent_id
+
+    def deregister(self, *, at: str | None = None) -> None:
+        """Flip active → deregistered and drop the placement, in one transaction.
+
+        The caller checks the root-Director / Administrator protections; this method
+        guarantees the one-way transition under concurrency.
+        """
+        from django.db import transaction
+
+        stamp = at or now()
+        with transaction.atomic():
+            changed = Agent.objects.filter(agent_id=self.agent_id, status=AgentStatus.ACTIVE) \
+                .update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
+            if not changed:
+                raise CafleetError(f"agent {self.agent_id} not found or already deregistered.")
+            Placement.objects.filter(agent_id=self.agent_id).delete()
+        self.status = AgentStatus.DEREGISTERED
+        self.deregistered_at = stamp
+
+
+# ------------------------------------------------------------------------------ tasks
+class TaskQuerySet(models.QuerySet):
+    def deliveries(self):
+        """Every row but broadcast summaries."""
+        return self.exclude(type=TaskType.BROADCAST_SUMMARY)
+
+    def inbox(self, agent_id: str):
+        return self.filter(context_id=agent_id).deliveries()
+
+    def unread(self):
+        return self.filter(status_state=TaskState.INPUT_REQUIRED)
+
+    def newest_first(self):
+        return self.order_by("-status_timestamp", "-task_id")
+
+    def visible_in_session(self, session_id: str):
+        """Tasks whose sender or recipient is an agent of the session."""
+        members = Agent.objects.filter(session_id=session_id).values("agent_id")
+        return self.filter(Q(context__session_id=session_id) | Q(from_agent_id__in=members))
+
+
+class Task(models.Model):
+    task_id = models.CharField(max_length=36, primary_key=True)
+    context = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="inbox",
+                                db_column="context_id")
+    from_agent_id = models.CharField(max_length=36)
+    to_agent_id = models.CharField(max_length=36, blank=True)
+    type = models.CharField(max_length=24, choices=TaskType.choices, default=TaskType.UNICAST)
+    created_at = models.CharField(max_length=32)
+    status_state = models.CharField(max_length=24, choices=TaskState.choices,
+                                    default=TaskState.INPUT_REQUIRED)
+    status_timestamp = models.CharField(max_length=32)
+    origin_task_id = models.CharField(max_length=36, null=True, blank=True)
+    text = models.TextField()
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        db_table = "tasks"
+        indexes = [
+            models.Index(fields=["context", "status_timestamp"],
+                         name="idx_tasks_context_status_ts"),
+            models.Index(fields=["from_agent_id", "status_timestamp"],
+                         name="idx_tasks_from_agent_status_ts"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(type__in=TaskType.values), name="tasks_type_valid"),
+            models.CheckConstraint(condition=Q(status_state__in=TaskState.values),
+                                   name="tasks_state_valid"),
+            models.CheckConstraint(
+                condition=Q(type=TaskType.UNICAST)
+                | Q(to_agent_id="", status_state=TaskState.COMPLETED,
+                    origin_task_id=F("task_id"), context_id=F("from_agent_id")),
+                name="tasks_summary_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(type=TaskType.BROADCAST_SUMMARY) | Q(to_agent_id=F("context_id")),
+                name="tasks_unicast_addressed_to_context",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.task_id[:8]} {self.type} {self.status_state}"
+
+    def _transition(self, to_state: str, verb: str) -> None:
+        """input_required → to_state as one conditional UPDATE: exactly one racer wins."""
+        stamp = now()
+        changed = Task.objects.filter(task_id=self.task_id,
+                                      status_state=TaskState.INPUT_REQUIRED) \
+            .update(status_state=to_state, status_timestamp=stamp)
+        if not changed:
+            current = Task.objects.filter(task_id=self.task_id) \
+                .values_list("status_state", flat=True).first()
+            raise InvalidState(f"Cannot {verb} task in state {current or self.status_state}")
+        self.status_state = to_state
+        self.status_timestamp = stamp
+
+    def ack(self, *, by: str) -> None:
+        if self.context_id != by:
+            raise Forbidden("Only the recipient can ACK a task")
+        self._transition(TaskState.COMPLETED, "ACK")
+
+    def cancel(self, *, by: str) -> None:
+        if self.from_agent_id != by:
+            raise Forbidden("Only the sender can cancel a task")
+        self._transition(TaskState.CANCELED, "cancel")
+
+
+# ------------------------------------------------------------------------------ placements
+class Placement(models.Model):
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="placement", db_column="agent_id")
+    director_agent = models.ForeignKey(Agent, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="member_placements",
+                                       db_column="director_agent_id")
+    tmux_session = models.TextField()
+    tmux_window_id = models.TextField()
+    tmux_pane_id = models.TextField(null=True, blank=True)
+    coding_agent = models.CharField(max_length=16, choices=CodingAgent.choices,
+                                    default=CodingAgent.CLAUDE, db_default=CodingAgent.CLAUDE)
+    created_at = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "agent_placements"
+        indexes = [models.Index(fields=["director_agent"], name="idx_placements_director")]
+        constraints = [
+            models.CheckConstraint(condition=Q(coding_agent__in=CodingAgent.values),
+                                   name="placements_coding_agent_valid"),
+            models.CheckConstraint(condition=~Q(director_agent_id=F("agent_id")),
+                                   name="placements_not_own_director"),
+        ]
+
+    def __str__(self):
+        return f"{self.agent_id[:8]} @ {self.tmux_pane_id or '(pending)'}"
+
+    def as_dict(self) -> dict:
+        return {
+            "director_agent_id": self.director_agent_id,
+            "tmux_session": self.tmux_session,
+            "tmux_window_id": self.tmux_window_id,
+            "tmux_pane_id": self.tmux_pane_id,
+            "coding_agent": self.coding_agent,
+            "created_at": self.created_at,
+        }

@@ -1,0 +1,104 @@
+"""Full settings: the broker plus the Django admin stack (server, db init, manage.py, tests)."""
+
+import os
+import secrets
+from pathlib import Path
+
+from cafleet_project.settings_lean import DATABASE_PATH, DATABASES  # noqa: F401
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _secret_key() -> str:
+    """Generated once per installation, kept beside the database with mode 0600.
+
+    Never created in a directory that does not exist yet (only ``db init`` makes that);
+    until then an ephemeral key serves.
+    """
+    env_key = os.environ.get("CAFLEET_SECRET_KEY")
+    if env_key:
+        return env_key
+    directory = os.path.dirname(os.path.abspath(DATABASE_PATH))
+    path = os.path.join(directory, "secret_key")
+    try:
+        with open(path, encoding="ascii") as fh:
+            key = fh.read().strip()
+        if key:
+            return key
+    except OSError:
+        pass
+    key = secrets.token_urlsafe(50)
+    if os.path.isdir(directory):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(key + "\n")
+        except FileExistsError:
+            with open(path, encoding="ascii") as fh:
+                return fh.read().strip() or key
+        except OSError:
+            pass
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+USE_I18N = False
+LOGGING_CONFIG = "logging.config.dictConfig"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_extensions",
+    "broker.apps.BrokerConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "broker.middleware.ViewerTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "cafleet_project.urls"
+WSGI_APPLICATION = "cafleet_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+STATIC_URL = "/static/"
+# Admin CSS/JS are served straight from the installed apps by WhiteNoise (no collectstatic).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = False
+
+LOGIN_URL = "/admin/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
