@@ -512,7 +512,7 @@ def _parse(argv: list[str], result: Parsed) -> Parsed:
     if raw is None:
         result.help_text = help_for(())
         return result
-    for dest, (opt, value) in raw.items():
+    for dest, (_opt, value) in raw.items():
         setattr(result, dest, value)
     if result.version:
         return result

@@ -1,0 +1,94 @@
+"""Helpers shared by the command handlers: input validation, bodies, session lookup."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from broker.exceptions import ValidationError
+from broker.output import positive_int_env
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CHUNK = 65536
+
+
+def reject_controls(flag: str, value: str | None) -> None:
+    """Names, descriptions and labels may not hold C0/C1 controls or DEL (cli.md §3.1)."""
+    if value is not None and _CONTROL.search(value):
+        raise ValidationError(f"{flag} may not contain control characters.")
+
+
+def max_body_bytes() -> int:
+    return positive_int_env("CAFLEET_MAX_BODY_BYTES", 1048576)
+
+
+def _read_limited(stream, limit: int) -> tuple[bytes, int]:
+    """Keep at most limit+1 bytes; count everything (huge input is not held in memory)."""
+    kept = bytearray()
+    total = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        total += len(chunk)
+        if len(kept) <= limit:
+            kept += chunk[: limit + 1 - len(kept)]
+    return bytes(kept), total
+
+
+def read_body(options: dict, stdin=None) -> str:
+    """The message body from exactly one of --text, --text - or --text-file (cli.md §4.4.1)."""
+    text, path = options.get("text"), options.get("text_file")
+    if (text is None) == (path is None):
+        raise ValidationError("--text and --text-file are mutually exclusive; supply exactly one.")
+    limit = max_body_bytes()
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data, total = _read_limited(fh, limit)
+        except OSError as exc:
+            raise ValidationError(f"cannot read --text-file '{path}': "
+                                  f"{exc.strerror or exc}") from None
+    elif text == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        try:
+            data, total = _read_limited(stream, limit)
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"cannot read stdin: {getattr(exc, 'strerror', None) or exc}") \
+                from None
+    else:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("message text is not valid UTF-8.") from None
+        total = len(data)
+    if total > limit:
+        raise ValidationError(f"message text is {total} bytes; the limit is {limit} bytes "
+                              "(CAFLEET_MAX_BODY_BYTES).")
+    try:
+        body = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("message text is not valid UTF-8.") from None
+    if not body:
+        raise ValidationError("message text may not be empty.")
+    return body
+
+
+def ready_session(parsed) -> str:
+    """Database readiness, then the --session-id resolved among all sessions."""
+    from broker.database import ensure_ready
+    from broker.ids import resolve_session
+
+    ensure_ready()
+    return resolve_session(parsed.session_id)
+
+
+def tmux_module():
+    from broker import tmux
+
+    return tmux
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name) == "1"

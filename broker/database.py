@@ -1,0 +1,180 @@
+"""Database readiness (cli.md §4.1.2) and ``db init`` (§4.1.1).
+
+Commands other than ``db init`` never create the database file or its directory: the
+readiness check runs before Django opens a connection (sqlite3 would create the file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from urllib.parse import quote
+
+from broker.exceptions import CafleetError, NotReady
+from cafleet_project.dburl import DatabaseURLError, database_path
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+APP_LABEL = "cafleet"
+_MIGRATION_FILE = re.compile(r"(\d{4}_\w+)\.py")
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def known_migrations() -> list[str]:
+    """The cafleet app's migration names, in order (from the package directory)."""
+    names = []
+    for entry in os.listdir(MIGRATIONS_DIR):
+        m = _MIGRATION_FILE.fullmatch(entry)
+        if m:
+            names.append(m.group(1))
+    return sorted(names)
+
+
+def head() -> str:
+    return known_migrations()[-1]
+
+
+def db_path() -> str:
+    try:
+        return database_path()
+    except DatabaseURLError as exc:
+        raise CafleetError(str(exc)) from None
+
+
+def is_sqlite_file(path: str) -> bool:
+    """True for an empty file or one that starts with the SQLite header."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(len(SQLITE_HEADER))
+    except IsADirectoryError:
+        return False
+    return start == b"" or start == SQLITE_HEADER
+
+
+def _unknown_revision(rev: str) -> CafleetError:
+    return CafleetError(f"DB schema is at revision {rev} which is unknown to this version of "
+                        "cafleet. Refusing to downgrade automatically.")
+
+
+def ensure_ready() -> str:
+    """Check the database before first use; returns its path. Raises NotReady."""
+    path = db_path()
+    not_init = NotReady(f"database {path} is not initialised. Run 'cafleet db init'.")
+    if not os.path.isfile(path):
+        if os.path.exists(path):
+            raise NotReady(f"{path} is not a SQLite database.")
+        raise not_init
+    try:
+        if not is_sqlite_file(path):
+            raise NotReady(f"{path} is not a SQLite database.")
+    except PermissionError as exc:
+        raise CafleetError(f"cannot open database {path}: {exc.strerror}.") from None
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT name FROM django_migrations WHERE app = %s", [APP_LABEL])
+            applied = {row[0] for row in cur.fetchall()}
+    except DatabaseError as exc:
+        text = str(exc)
+        if "no such table" in text:
+            raise not_init from None
+        if "not a database" in text:
+            raise NotReady(f"{path} is not a SQLite database.") from None
+        raise CafleetError(f"cannot open database {path}: {text}") from None
+    known = known_migrations()
+    if not applied:
+        raise not_init
+    unknown = sorted(applied - set(known))
+    if unknown:
+        raise _unknown_revision(unknown[-1])
+    if set(known) - applied:
+        raise NotReady(f"database {path} is out of date. Run 'cafleet db init'.")
+    return path
+
+
+# ------------------------------------------------------------------------------ db init
+def _inspect_readonly(path: str) -> tuple[set[str], list[str] | None]:
+    """(user tables, applied cafleet migrations or None without history). Never writes."""
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        tables = {r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if "django_migrations" not in tables:
+            return tables, None
+        applied = [r[0] for r in con.execute(
+            "SELECT name FROM django_migrations WHERE app = ? ORDER BY id", (APP_LABEL,))]
+        return tables, applied
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise CafleetError(f"{path} is not a SQLite database.") from None
+        raise
+    finally:
+        con.close()
+
+
+def _make_private_dir(directory: str) -> None:
+    if os.path.isdir(directory):
+        return
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+
+
+def _restrict_files(path: str) -> None:
+    for candidate in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(candidate):
+            os.chmod(candidate, 0o600)
+
+
+def db_init() -> str:
+    """Create or upgrade the schema. Returns the line to print. Needs the full settings."""
+    path = db_path()
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        _make_private_dir(directory)
+    except OSError as exc:
+        raise CafleetError(f"cannot create database directory {directory}: "
+                           f"{exc.strerror or exc}.") from None
+    exists = os.path.exists(path)
+    applied: list[str] | None = None
+    if exists:
+        if not os.path.isfile(path) or not is_sqlite_file(path):
+            raise CafleetError(f"{path} is not a SQLite database.")
+        tables, applied = _inspect_readonly(path)
+        if applied is None and tables:
+            raise CafleetError(
+                f"{path} has tables that cafleet does not manage and no Django migration "
+                "history. Refusing to touch it; move it aside or point CAFLEET_DATABASE_URL "
+                "at a new file.")
+        unknown = [name for name in (applied or []) if name not in known_migrations()]
+        if unknown:
+            raise _unknown_revision(unknown[-1])
+    else:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") \
+                from None
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    targets = executor.loader.graph.leaf_nodes()
+    pending = executor.migration_plan(targets)
+    fresh = not applied
+    if pending:
+        call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA journal_mode=WAL")
+    connection.close()
+    _restrict_files(path)
+    target = head()
+    if fresh:
+        return f"Created {path} and applied migrations to head ({target})."
+    if not pending:
+        return f"Already at head ({target}); nothing to do."
+    return f"Upgraded from {applied[-1]} to {target}."

@@ -1,0 +1,303 @@
+"""Workflows that span models or reach tmux: sessions, agents and messages.
+
+Keyword-only functions named ``<noun>_<verb>``. Database writes run inside
+``transaction.atomic()`` (BEGIN IMMEDIATE, see settings); tmux is only touched after the
+commit, so a slow pane never holds the write lock. The ``tmux`` parameter is the
+``broker.tmux`` module or a test double with the same functions.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+
+from broker.clock import new_id, now
+from broker.exceptions import CafleetError, NotFound
+from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
+from broker.models import (
+    ADMIN_KIND,
+    Agent,
+    AgentStatus,
+    Placement,
+    Session,
+    Task,
+    TaskState,
+    TaskType,
+)
+
+RESERVED_NAME = "administrator"
+DIRECTOR_NAME = "Director"
+DIRECTOR_DESCRIPTION = "Root Director for this session"
+
+
+def is_reserved_name(name: str) -> bool:
+    return name.strip().lower() == RESERVED_NAME
+
+
+def check_not_reserved(name: str) -> None:
+    if is_reserved_name(name):
+        raise CafleetError("the name 'Administrator' is reserved.")
+
+
+def administrator_card(session_id: str) -> dict:
+    return {"name": "Administrator",
+            "description": f"Built-in administrator agent for session {session_id[:8]}",
+            "skills": [], "cafleet": {"kind": ADMIN_KIND}}
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------------------ sessions
+def session_create(*, label: str | None, coding_agent: str,
+                   caller: tuple[str, str, str]) -> tuple[Session, Agent, Agent, Placement]:
+    """Session + root Director + its placement + Administrator, one timestamp, one commit."""
+    tmux_session, window_id, pane_id = caller
+    stamp = now()
+    with transaction.atomic():
+        session = Session.objects.create(session_id=new_id(), label=label, created_at=stamp)
+        director = Agent.objects.create(
+            agent_id=new_id(), session=session, name=DIRECTOR_NAME,
+            description=DIRECTOR_DESCRIPTION, registered_at=stamp,
+            agent_card_json=_dump({"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION,
+                                   "skills": []}))
+        placement = Placement.objects.create(
+            agent=director, director_agent=None, tmux_session=tmux_session,
+            tmux_window_id=window_id, tmux_pane_id=pane_id, coding_agent=coding_agent,
+            created_at=stamp)
+        session.director_agent = director
+        session.save(update_fields=["director_agent"])
+        card = administrator_card(session.session_id)
+        admin = Agent.objects.create(
+            agent_id=new_id(), session=session, name=card["name"],
+            description=card["description"], registered_at=stamp, agent_card_json=_dump(card))
+    return session, director, admin, placement
+
+
+def session_get(session_ref: str) -> Session:
+    from broker.ids import resolve_session
+
+    sid = resolve_session(session_ref)
+    session = Session.objects.filter(session_id=sid).first()
+    if session is None:
+        raise NotFound(f"session '{session_ref}' not found.")
+    return session
+
+
+def session_list() -> list[dict]:
+    from django.db.models import Count, Q
+
+    rows = Session.objects.live().order_by("created_at", "session_id").annotate(
+        agent_count=Count("agents", filter=Q(agents__status=AgentStatus.ACTIVE)))
+    return [{"session_id": s.session_id, "label": s.label, "created_at": s.created_at,
+             "agent_count": s.agent_count} for s in rows]
+
+
+def session_delete(*, session_ref: str) -> tuple[Session, int]:
+    """Soft delete + cascade (data-model.md §4.2). Returns the session and N deregistered."""
+    session = session_get(session_ref)
+    stamp = now()
+    with transaction.atomic():
+        changed = Session.objects.filter(session_id=session.session_id,
+                                         deleted_at__isnull=True).update(deleted_at=stamp)
+        if not changed:
+            return session, 0
+        count = Agent.objects.filter(session_id=session.session_id,
+                                     status=AgentStatus.ACTIVE) \
+            .update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
+        Placement.objects.filter(agent__session_id=session.session_id).delete()
+    return session, count
+
+
+def check_live_session(session_id: str, *, prefix: str = "") -> Session:
+    session = Session.objects.filter(session_id=session_id).first()
+    if session is None:
+        raise NotFound(f"{prefix}Session '{session_id}' not found.")
+    if session.deleted_at is not None:
+        raise CafleetError(f"{prefix}session {session_id} is deleted")
+    return session
+
+
+# ------------------------------------------------------------------------------ agents
+def session_gate(session_id: str, agent_ref: str) -> str:
+    """The acting agent belongs to the session (any status). Returns its full id."""
+    agent_id = resolve_agent(session_id, agent_ref)
+    if not Agent.objects.filter(agent_id=agent_id, session_id=session_id).exists():
+        raise CafleetError(f"agent {agent_id} is not a member of session {session_id}.")
+    return agent_id
+
+
+def agent_register(*, session_id: str, name: str, description: str,
+                   skills_json: str | None) -> Agent:
+    check_not_reserved(name)
+    skills = []
+    if skills_json is not None:
+        try:
+            skills = json.loads(skills_json)
+        except ValueError as exc:
+            raise CafleetError(f"Invalid JSON in --skills: {exc}") from None
+    check_live_session(session_id)
+    return Agent.objects.create(
+        agent_id=new_id(), session_id=session_id, name=name, description=description,
+        registered_at=now(),
+        agent_card_json=_dump({"name": name, "description": description, "skills": skills}))
+
+
+def agent_deregister(*, session_id: str, agent_ref: str) -> Agent:
+    agent_id = session_gate(session_id, agent_ref)
+    agent = Agent.objects.select_related("session").get(agent_id=agent_id)
+    if agent.is_root_director_of(agent.session):
+        raise CafleetError("cannot deregister the root Director; use 'cafleet session delete' "
+                           "instead.")
+    if agent.is_administrator:
+        raise CafleetError("Administrator cannot be deregistered")
+    if agent.status != AgentStatus.ACTIVE:
+        raise CafleetError(f"agent {agent_id} not found or already deregistered.")
+    agent.deregister()
+    return agent
+
+
+def agent_list(*, session_id: str, agent_ref: str) -> list[Agent]:
+    session_gate(session_id, agent_ref)
+    return list(Agent.objects.in_session(session_id).active().ordered())
+
+
+def agent_show(*, session_id: str, agent_ref: str, target_ref: str) -> tuple[Agent, object]:
+    session_gate(session_id, agent_ref)
+    target_id = resolve_agent(session_id, target_ref)
+    target = Agent.objects.filter(agent_id=target_id, session_id=session_id,
+                                  status=AgentStatus.ACTIVE).first()
+    if target is None:
+        raise NotFound(f"Agent {target_id} not found")
+    placement = Placement.objects.filter(agent_id=target_id).first()
+    return target, placement
+
+
+# ------------------------------------------------------------------------------ messages
+def active_sender(session_id: str, agent_ref: str) -> str:
+    agent_id = resolve_agent(session_id, agent_ref)
+    if not Agent.objects.filter(agent_id=agent_id, session_id=session_id,
+                                status=AgentStatus.ACTIVE).exists():
+        raise CafleetError(f"Sender agent not found or not active in session: {agent_id}")
+    return agent_id
+
+
+def _preview(tmux, *, pane_id: str | None, task: Task, limit: int) -> bool:
+    if not pane_id or tmux is None or not tmux.tmux_binary():
+        return False
+    payload = tmux.preview_payload(task.task_id, task.from_agent_id, task.status_timestamp,
+                                   task.text, limit)
+    return bool(tmux.deliver_preview(pane_id, payload))
+
+
+def message_send(*, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int,
+                 tmux=None) -> tuple[Task, bool]:
+    sender_id = resolve_agent(session_id, agent_ref)
+    to_id = resolve_agent(session_id, to_ref)
+    if to_id == to_ref and not is_full_id(to_ref) and not is_wellformed_prefix(to_ref):
+        raise CafleetError(f"Invalid destination format: {to_ref}")
+    if not Agent.objects.filter(agent_id=sender_id, session_id=session_id,
+                                status=AgentStatus.ACTIVE).exists():
+        raise CafleetError(f"Sender agent not found or not active in session: {sender_id}")
+    dest = Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE) \
+        .values_list("session_id", flat=True).first()
+    if dest is None:
+        raise NotFound(f"Destination agent not found: {to_id}")
+    if dest != session_id:
+        raise CafleetError(f"Destination agent not in session: {to_id}")
+    stamp = now()
+    with transaction.atomic():
+        task = Task.objects.create(
+            task_id=new_id(), context_id=to_id, from_agent_id=sender_id, to_agent_id=to_id,
+            type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
+            status_timestamp=stamp, origin_task_id=None, text=text)
+    notified = False
+    if to_id != sender_id:
+        pane = Placement.objects.filter(agent_id=to_id).values_list("tmux_pane_id", flat=True) \
+            .first()
+        notified = _preview(tmux, pane_id=pane, task=task, limit=limit)
+    return task, notified
+
+
+def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
+                      tmux=None) -> tuple[Task, int, int]:
+    """N delivery rows + 1 summary in one transaction; previews after commit.
+
+    Returns (summary, recipients N, previews delivered K).
+    """
+    sender_id = active_sender(session_id, agent_ref)
+    stamp = now()
+    summary_id = new_id()
+    with transaction.atomic():
+        candidates = Agent.objects.in_session(session_id).active().exclude(agent_id=sender_id) \
+            .ordered().values_list("agent_id", "agent_card_json")
+        recipients = [aid for aid, card in candidates if not _is_admin_card(card)]
+        deliveries = [
+            Task(task_id=new_id(), context_id=aid, from_agent_id=sender_id, to_agent_id=aid,
+                 type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
+                 status_timestamp=stamp, origin_task_id=summary_id, text=text)
+            for aid in recipients]
+        summary = Task(task_id=summary_id, context_id=sender_id, from_agent_id=sender_id,
+                       to_agent_id="", type=TaskType.BROADCAST_SUMMARY, created_at=stamp,
+                       status_state=TaskState.COMPLETED, status_timestamp=stamp,
+                       origin_task_id=summary_id,
+                       text=f"Broadcast sent to {len(recipients)} recipients")
+        Task.objects.bulk_create([*deliveries, summary])
+    panes = dict(Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False)
+                 .values_list("agent_id", "tmux_pane_id"))
+    delivered = 0
+    for task in deliveries:
+        if _preview(tmux, pane_id=panes.get(task.context_id), task=task, limit=limit):
+            delivered += 1
+    return summary, len(recipients), delivered
+
+
+def _is_admin_card(card_json: str) -> bool:
+    try:
+        card = json.loads(card_json)
+    except ValueError:
+        return False
+    meta = card.get("cafleet") if isinstance(card, dict) else None
+    return isinstance(meta, dict) and meta.get("kind") == ADMIN_KIND
+
+
+def message_poll(*, agent_id: str, include_all: bool, since: str | None,
+                 page_size: int | None) -> list[Task]:
+    qs = Task.objects.inbox(agent_id)
+    if not include_all:
+        qs = qs.unread()
+    if since is not None:
+        qs = qs.filter(status_timestamp__gte=since)
+    qs = qs.newest_first()
+    if page_size is not None:
+        qs = qs[:page_size]
+    return list(qs)
+
+
+def find_task(session_id: str, task_ref: str) -> Task:
+    task_id = resolve_task(session_id, task_ref)
+    task = Task.objects.visible_in_session(session_id).filter(task_id=task_id).first()
+    if task is None:
+        raise NotFound(f"Task {task_id} not found")
+    return task
+
+
+def message_ack(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
+    agent_id = session_gate(session_id, agent_ref)
+    task = find_task(session_id, task_ref)
+    task.ack(by=agent_id)
+    return task
+
+
+def message_cancel(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
+    agent_id = session_gate(session_id, agent_ref)
+    task = find_task(session_id, task_ref)
+    task.cancel(by=agent_id)
+    return task
+
+
+def message_show(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
+    session_gate(session_id, agent_ref)
+    return find_task(session_id, task_ref)
