@@ -90,6 +90,8 @@ class Command:
     options: tuple[Opt, ...] = ()
     args: tuple[Arg, ...] = ()
     needs_session: bool = False
+    # Every word after the command name is passed on untouched (``cafleet django ...``).
+    passthrough: bool = False
 
     @property
     def pattern(self) -> str:
@@ -233,6 +235,9 @@ TOP_COMMANDS: tuple[Command, ...] = (
         Opt(("--port",), "port", kind="int", minimum=1, maximum=65535, metavar="INTEGER",
             help="Port (CAFLEET_BROKER_PORT, default 8000)."),
     )),
+    Command("django", "Run a Django management command on cafleet's database, e.g. "
+            "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
+            args=(Arg("ARGS", "django_args", required=False, many=True),), passthrough=True),
 )
 
 GLOBAL_OPTIONS: tuple[Opt, ...] = (
@@ -542,6 +547,11 @@ def _parse_command(result: Parsed, path: tuple[str, ...], argv: list[str]) -> Pa
     cmd = find_command(path)
     assert cmd is not None
     result.path = path
+    if cmd.passthrough:
+        if argv == ["--help"]:
+            result.help_text = help_for(path)
+        result.options = {cmd.args[0].dest: tuple(argv)}
+        return result
     raw, positionals, _ = _scan_options(argv, cmd.options, path, cmd.pattern, interspersed=True)
     if raw is None:
         result.help_text = help_for(path)

@@ -18,7 +18,7 @@ from broker.grammar import Parsed, UsageError, parse
 
 # Commands that need the admin stack (auth, contenttypes, sessions): migrations and the web
 # server. Every other command runs on the lean settings (the broker app only).
-FULL_SETTINGS = {("db", "init"), ("server",)}
+FULL_SETTINGS = {("db", "init"), ("server",), ("django",)}
 
 # Modules that the ORM imports at start-up but never uses on the command line (form fields
 # and the SQL pretty-printer). Loading them on first attribute access instead of at import
