@@ -1,0 +1,177 @@
+"""Shared fixtures.
+
+Databases: in-process tests use pytest-django's test database, which is put in a real
+SQLite *file* and named in ``CAFLEET_DATABASE_URL`` so the CLI's readiness check and
+Django see the same file. Subprocess tests make their own file database with
+``cafleet db init`` (``fresh_db``). Nothing touches ``~/.local/share/cafleet``: HOME is
+pointed at a temporary directory for the whole run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.plugins.tmux_server"]
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CAFLEET = str(BIN / "cafleet")
+
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="cafleet-tests-"))
+_HOME = _RUN_DIR / "home"
+_HOME.mkdir()
+os.environ["HOME"] = str(_HOME)
+# tmux without TMUX set talks to $TMUX_TMPDIR/tmux-UID/default: keep that private too, so
+# no test can ever reach the user's own tmux server.
+os.environ["TMUX_TMPDIR"] = str(_RUN_DIR)
+os.environ.pop("CAFLEET_DEBUG", None)
+for _var in ("CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES", "TMUX", "TMUX_PANE"):
+    os.environ.pop(_var, None)
+TEST_DB = _RUN_DIR / "test-registry.db"
+os.environ["CAFLEET_DATABASE_URL"] = f"sqlite:///{TEST_DB}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    from django.conf import settings
+
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(TEST_DB)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    """Every test starts with the run's database URL and no tmux in the environment."""
+    monkeypatch.setenv("CAFLEET_DATABASE_URL", f"sqlite:///{TEST_DB}")
+    for var in ("TMUX", "TMUX_PANE", "CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES",
+                "CAFLEET_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+
+
+# ----------------------------------------------------------------------------- in-process
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+    @property
+    def err_json(self):
+        return json.loads(self.err.strip().splitlines()[-1])
+
+    @property
+    def lines(self):
+        return self.out.splitlines()
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run the entry point in-process: ``cli("--session-id", sid, "agent", "list", ...)``."""
+    from cafleet_project.cli import main
+
+    def run(*argv, stdin: bytes | None = None) -> Result:
+        capsys.readouterr()
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@dataclass
+class Fleet:
+    """A live session made through the service layer (no tmux needed)."""
+
+    sid: str
+    director: str
+    admin: str
+    pane: str = "%1"
+
+    def register(self, name: str, description: str = "test agent") -> str:
+        from broker.services import agent_register
+
+        return agent_register(session_id=self.sid, name=name, description=description,
+                              skills_json=None).agent_id
+
+
+def make_fleet(label: str | None = "test", pane: str = "%1") -> Fleet:
+    from broker.services import session_create
+
+    session, director, admin, _ = session_create(
+        label=label, coding_agent="claude", caller=("cafleet-test", "@1", pane))
+    return Fleet(session.session_id, director.agent_id, admin.agent_id, pane)
+
+
+@pytest.fixture
+def fleet(db) -> Fleet:
+    return make_fleet()
+
+
+# ----------------------------------------------------------------------------- subprocess
+@dataclass
+class FileDB:
+    path: Path
+    url: str
+    env: dict
+
+    def run(self, *argv, input: bytes | None = None, env: dict | None = None,
+            timeout: float = 60) -> Result:
+        proc = subprocess.run([CAFLEET, *map(str, argv)], input=input, capture_output=True,
+                              env={**self.env, **(env or {})}, timeout=timeout)
+        return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def subprocess_env(url: str) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
+    env["CAFLEET_DATABASE_URL"] = url
+    return env
+
+
+@pytest.fixture
+def file_db(tmp_path) -> FileDB:
+    """A path for a database that does not exist yet (``cafleet db init`` not run)."""
+    path = tmp_path / "data" / "registry.db"
+    url = f"sqlite:///{path}"
+    return FileDB(path, url, subprocess_env(url))
+
+
+@pytest.fixture
+def fresh_db(file_db) -> FileDB:
+    """An initialised file database, for subprocess tests."""
+    result = file_db.run("db", "init")
+    assert result.code == 0, result.err
+    return file_db
+
+
+def seed_session(db: FileDB) -> Fleet:
+    """Create a session in a file database without tmux, through the service layer.
+
+    Runs in a subprocess so the test process's own Django connection is not involved.
+    """
+    code = (
+        "import json,sys;from cafleet_project.cli import setup_django;"
+        "setup_django(('session','create'));"
+        "from broker.services import session_create;"
+        "s,d,a,p=session_create(label='seed',coding_agent='claude',"
+        "caller=('cafleet-test','@1','%999999'));"
+        "print(json.dumps([s.session_id,d.agent_id,a.agent_id]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=db.env,
+                          check=True, cwd=REPO)
+    sid, director, admin = json.loads(proc.stdout)
+    return Fleet(sid, director, admin, "%999999")
