@@ -130,8 +130,10 @@ class FileDB:
 
     def run(self, *argv, input: bytes | None = None, env: dict | None = None,
             timeout: float = 60) -> Result:
+        merged = {**self.env, **(env or {})}
+        merged = {k: v for k, v in merged.items() if v is not None}
         proc = subprocess.run([CAFLEET, *map(str, argv)], input=input, capture_output=True,
-                              env={**self.env, **(env or {})}, timeout=timeout)
+                              env=merged, timeout=timeout)
         return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
