@@ -1,0 +1,156 @@
+"""A short live demonstration of cafleet (README command (a)).
+
+Outer role (default): starts a *private* tmux server (its own socket, never the user's),
+runs this script again inside its first pane as the Director, waits for it, then prints what
+happened and stops the server.
+
+Director role (``--director LOG``): runs inside the pane, so ``TMUX``/``TMUX_PANE`` are set
+exactly as for a real Director. It uses the default database
+(``~/.local/share/cafleet/registry.db``) and the stand-in ``claude`` from ``tests/bin``
+(a small REPL that behaves like a coding agent in a pane):
+
+1. ``db init``, ``session create``;
+2. ``member create`` twice (two stand-in members in new panes);
+3. ``message send`` to each member: the inline preview appears in their panes;
+4. each member answers through its shell (``member exec`` types ``! cafleet ... message send``);
+5. the Director polls, acknowledges, broadcasts, and checks ``member list --activity``;
+6. ``member delete`` both members, ``session delete``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STANDINS = REPO / "tests" / "bin"
+CAFLEET = str(Path(sys.executable).parent / "cafleet")
+
+
+class Director:
+    def __init__(self, log_path: str):
+        self.log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def say(self, text: str) -> None:
+        self.log.write(text + "\n")
+        self.log.flush()
+
+    def run(self, *argv: str, show: bool = True) -> str:
+        cmd = ["cafleet", *argv]
+        proc = subprocess.run([CAFLEET, *argv], capture_output=True, text=True)
+        if show:
+            self.say(f"$ {shlex.join(cmd)}")
+            if proc.stdout:
+                self.say(proc.stdout.rstrip("\n"))
+            if proc.stderr:
+                self.say(proc.stderr.rstrip("\n"))
+        if proc.returncode != 0:
+            raise SystemExit(f"demo step failed ({proc.returncode}): {shlex.join(cmd)}")
+        return proc.stdout
+
+    def wait_for_pane(self, sid, me, member, needle, timeout=10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.run("--session-id", sid, "member", "capture", "--agent-id", me,
+                           "--member-id", member, "--lines", "40", show=False)
+            if needle in out or time.monotonic() > deadline:
+                return out
+            time.sleep(0.2)
+
+    def main(self) -> None:
+        self.say("== 1. database and session")
+        self.run("db", "init")
+        lines = self.run("session", "create", "--label", "cafleet demo").splitlines()
+        sid, me = lines[0], lines[1]
+        s = ("--session-id", sid)
+
+        self.say("\n== 2. spawn two stand-in members (new panes, focus stays here)")
+        members = []
+        for name, role in (("Alice", "writes the code"), ("Bob", "reviews the code")):
+            out = self.run(*s, "member", "create", "--agent-id", me, "--name", name,
+                           "--description", role)
+            members.append((name, out.split()[0]))
+        self.run(*s, "member", "list", "--agent-id", me)
+
+        self.say("\n== 3. messages arrive as inline previews in the members' panes")
+        for name, mid in members:
+            self.run(*s, "message", "send", "--agent-id", me, "--to", mid, "--text",
+                     f"Hello {name}: please report your status.")
+        for name, mid in members:
+            pane = self.wait_for_pane(sid, me, mid, "[cafleet msg ")
+            preview = [line for line in pane.splitlines() if "cafleet msg" in line
+                       or "report your status" in line]
+            self.say(f"-- what {name}'s pane shows:")
+            self.say("\n".join(preview[-2:]))
+
+        self.say("\n== 4. members poll, acknowledge and answer (typed into their shells)")
+        for name, mid in members:
+            task8 = self.run(*s, "message", "poll", "--agent-id", mid, show=False) \
+                .splitlines()[0][1:9]
+            answer = (f"cafleet --session-id {sid} message ack --agent-id {mid} --task-id "
+                      f"{task8} --quiet && cafleet --session-id {sid} message send "
+                      f"--agent-id {mid} --to {me} --quiet --text '{name}: ready.'")
+            self.run(*s, "member", "exec", "--agent-id", me, "--member-id", mid, answer)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            polled = self.run("--json", *s, "message", "poll", "--agent-id", me, show=False)
+            if polled.count('"id"') >= 2:
+                break
+            time.sleep(0.3)
+
+        self.say("\n== 5. the Director reads and acknowledges the answers")
+        out = self.run(*s, "message", "poll", "--agent-id", me)
+        for line in out.splitlines():
+            if line.startswith("["):
+                self.run(*s, "message", "ack", "--agent-id", me, "--task-id", line[1:9],
+                         "--quiet")
+        self.run(*s, "message", "broadcast", "--agent-id", me, "--text",
+                 "Thanks all, shutting down.")
+        self.run(*s, "member", "list", "--agent-id", me, "--activity")
+
+        self.say("\n== 6. shutdown: delete members (each /exit waits for its pane), then "
+                 "the session")
+        for _name, mid in members:
+            self.run(*s, "member", "delete", "--agent-id", me, "--member-id", mid)
+        self.run(*s, "member", "list", "--agent-id", me)
+        self.run("session", "delete", sid)
+        self.say("\nDemo finished.")
+
+
+def outer() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="cafleet-demo-"))
+    sock = tmp / "sock"
+    log = tmp / "demo.log"
+    done = tmp / "done"
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    env["PATH"] = f"{STANDINS}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}" \
+                  f"{env.get('PATH', '')}"
+    env.pop("CAFLEET_DATABASE_URL", None)  # the embedded default database
+    inner = (f"{shlex.quote(sys.executable)} {shlex.quote(__file__)} --director "
+             f"{shlex.quote(str(log))}; echo $? > {shlex.quote(str(done))}")
+    tmux = ["tmux", "-S", str(sock)]
+    subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-s", "cafleet-demo",
+                    "-x", "200", "-y", "50", "/bin/sh", "-c", inner], env=env, check=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print(log.read_text(encoding="utf-8") if log.exists() else "(no output)")
+        code = int(done.read_text().strip() or 1) if done.exists() else 1
+        if not done.exists():
+            print("Error: the demo did not finish within 120 s.", file=sys.stderr)
+        return code
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--director":
+        Director(sys.argv[2]).main()
+    else:
+        sys.exit(outer())
