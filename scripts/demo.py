@@ -82,11 +82,12 @@ class Director:
             self.run(*s, "message", "send", "--agent-id", me, "--to", mid, "--text",
                      f"Hello {name}: please report your status.")
         for name, mid in members:
-            pane = self.wait_for_pane(sid, me, mid, "[cafleet msg ")
-            preview = [line for line in pane.splitlines() if "cafleet msg" in line
-                       or "report your status" in line]
-            self.say(f"-- what {name}'s pane shows:")
-            self.say("\n".join(preview[-2:]))
+            pane = self.wait_for_pane(sid, me, mid, "report your status.")
+            # The stand-in agent prints every line it receives as "got: <line>".
+            got = [line[line.index("got: ") + 5:].rstrip() for line in pane.splitlines()
+                   if "got: " in line]
+            self.say(f"-- {name}'s pane received (seen with cafleet member capture):")
+            self.say("\n".join("   | " + line for line in got[-2:]))
 
         self.say("\n== 4. members poll, acknowledge and answer (typed into their shells)")
         for name, mid in members:
