@@ -19,10 +19,10 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from broker.clock import new_id, now
-from broker.exceptions import CafleetError, NotFound
+from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
-from broker.services import _dump, check_live_session, check_not_reserved
+from broker.services import _dump, check_live_session, check_not_reserved, find_active_agent
 
 # ------------------------------------------------------------------------------ constants
 DEFAULT_PROMPT = (
@@ -107,10 +107,7 @@ def member_target(*, session_id: str, agent_ref: str, member_ref: str,
     """
     director_id = resolve_agent(session_id, agent_ref)
     member_id = resolve_agent(session_id, member_ref)
-    member = Agent.objects.filter(agent_id=member_id, session_id=session_id,
-                                  status=AgentStatus.ACTIVE).first()
-    if member is None:
-        raise NotFound(f"Agent {member_id} not found")
+    member = find_active_agent(session_id, member_id)
     placement = Placement.objects.filter(agent_id=member_id).first()
     if placement is None:
         if deleting:

@@ -164,14 +164,18 @@ def agent_list(*, session_id: str, agent_ref: str) -> list[Agent]:
     return list(Agent.objects.in_session(session_id).active().ordered())
 
 
+def find_active_agent(session_id: str, agent_id: str) -> Agent:
+    """The active agent of the session, else ``Agent <id> not found``."""
+    agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
+    if agent is None:
+        raise NotFound(f"Agent {agent_id} not found")
+    return agent
+
+
 def agent_show(*, session_id: str, agent_ref: str, target_ref: str) -> tuple[Agent, object]:
     session_gate(session_id, agent_ref)
-    target_id = resolve_agent(session_id, target_ref)
-    target = Agent.objects.filter(agent_id=target_id, session_id=session_id,
-                                  status=AgentStatus.ACTIVE).first()
-    if target is None:
-        raise NotFound(f"Agent {target_id} not found")
-    placement = Placement.objects.filter(agent_id=target_id).first()
+    target = find_active_agent(session_id, resolve_agent(session_id, target_ref))
+    placement = Placement.objects.filter(agent_id=target.agent_id).first()
     return target, placement
 
 

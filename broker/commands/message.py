@@ -88,38 +88,32 @@ def poll(parsed, out) -> None:
         out.text("\n\n".join(task_text(t, full=full, limit=limit) for t in tasks))
 
 
-def ack(parsed, out) -> None:
-    from broker.services import message_ack
-
+def _task_command(parsed, out, service, header: str | None = None) -> None:
+    """ack / cancel / show: one task by --task-id, rendered with an optional header."""
     opts = parsed.options
     limit = max_text_len()
     session_id = ready_session(parsed)
-    task = message_ack(session_id=session_id, agent_ref=opts["agent_id"],
-                       task_ref=opts["task_id"])
-    _render(out, task, full=opts["full"], limit=limit, header="Message acknowledged.",
-            quiet=opts["quiet"])
+    task = service(session_id=session_id, agent_ref=opts["agent_id"], task_ref=opts["task_id"])
+    _render(out, task, full=opts["full"], limit=limit, header=header,
+            quiet=opts.get("quiet", False))
+
+
+def ack(parsed, out) -> None:
+    from broker.services import message_ack
+
+    _task_command(parsed, out, message_ack, "Message acknowledged.")
 
 
 def cancel(parsed, out) -> None:
     from broker.services import message_cancel
 
-    opts = parsed.options
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    task = message_cancel(session_id=session_id, agent_ref=opts["agent_id"],
-                          task_ref=opts["task_id"])
-    _render(out, task, full=opts["full"], limit=limit, header="Task canceled.")
+    _task_command(parsed, out, message_cancel, "Task canceled.")
 
 
 def show(parsed, out) -> None:
     from broker.services import message_show
 
-    opts = parsed.options
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    task = message_show(session_id=session_id, agent_ref=opts["agent_id"],
-                        task_ref=opts["task_id"])
-    _render(out, task, full=opts["full"], limit=limit)
+    _task_command(parsed, out, message_show)
 
 
 HANDLERS = {"send": send, "broadcast": broadcast, "poll": poll, "ack": ack, "cancel": cancel,
