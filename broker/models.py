@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 
 from broker.clock import now
@@ -140,8 +140,6 @@ class Agent(models.Model):
         The caller checks the root-Director / Administrator protections; this method
         guarantees the one-way transition under concurrency.
         """
-        from django.db import transaction
-
         stamp = at or now()
         with transaction.atomic():
             changed = Agent.objects.filter(agent_id=self.agent_id, status=AgentStatus.ACTIVE) \
