@@ -349,7 +349,7 @@ class SessionAdmin(ReadOnlyAdmin):
                     "unread_messages", "deleted", "links")
     list_display_links = ("title",)
     list_filter = (DeletedFilter,)
-    search_fields = ("label", "=session_id")
+    search_fields = ("label", "^session_id")
     ordering = ("-created_at", "-session_id")
     actions = ("soft_delete",)
     inlines = (SessionAgentInline, SessionPlacementInline)
@@ -439,7 +439,6 @@ class SessionAdmin(ReadOnlyAdmin):
                 "sessions": sessions,
                 "live": [s for s in sessions if s.deleted_at is None],
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "media": self.media,
             }
             return TemplateResponse(request, "cafleet/admin/session_soft_delete.html", context)
         deleted = agents = 0
@@ -493,7 +492,7 @@ class AgentAdmin(ReadOnlyAdmin):
     list_display = ("name", "session_link", "kind", "status", "coding_agent", "pane",
                     "registered", "unread", "mailbox")
     list_filter = (KindFilter, "status", "placement__coding_agent", "session")
-    search_fields = ("name", "description", "=agent_id")
+    search_fields = ("name", "description", "^agent_id")
     list_select_related = ("session", "placement")
     ordering = ("-registered_at", "-agent_id")
     inlines = (AgentPlacementInline,)
@@ -504,7 +503,8 @@ class AgentAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         unread = Task.objects.filter(context_id=OuterRef("pk"),
                                      status_state=TaskState.INPUT_REQUIRED)
-        return super().get_queryset(request).select_related("session").annotate(
+        # select_related here replaces list_select_related (the ChangeList skips its own).
+        return super().get_queryset(request).select_related("session", "placement").annotate(
             unread_count=_count(unread))
 
     @admin.display(description="session", ordering="session__created_at")
@@ -565,7 +565,7 @@ class TaskAdmin(ReadOnlyAdmin):
     list_display_links = ("short_id",)
     list_filter = (MessageStateFilter, "type", MessageSessionFilter, AgeFilter, InboxFilter,
                    OutboxFilter)
-    search_fields = ("text", "=task_id")
+    search_fields = ("text", "^task_id")
     list_select_related = ("context", "context__session")
     ordering = ("-created_at", "-task_id")
     fields = ("task_id", "session_link", "kind", "state", "sender", "recipient", "created",

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -118,18 +118,12 @@ def agent_kind(agent, director_id: str | None = None) -> str:
     return "agent"
 
 
-def _has_placement(agent) -> bool:
-    from django.core.exceptions import ObjectDoesNotExist
-
-    try:
-        agent.placement  # noqa: B018 - the attribute access is the check
-    except ObjectDoesNotExist:
-        return False
-    return True
-
-
 def placement_of(agent):
-    return agent.placement if _has_placement(agent) else None
+    """The agent's placement, or None (the reverse one-to-one raises when there is none)."""
+    try:
+        return agent.placement
+    except ObjectDoesNotExist:
+        return None
 
 
 # ------------------------------------------------------------------------------ login link
@@ -185,8 +179,10 @@ class SendForm(forms.Form):
         return text
 
 
-def send_as_administrator(session: Session, administrator, to: str, text: str) -> str:
-    """Send through the CLI's services; returns the success message. Raises CafleetError."""
+def send_as_administrator(session: Session, administrator, to: str,
+                          text: str) -> tuple[Task, str]:
+    """Send through the CLI's services. Returns the new row (the summary for a broadcast)
+    and the success message. Raises CafleetError."""
     from broker import tmux
     from broker.output import max_text_len
     from broker.services import message_broadcast, message_send
@@ -196,14 +192,14 @@ def send_as_administrator(session: Session, administrator, to: str, text: str) -
         summary, count, delivered = message_broadcast(
             session_id=session.session_id, agent_ref=administrator.agent_id, text=text,
             limit=limit, tmux=tmux)
-        return (f"Broadcast {summary.task_id[:8]} sent to {count} recipient"
-                f"{'' if count == 1 else 's'} ({delivered} inline preview"
-                f"{'' if delivered == 1 else 's'}).")
+        return summary, (f"Broadcast {summary.task_id[:8]} sent to {count} recipient"
+                         f"{'' if count == 1 else 's'} ({delivered} inline preview"
+                         f"{'' if delivered == 1 else 's'}).")
     task, notified = message_send(
         session_id=session.session_id, agent_ref=administrator.agent_id, to_ref=to, text=text,
         limit=limit, tmux=tmux)
-    return (f"Message {task.task_id[:8]} sent"
-            f"{' with an inline preview' if notified else ''}.")
+    return task, (f"Message {task.task_id[:8]} sent"
+                  f"{' with an inline preview' if notified else ''}.")
 
 
 # ------------------------------------------------------------------------------ timeline
@@ -215,7 +211,6 @@ class Event:
     actor: object = None
     target: object = None
     deliveries: list = field(default_factory=list)
-    seq: int = 0
     text: str | None = None  # the body; for a broadcast, its deliveries' body
 
     @property
@@ -342,8 +337,6 @@ def build_timeline(session: Session, agents: dict, *, before: str | None = None,
             event.deliveries.sort(key=lambda d: (d.recipient.name.lower(), d.task.task_id))
             if event.deliveries:
                 event.text = event.deliveries[0].task.text
-    for seq, event in enumerate(events):
-        event.seq = seq
     return events, older
 
 
@@ -377,11 +370,14 @@ def timeline_view(request, model_admin, object_id: str):
         form = SendForm(request.POST, recipients=recipients)
         if form.is_valid():
             try:
-                note = send_as_administrator(session, administrator, form.cleaned_data["to"],
-                                             form.cleaned_data["text"])
+                task, note = send_as_administrator(session, administrator,
+                                                   form.cleaned_data["to"],
+                                                   form.cleaned_data["text"])
             except CafleetError as exc:
                 form.add_error(None, exc.message)
             else:
+                model_admin.log_addition(request, task, "Sent from the session timeline as "
+                                                        "the Administrator.")
                 messages.success(request, note)
                 # Back to the page with the same recipient chosen (Post/Redirect/Get).
                 return redirect(f"{here}?{urlencode({'to': form.cleaned_data['to']})}#send")

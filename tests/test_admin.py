@@ -255,8 +255,11 @@ def test_message_list_shows_names_states_and_previews(admin_client, team):
     ({"state": "canceled"}, {"never mind"}),
     ({"type__exact": "broadcast_summary"}, {"Broadcast sent to 2 recipients"}),
     ({"q": "BUILDER"}, {"hello builder\nsecond line"}),
-], ids=["unread", "acknowledged", "canceled", "summary", "search"])
+    ({"q": "<hello>"}, {"hello builder\nsecond line"}),
+], ids=["unread", "acknowledged", "canceled", "summary", "search", "id-prefix"])
 def test_message_filters(admin_client, team, params, expected):
+    if params.get("q") == "<hello>":
+        params = {"q": team.hello.task_id[:8]}
     response = admin_client.get(changelist(Task), params)
     assert {t.text for t in rows(response)} == expected
 
@@ -313,7 +316,8 @@ def test_message_detail_full_body_and_broadcast_group(admin_client, team):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
 
-    delivery = Task.objects.filter(origin_task_id=team.summary.task_id).first()
+    delivery = Task.objects.filter(origin_task_id=team.summary.task_id,
+                                   type=TaskType.UNICAST).first()
     html = admin_client.get(change(delivery)).content.decode()
     group = Task.objects.filter(origin_task_id=team.summary.task_id)
     assert group.count() == 3
@@ -381,6 +385,7 @@ def test_timeline_send_unicast_as_administrator(admin_client, team, monkeypatch)
         team.member, TaskType.UNICAST, TaskState.INPUT_REQUIRED, "build it\nnow")
     assert previews == [("%2", f"[cafleet msg {task.task_id[:8]} from {team.admin[:8]} "
                                 f"{task.status_timestamp}]\nbuild…")]
+    assert LogEntry.objects.get(object_id=task.task_id).is_addition()
     page = admin_client.get(response["Location"])
     assert f"Message {task.task_id[:8]} sent with an inline preview." in page.content.decode()
     assert page.context["form"]["to"].value() == team.member  # the same recipient again
