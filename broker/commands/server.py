@@ -126,12 +126,15 @@ def restrict_allowed_hosts(host: str) -> None:
     settings.ALLOWED_HOSTS = sorted(names)
 
 
-def _log_server_errors() -> None:
-    """Tracebacks of failed requests go to stderr (Django only logs them with DEBUG on)."""
+def _configure_logging() -> None:
+    """stderr gets tracebacks of failed requests (Django logs them only with DEBUG on), and
+    not waitress's "Task queue depth" notes (a browser loading the admin's static files in
+    parallel briefly queues requests; that is normal here)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.ERROR)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("django.request").addHandler(handler)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def _stop(signum, frame):
@@ -184,7 +187,7 @@ def serve(host: str, port: int, out) -> None:
         out.text(f"One-time login link (single use, valid 15 minutes): "
                  f"{base}{loginlink.login_path(token)}")
         out.stdout.flush()
-        _log_server_errors()
+        _configure_logging()
         wsgi_server.run()  # returns on Ctrl-C / SIGTERM after stopping its workers
     finally:
         try:
