@@ -339,7 +339,7 @@ def help_for(path: tuple[str, ...]) -> str:
         lines += ["", "  Login: every admin page needs a login. On start the server prints a",
                   "  one-time login link (single use, valid 15 minutes) for the local admin",
                   "  user, created on first run. Manage users with",
-                  "  'python -m cafleet_project.manage createsuperuser' / 'changepassword'."]
+                  "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'."]
     if path[0] == "message" and path[1] in ("send", "broadcast"):
         lines += ["", "  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH."]
     lines += ["", "Options:"]

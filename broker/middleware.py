@@ -13,6 +13,6 @@ class ViewerTimezoneMiddleware:
         name = request.COOKIES.get("tz", "")
         try:
             timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             timezone.deactivate()
         return self.get_response(request)

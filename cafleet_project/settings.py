@@ -96,6 +96,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = False
 
 LOGIN_URL = "/admin/login/"
+# Own cookie names: another local Django app on a different port shares 127.0.0.1's cookies.
+SESSION_COOKIE_NAME = "cafleet_sessionid"
+CSRF_COOKIE_NAME = "cafleet_csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -457,6 +457,11 @@ def test_times_show_in_the_viewer_zone(admin_client, team):
     admin_client.cookies["tz"] = "Not/AZone"
     html = admin_client.get(changelist(Session)).content.decode()
     assert created.strftime("%Y-%m-%d %H:%M:%S UTC") in html
+    for odd in ("America", "Etc", "x" * 5000, "../../etc/passwd"):
+        admin_client.cookies["tz"] = odd
+        response = admin_client.get(changelist(Session))
+        assert response.status_code == 200, odd
+        assert created.strftime("%Y-%m-%d %H:%M:%S UTC") in response.content.decode()
 
 
 def test_every_page_loads_the_time_zone_script(admin_client, team):

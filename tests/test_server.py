@@ -106,8 +106,8 @@ def request(port: int, path: str, *, method="GET", cookie: str | None = None,
 
 
 def session_cookie(headers: dict) -> str | None:
-    match = re.search(r"sessionid=([^;]+)", headers.get("set-cookie", ""))
-    return f"sessionid={match.group(1)}" if match else None
+    match = re.search(r"(cafleet_sessionid)=([^;]+)", headers.get("set-cookie", ""))
+    return f"{match.group(1)}={match.group(2)}" if match else None
 
 
 def listening_addresses(port: int) -> set[str]:
