@@ -250,7 +250,39 @@ class OutboxFilter(_MailboxFilter):
 
 
 # ------------------------------------------------------------------------------ sessions
-class SessionAgentInline(ReadOnlyInline, admin.TabularInline):
+class AgentColumns:
+    """Agent columns shared by the agents list and a session's agents inline."""
+
+    @admin.display(description="kind")
+    def kind(self, obj):
+        return agent_kind(obj)
+
+    @admin.display(description="coding agent", ordering="placement__coding_agent")
+    def coding_agent(self, obj):
+        placement = placement_of(obj)
+        return placement.coding_agent if placement else "—"
+
+    @admin.display(description="pane")
+    def pane(self, obj):
+        placement = placement_of(obj)
+        if placement is None:
+            return "—"
+        return placement.tmux_pane_id or "(pending)"
+
+    @admin.display(description="registered", ordering="registered_at")
+    def registered(self, obj):
+        return show_time(obj.registered_at)
+
+    @admin.display(description="deregistered", ordering="deregistered_at")
+    def deregistered(self, obj):
+        return show_time(obj.deregistered_at)
+
+    @admin.display(description="messages")
+    def mailbox(self, obj):
+        return mailbox_links(obj)
+
+
+class SessionAgentInline(AgentColumns, ReadOnlyInline, admin.TabularInline):
     model = Agent
     fk_name = "session"
     verbose_name = "agent"
@@ -267,33 +299,6 @@ class SessionAgentInline(ReadOnlyInline, admin.TabularInline):
     def agent(self, obj):
         return _link(admin_url(obj), obj.name)
 
-    @admin.display(description="kind")
-    def kind(self, obj):
-        return agent_kind(obj)
-
-    @admin.display(description="coding agent")
-    def coding_agent(self, obj):
-        placement = placement_of(obj)
-        return placement.coding_agent if placement else "—"
-
-    @admin.display(description="pane")
-    def pane(self, obj):
-        placement = placement_of(obj)
-        if placement is None:
-            return "—"
-        return placement.tmux_pane_id or "(pending)"
-
-    @admin.display(description="registered")
-    def registered(self, obj):
-        return show_time(obj.registered_at)
-
-    @admin.display(description="deregistered")
-    def deregistered(self, obj):
-        return show_time(obj.deregistered_at)
-
-    @admin.display(description="messages")
-    def mailbox(self, obj):
-        return mailbox_links(obj)
 
 
 class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
@@ -488,7 +493,7 @@ class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
 
 
 @admin.register(Agent)
-class AgentAdmin(ReadOnlyAdmin):
+class AgentAdmin(AgentColumns, ReadOnlyAdmin):
     list_display = ("name", "session_link", "kind", "status", "coding_agent", "pane",
                     "registered", "unread", "mailbox")
     list_filter = (KindFilter, "status", "placement__coding_agent", "session")
@@ -511,38 +516,10 @@ class AgentAdmin(ReadOnlyAdmin):
     def session_link(self, obj):
         return _link(admin_url(obj.session), str(obj.session))
 
-    @admin.display(description="kind")
-    def kind(self, obj):
-        return agent_kind(obj)
-
-    @admin.display(description="coding agent", ordering="placement__coding_agent")
-    def coding_agent(self, obj):
-        placement = placement_of(obj)
-        return placement.coding_agent if placement else "—"
-
-    @admin.display(description="pane")
-    def pane(self, obj):
-        placement = placement_of(obj)
-        if placement is None:
-            return "—"
-        return placement.tmux_pane_id or "(pending)"
-
-    @admin.display(description="registered", ordering="registered_at")
-    def registered(self, obj):
-        return show_time(obj.registered_at)
-
-    @admin.display(description="deregistered", ordering="deregistered_at")
-    def deregistered(self, obj):
-        return show_time(obj.deregistered_at)
-
     @admin.display(description="unread", ordering="unread_count")
     def unread(self, obj):
         return _link(changelist_url(Task, inbox=obj.agent_id, state=TaskState.INPUT_REQUIRED),
                      obj.unread_count)
-
-    @admin.display(description="messages")
-    def mailbox(self, obj):
-        return mailbox_links(obj)
 
     @admin.display(description="send")
     def send(self, obj):
