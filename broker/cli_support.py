@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 
 from broker.exceptions import ValidationError
@@ -23,18 +24,24 @@ def max_body_bytes() -> int:
     return positive_int_env("CAFLEET_MAX_BODY_BYTES", 1048576)
 
 
-def _read_limited(stream, limit: int) -> tuple[bytes, int]:
-    """Keep at most limit+1 bytes; count everything (huge input is not held in memory)."""
+def _read_limited(stream, limit: int) -> tuple[bytes, int | None]:
+    """Read at most limit+1 bytes: reading stops once the limit is exceeded (cli.md §4.4.1).
+
+    Returns the bytes and the input's full size when it is known (a regular file's size);
+    None for an over-long stream, whose full size is never read.
+    """
     kept = bytearray()
-    total = 0
-    while True:
-        chunk = stream.read(_CHUNK)
+    while len(kept) <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - len(kept)))
         if not chunk:
-            break
-        total += len(chunk)
-        if len(kept) <= limit:
-            kept += chunk[: limit + 1 - len(kept)]
-    return bytes(kept), total
+            return bytes(kept), len(kept)
+        kept += chunk
+    try:
+        st = os.fstat(stream.fileno())
+        size = st.st_size if stat.S_ISREG(st.st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        size = None
+    return bytes(kept), size
 
 
 def read_body(options: dict, stdin=None) -> str:
@@ -63,8 +70,10 @@ def read_body(options: dict, stdin=None) -> str:
         except UnicodeEncodeError:
             raise ValidationError("message text is not valid UTF-8.") from None
         total = len(data)
-    if total > limit:
-        raise ValidationError(f"message text is {total} bytes; the limit is {limit} bytes "
+    if len(data) > limit:
+        # The exact size when it is known without reading on (argv, a regular file).
+        size = str(total) if total is not None and total > limit else f"over {limit}"
+        raise ValidationError(f"message text is {size} bytes; the limit is {limit} bytes "
                               "(CAFLEET_MAX_BODY_BYTES).")
     try:
         body = data.decode("utf-8")

@@ -97,7 +97,10 @@ def ensure_ready() -> str:
 def _inspect_readonly(path: str) -> tuple[set[str], list[str] | None]:
     """(user tables, applied cafleet migrations or None without history). Never writes."""
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
-    con = sqlite3.connect(uri, uri=True)
+    try:
+        con = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise CafleetError(f"cannot open database {path}: {exc}") from None
     try:
         tables = {r[0] for r in con.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
@@ -109,7 +112,7 @@ def _inspect_readonly(path: str) -> tuple[set[str], list[str] | None]:
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
             raise CafleetError(f"{path} is not a SQLite database.") from None
-        raise
+        raise CafleetError(f"cannot open database {path}: {exc}") from None
     finally:
         con.close()
 
@@ -125,6 +128,25 @@ def _restrict_files(path: str) -> None:
     for candidate in (path, path + "-wal", path + "-shm"):
         if os.path.exists(candidate):
             os.chmod(candidate, 0o600)
+
+
+def _migrate() -> list:
+    """Apply every pending migration (cafleet's and Django's apps'), then set WAL.
+
+    Returns the plan that was pending before the run (empty when already at head).
+    """
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA journal_mode=WAL")
+    connection.close()
+    return pending
 
 
 def db_init() -> str:
@@ -158,20 +180,14 @@ def db_init() -> str:
             raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") \
                 from None
 
-    from django.core.management import call_command
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
+    from django.db import DatabaseError
 
-    executor = MigrationExecutor(connection)
-    targets = executor.loader.graph.leaf_nodes()
-    pending = executor.migration_plan(targets)
-    fresh = not applied
-    if pending:
-        call_command("migrate", interactive=False, verbosity=0)
-    with connection.cursor() as cur:
-        cur.execute("PRAGMA journal_mode=WAL")
-    connection.close()
+    try:
+        pending = _migrate()
+    except DatabaseError as exc:
+        raise CafleetError(f"cannot open database {path}: {exc}") from None
     _restrict_files(path)
+    fresh = not applied
     target = head()
     if fresh:
         return f"Created {path} and applied migrations to head ({target})."

@@ -557,13 +557,7 @@ def test_fuzz_real_binary_with_random_bytes(world, head, words):
 
 
 # ------------------------------------------------------------------------------ endless input
-ENDLESS = pytest.mark.xfail(
-    strict=True, reason="broker/cli_support.py _read_limited reads to end of input to count "
-    "it, so an endless body never ends (cli.md §4.4.1: reading stops once the limit is "
-    "exceeded); reported")
-
-
-@ENDLESS
+# cli.md §4.4.1: reading stops once the limit is exceeded, so an endless body is refused.
 def test_endless_text_file_is_refused_promptly(world):
     reply = world.server.run(["--session-id", world.sid, "message", "send", "--agent-id",
                               world.director, "--to", world.peer, "--text-file", "/dev/zero"],
@@ -573,7 +567,6 @@ def test_endless_text_file_is_refused_promptly(world):
     assert b"the limit is 1048576 bytes (CAFLEET_MAX_BODY_BYTES)" in reply["err"]
 
 
-@ENDLESS
 def test_endless_stdin_is_refused_promptly(world):
     proc = subprocess.Popen([CAFLEET, "--session-id", world.sid, "message", "broadcast",
                              "--agent-id", world.director, "--text", "-"], env=world.db.env,

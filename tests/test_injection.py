@@ -200,10 +200,6 @@ def test_body_vector(stage, tmp_path, body, line2):
     assert full.out.endswith(f"  text:  {body}\n")
 
 
-@pytest.mark.xfail(strict=True, reason="tests/bin/standin_agent.py compares line.strip() with "
-                   "'/exit', so the stand-in quits on the hardened ' /exit' although the "
-                   "contract (tmux.md §10.4 step 7, acceptance 233) expects a leading space to "
-                   "disarm it; reported")
 def test_slash_exit_body_keeps_the_agent_running(stage, tmp_path):
     """Acceptance 233, on a second member of its own (the stage's member must survive)."""
     log = tmp_path / "second.log"

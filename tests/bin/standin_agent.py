@@ -168,7 +168,8 @@ class Agent:
         """Handle one received line; False ends the REPL."""
         self.log(event="line", text=line)
         self.say(f"got: {line}")
-        stripped = line.strip()
+        # Like the real agents, a slash command must start the line: " /exit" is plain text.
+        stripped = line.rstrip()
         if stripped == "/exit":
             if self.opts.get("STANDIN_IGNORE_EXIT") == "1":
                 self.say("standin: ignoring /exit")
