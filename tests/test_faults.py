@@ -346,7 +346,7 @@ def test_busy_standin_keeps_the_message(pane_fleet, tmp_path):
     preview reaches the agent when it is free again."""
     fleet = pane_fleet
     done = tmp_path / "done"
-    fleet.server.run("send-keys", "-t", fleet.pane, "-l", f"! sleep 3; touch {done}")
+    fleet.server.run("send-keys", "-t", fleet.pane, "-l", f"! sleep 4; touch {done}")
     fleet.server.run("send-keys", "-t", fleet.pane, "Enter")
     wait_log(fleet.log, lambda ev: any(e.get("text", "").startswith("! sleep")
                                        for e in ev), 10)
@@ -354,7 +354,7 @@ def test_busy_standin_keeps_the_message(pane_fleet, tmp_path):
     r = fleet.send("while you were busy")
     assert r.code == 0, r.err
     assert not done.exists(), "the agent was not busy during the send"
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 3.5  # the send did not wait for the agent
     assert r.json["notification_sent"] is True
     fleet.assert_pollable(r.json["task"]["task_id"], "while you were busy")
     wait_log(fleet.log, lambda ev: any(e.get("text") == "while you were busy" for e in ev), 15)
@@ -433,8 +433,6 @@ def test_unwritable_directory_of_an_existing_database(fresh_db):
     assert _snapshot(fresh_db.path) == before
 
 
-@pytest.mark.xfail(strict=True, reason="db init on a database in an unwritable directory says "
-                   "'Error: unable to open database file' without naming the file (reported)")
 def test_db_init_in_unwritable_directory_names_the_file(fresh_db):
     with unwritable(fresh_db.path.parent):
         r = fresh_db.run("db", "init")
@@ -465,5 +463,7 @@ def test_read_only_database_file(fresh_db):
         assert r.err.startswith("Error: ") and "Traceback" not in r.err, r.err
         r = fresh_db.run("--session-id", fleet.sid, "message", "poll", "--agent-id",
                          fleet.admin)
-        assert (r.code, r.out) == (0, "No messages found.\n"), r.err
+        # reading may still work (it does for root with an immutable file); if not, cleanly
+        assert (r.code, r.out) == (0, "No messages found.\n") or \
+            (r.code == 1 and r.err.startswith("Error: ") and "Traceback" not in r.err), r.err
     assert _snapshot(fresh_db.path) == before

@@ -19,6 +19,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,25 @@ def test_the_shell_scan_can_fail():
     tree = ast.parse("import subprocess, os\nsubprocess.run('x', shell=True)\n"
                      "os.system('y')\nsubprocess.run(['z'], shell=False)\n")
     assert shell_calls(tree, "t") == ["t:2 shell=", "t:3 system()"]
+
+
+# ------------------------------------------------------------------------------ admin responses
+def test_admin_responses_carry_browser_hardening(client, admin_user):
+    page = client.get("/admin/login/")
+    assert page.status_code == 200
+    assert page["X-Frame-Options"] == "DENY"
+    assert page["X-Content-Type-Options"] == "nosniff"
+    assert page.cookies["cafleet_csrftoken"]["samesite"] == "Lax"
+    login = client.post("/admin/login/", {"username": admin_user.username,
+                                          "password": "password", "next": "/admin/"})
+    assert login.status_code == 302, login.content[:500]
+    session = login.cookies["cafleet_sessionid"]
+    assert session["httponly"] and session["samesite"] == "Lax"
+
+
+def test_served_settings_have_debug_off(fresh_db):
+    code = ("from cafleet_project.cli import setup_django; setup_django(('server',)); "
+            "from django.conf import settings; print(settings.DEBUG)")
+    proc = subprocess.run([sys.executable, "-c", code], env=fresh_db.env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
