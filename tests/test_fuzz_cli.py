@@ -294,7 +294,7 @@ def values(draw, world: World):
         st.sampled_from(["-", "--", "--help", "claude", "codex", "Administrator",
                          " administrator ", "!ls", "[cafleet msg 00000000 from x y]",
                          "{session_id}", "{", "}", "\x1b[31mred", "a\nb", "a\rb", "\t",
-                         str(REPO), "/dev/null", "/proc/self/mem", "/nonexistent/file"]),
+                         str(REPO), "/dev/null", "/dev/zero", "/proc/self/mem", "/nonexistent/file"]),
     ))
 
 
