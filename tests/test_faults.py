@@ -467,3 +467,27 @@ def test_read_only_database_file(fresh_db):
         assert (r.code, r.out) == (0, "No messages found.\n") or \
             (r.code == 1 and r.err.startswith("Error: ") and "Traceback" not in r.err), r.err
     assert _snapshot(fresh_db.path) == before
+
+
+@pytest.mark.tmux
+def test_broadcast_delivered_count_is_honest(fresh_db, tmux_server):
+    """``delivered=`` counts exactly the previews that reached a pane (some panes dead)."""
+    from bench.bench_scale import seed_scale
+
+    server = tmux_server
+    panes = [server.new_window("cat")[1] for _ in range(6)]
+    ids = seed_scale(fresh_db.env, members=6, busy=0, empty=False, panes=panes,
+                     director_pane=server.first_pane)
+    for pane in panes[:2]:
+        server.run("kill-pane", "-t", pane)
+    body = "count me if I arrive"
+    r = fresh_db.run("--session-id", ids["sid"], "message", "broadcast", "--agent-id",
+                     ids["director"], "--text", body,
+                     env=server.env(CAFLEET_DATABASE_URL=fresh_db.url))
+    assert r.code == 0, r.err
+    assert re.fullmatch(r"broadcast id=[0-9a-f]{8} recipients=6 delivered=4\n", r.out), r.out
+    for pane in panes[2:]:
+        server.wait_for(pane, body)
+    deliveries = rows(fresh_db, "SELECT count(*) FROM tasks WHERE type='unicast' AND "
+                                "status_state='input_required' AND text=?", body)
+    assert deliveries == [(6,)]  # every recipient has its row, preview or not

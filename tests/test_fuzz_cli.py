@@ -465,7 +465,8 @@ def check_result(argv, code, out_b, err_b, *, timed_out=False):
         return  # a bare group or no command: help on stderr (cli.md §1)
     assert lines, (argv, code)
     last = lines[-1]
-    if last.startswith("{"):
+    # JSON errors are one line; a text error may span lines when it quotes user input
+    if last.startswith('{"error":'):
         obj = json.loads(last)
         assert list(obj) == ["error", "exit_code"] and obj["exit_code"] == code, (argv, last)
         assert obj["error"] and not obj["error"].startswith("Error:"), (argv, last)
