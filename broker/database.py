@@ -118,16 +118,34 @@ def _inspect_readonly(path: str) -> tuple[set[str], list[str] | None]:
 
 
 def _make_private_dir(directory: str) -> None:
-    if os.path.isdir(directory):
-        return
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
+    """Create every missing level of ``directory`` with mode 0700 (whatever the umask);
+    directories that already exist are left as they are."""
+    missing = []
+    current = directory
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(level):
+                raise
+            continue
+        os.chmod(level, 0o700)
 
 
 def _restrict_files(path: str) -> None:
     for candidate in (path, path + "-wal", path + "-shm"):
         if os.path.exists(candidate):
-            os.chmod(candidate, 0o600)
+            try:
+                os.chmod(candidate, 0o600)
+            except OSError as exc:
+                raise CafleetError(f"cannot set mode 0600 on {candidate}: "
+                                   f"{exc.strerror or exc}.") from None
 
 
 def _migrate() -> list:

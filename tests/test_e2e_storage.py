@@ -56,6 +56,17 @@ def test_12_default_location_under_home(tmp_path):
     assert mode(expected.parent) == 0o700 and mode(expected) == 0o600
 
 
+def test_36_every_created_directory_level_is_private(tmp_path):
+    url = f"sqlite:///{tmp_path}/a/b/c/registry.db"
+    env = subprocess_env(url)
+    proc = subprocess.run(["sh", "-c", f"umask 000; exec {CAFLEET} db init"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    for level in ("a", "a/b", "a/b/c"):
+        assert mode(tmp_path / level) == 0o700, level
+    assert mode(tmp_path / "a/b/c/registry.db") == 0o600
+
+
 def test_13_36_37_db_init_creates_private_file(file_db):
     r = file_db.run("db", "init")
     assert r.out == f"Created {file_db.path} and applied migrations to head (0001_initial).\n"
