@@ -1086,3 +1086,22 @@ def test_cli_session_id_required(team, rec, mcli):
     res = mcli("member", "list", "--agent-id", team.did)
     assert res.code == 1
     assert res.err.startswith("Error: --session-id <uuid> is required for this subcommand.")
+
+
+@pytest.mark.django_db
+def test_cli_json_warning_precedes_json_error(team, rec, mcli, monkeypatch):
+    """acceptance 25: a warning stays plain text and comes before the JSON error line."""
+    member = add_member(team)
+    rec.outputs["list-panes"] = "%7\n"
+    rec.failures["capture-pane"] = "boom"
+    clock = FakeClock(rec)
+    monkeypatch.setattr(members, "time", SimpleNamespace(sleep=clock.sleep, monotonic=clock))
+    res = mcli("--json", "--session-id", team.sid, "member", "delete", "--agent-id", team.did,
+               "--member-id", member.agent_id)
+    assert res.code == 2
+    lines = res.err.splitlines()
+    assert lines[0].startswith("Warning: capture_pane failed during timeout handling: ")
+    assert lines[1] == "stderr: boom"  # tmux failure texts carry a second line
+    assert json.loads(lines[-1])["exit_code"] == 2
+    assert len(lines) == 3
+    assert json.loads(res.out) == {"agent_id": member.agent_id, "pane_status": "%7 (timeout)"}
