@@ -97,7 +97,3 @@ def tmux_module():
     from broker import tmux
 
     return tmux
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name) == "1"

@@ -125,21 +125,31 @@ def member_target(*, session_id: str, agent_ref: str, member_ref: str,
 
 
 # ------------------------------------------------------------------------------ create
+def tmux_guard(tmux, environ=os.environ) -> None:
+    """tmux.md §2 (member commands and doctor): binary on PATH, then ``TMUX`` set."""
+    if not tmux.tmux_binary():
+        raise CafleetError("tmux binary not found on PATH")
+    if not environ.get("TMUX"):
+        raise CafleetError("cafleet member commands must be run inside a tmux session")
+
+
+def caller_pane(tmux, environ=os.environ) -> tuple[str, str, str]:
+    """tmux.md §3: the caller's ``(tmux_session, window_id, pane_id)``; tmux errors as is."""
+    try:
+        return tmux.caller_pane(environ)
+    except tmux.TmuxError as exc:
+        raise CafleetError(str(exc)) from None
+
+
 def member_preflight(*, name: str, coding_agent: str, tmux, environ=os.environ,
                      which=shutil.which) -> tuple[str, str, str]:
     """``member create`` steps 2-5 (nothing written): reserved name, tmux guard, backend
     binary, caller pane. Returns the caller's ``(tmux_session, window_id, pane_id)``."""
     check_not_reserved(name)
-    if not tmux.tmux_binary():
-        raise CafleetError("tmux binary not found on PATH")
-    if not environ.get("TMUX"):
-        raise CafleetError("cafleet member commands must be run inside a tmux session")
+    tmux_guard(tmux, environ)
     if not which(coding_agent):
         raise CafleetError(f"binary {coding_agent} not found on PATH")
-    try:
-        return tmux.caller_pane(environ)
-    except tmux.TmuxError as exc:
-        raise CafleetError(str(exc)) from None
+    return caller_pane(tmux, environ)
 
 
 def _register(*, session_id: str, director_ref: str, name: str, description: str,

@@ -19,6 +19,19 @@ from broker.exceptions import CafleetError, Forbidden, InvalidState
 ADMIN_KIND = "builtin-administrator"
 
 
+def card_kind(card_json: str) -> str:
+    """``builtin-administrator`` when the stored card says so (``cafleet.kind``), else
+    ``user`` (data-model.md §3)."""
+    try:
+        card = json.loads(card_json)
+    except ValueError:
+        return "user"
+    meta = card.get("cafleet") if isinstance(card, dict) else None
+    if isinstance(meta, dict) and meta.get("kind") == ADMIN_KIND:
+        return ADMIN_KIND
+    return "user"
+
+
 class CodingAgent(models.TextChoices):
     CLAUDE = "claude"
     CODEX = "codex"
@@ -122,10 +135,7 @@ class Agent(models.Model):
 
     @property
     def kind(self) -> str:
-        meta = self.card.get("cafleet")
-        if isinstance(meta, dict) and meta.get("kind") == ADMIN_KIND:
-            return ADMIN_KIND
-        return "user"
+        return card_kind(self.agent_card_json)
 
     @property
     def is_administrator(self) -> bool:

@@ -24,6 +24,7 @@ from broker.models import (
     Task,
     TaskState,
     TaskType,
+    card_kind,
 )
 
 RESERVED_NAME = "administrator"
@@ -180,11 +181,14 @@ def agent_show(*, session_id: str, agent_ref: str, target_ref: str) -> tuple[Age
 
 
 # ------------------------------------------------------------------------------ messages
+def require_active_sender(session_id: str, agent_id: str) -> None:
+    if not Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).exists():
+        raise CafleetError(f"Sender agent not found or not active in session: {agent_id}")
+
+
 def active_sender(session_id: str, agent_ref: str) -> str:
     agent_id = resolve_agent(session_id, agent_ref)
-    if not Agent.objects.filter(agent_id=agent_id, session_id=session_id,
-                                status=AgentStatus.ACTIVE).exists():
-        raise CafleetError(f"Sender agent not found or not active in session: {agent_id}")
+    require_active_sender(session_id, agent_id)
     return agent_id
 
 
@@ -202,9 +206,7 @@ def message_send(*, session_id: str, agent_ref: str, to_ref: str, text: str, lim
     to_id = resolve_agent(session_id, to_ref)
     if to_id == to_ref and not is_full_id(to_ref) and not is_wellformed_prefix(to_ref):
         raise CafleetError(f"Invalid destination format: {to_ref}")
-    if not Agent.objects.filter(agent_id=sender_id, session_id=session_id,
-                                status=AgentStatus.ACTIVE).exists():
-        raise CafleetError(f"Sender agent not found or not active in session: {sender_id}")
+    require_active_sender(session_id, sender_id)
     dest = Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE) \
         .values_list("session_id", flat=True).first()
     if dest is None:
@@ -237,7 +239,7 @@ def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
     with transaction.atomic():
         candidates = Agent.objects.in_session(session_id).active().exclude(agent_id=sender_id) \
             .ordered().values_list("agent_id", "agent_card_json")
-        recipients = [aid for aid, card in candidates if not _is_admin_card(card)]
+        recipients = [aid for aid, card in candidates if card_kind(card) != ADMIN_KIND]
         deliveries = [
             Task(task_id=new_id(), context_id=aid, from_agent_id=sender_id, to_agent_id=aid,
                  type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
@@ -256,15 +258,6 @@ def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
         if _preview(tmux, pane_id=panes.get(task.context_id), task=task, limit=limit):
             delivered += 1
     return summary, len(recipients), delivered
-
-
-def _is_admin_card(card_json: str) -> bool:
-    try:
-        card = json.loads(card_json)
-    except ValueError:
-        return False
-    meta = card.get("cafleet") if isinstance(card, dict) else None
-    return isinstance(meta, dict) and meta.get("kind") == ADMIN_KIND
 
 
 def message_poll(*, agent_id: str, include_all: bool, since: str | None,

@@ -7,8 +7,8 @@ and the target checks (``broker.members``), then the effects and the output.
 
 import os
 
+from broker import members
 from broker.cli_support import ready_session, reject_controls, tmux_module
-from broker.commands.doctor import tmux_guard
 from broker.exceptions import ValidationError
 from broker.output import field_line
 
@@ -54,7 +54,7 @@ def delete(parsed, out) -> None:
 
     opts = parsed.options
     tmux = tmux_module()
-    tmux_guard(tmux)
+    members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     member_id, header, status = member_delete(
         session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"],
@@ -155,7 +155,7 @@ def capture(parsed, out) -> None:
 
     opts = parsed.options
     tmux = tmux_module()
-    tmux_guard(tmux)
+    members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     target, content = member_capture(
         session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"],
@@ -188,7 +188,7 @@ def send_input(parsed, out) -> None:
     choice, freetext = opts["choice"], opts["freetext"]
     validate_send_input(choice, freetext)
     tmux = tmux_module()
-    tmux_guard(tmux)
+    members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     target = member_send_input(session_id=session_id, agent_ref=opts["agent_id"],
                                member_ref=opts["member_id"], choice=choice, freetext=freetext,
@@ -220,7 +220,7 @@ def exec_(parsed, out) -> None:
     opts = parsed.options
     command = validate_command(opts["command"])
     tmux = tmux_module()
-    tmux_guard(tmux)
+    members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     target = member_exec(session_id=session_id, agent_ref=opts["agent_id"],
                          member_ref=opts["member_id"], command=command, tmux=tmux)
@@ -238,7 +238,7 @@ def ping(parsed, out) -> None:
 
     opts = parsed.options
     tmux = tmux_module()
-    tmux_guard(tmux)
+    members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     target = member_ping(session_id=session_id, agent_ref=opts["agent_id"],
                          member_ref=opts["member_id"], tmux=tmux)
