@@ -9,7 +9,9 @@ the write lock. Warnings go through a ``warn(line)`` callable (the command's std
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import string
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +35,10 @@ DEFAULT_PROMPT = (
 )
 _BRACES_HINT = "Double literal braces ({{, }}) to keep them as text."
 _PLACEHOLDERS = "{session_id}, {agent_id}, {director_agent_id}"
+#: Largest width or precision a custom prompt's replacement field may ask for. A field such
+#: as ``{agent_id:>99999999999}`` would otherwise try to build a string of that many
+#: characters (MemoryError) — the whole prompt must fit one command-line argument anyway.
+MAX_FORMAT_WIDTH = 10000
 
 #: tmux.md §5 / §12.
 DELETE_DEADLINE = 15.0
@@ -77,6 +83,35 @@ def build_prompt(words, *, session_id: str, agent_id: str, director_agent_id: st
         ) from None
     except (IndexError, ValueError, AttributeError, TypeError) as exc:
         raise PromptError(f"Malformed custom prompt: {exc}. {_BRACES_HINT}") from None
+
+
+def check_template_widths(words) -> None:
+    """Refuse a custom prompt whose widths or precisions exceed :data:`MAX_FORMAT_WIDTH`.
+
+    Runs before anything is registered. Only the sizes are checked here: any other template
+    error is left to :func:`build_prompt` (which runs after registration, cli.md §4.5.1
+    step 7). Every number in a format spec counts, nested fields included.
+    """
+    words = tuple(words or ())
+    if not any(words):
+        return
+    pending = [" ".join(words)]
+    while pending:
+        try:
+            fields = list(string.Formatter().parse(pending.pop()))
+        except ValueError:
+            return  # malformed: build_prompt reports it
+        for _literal, _name, spec, _conversion in fields:
+            if not spec:
+                continue
+            for number in re.findall(r"\d+", spec):
+                if len(number.lstrip("0")) > 5 or int(number) > MAX_FORMAT_WIDTH:
+                    raise PromptError(
+                        f"Malformed custom prompt: format width or precision {number} is "
+                        f"larger than {MAX_FORMAT_WIDTH}. {_BRACES_HINT}"
+                    )
+            if "{" in spec:
+                pending.append(spec)
 
 
 def _no_warn(line: str) -> None:
@@ -259,7 +294,17 @@ def member_create(
     environ=os.environ,
     warn=_no_warn,
 ) -> tuple[Agent, Placement]:
-    """cli.md §4.5.1 steps 6-11. ``caller`` comes from :func:`member_preflight`."""
+    """cli.md §4.5.1 steps 6-11. ``caller`` comes from :func:`member_preflight`.
+
+    An absurd format width in a custom prompt is refused before anything is written. Once
+    the member is registered, every failure rolls the registration back — an unexpected
+    exception too (reported as ``member create failed: ...``), and Ctrl-C (re-raised after
+    the rollback) — so no orphan member is ever left behind.
+    """
+    try:
+        check_template_widths(prompt)
+    except PromptError as exc:
+        raise CafleetError(f"prompt resolution failed: {exc}") from None
     agent, placement = _register(
         session_id=session_id,
         director_ref=director_ref,
@@ -272,7 +317,41 @@ def member_create(
 
     def fail(message: str):
         _rollback(agent, session_id, warn)
-        return CafleetError(f"{message} {done}")
+        return _RolledBack(f"{message} {done}")
+
+    try:
+        _spawn_registered(
+            agent,
+            placement,
+            prompt=prompt,
+            caller=caller,
+            tmux=tmux,
+            environ=environ,
+            warn=warn,
+            fail=fail,
+        )
+    except _RolledBack:
+        raise
+    except BaseException as exc:
+        _rollback(agent, session_id, warn)
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C and friends: rolled back, then passed on unchanged
+        cause = " ".join(str(exc).split())
+        cause = f"{type(exc).__name__}: {cause}" if cause else type(exc).__name__
+        raise CafleetError(f"member create failed: {cause}. {done}") from None
+    return agent, placement
+
+
+class _RolledBack(CafleetError):
+    """A ``member create`` failure whose registration has already been rolled back."""
+
+
+def _spawn_registered(agent, placement, *, prompt, caller, tmux, environ, warn, fail) -> None:
+    """Steps 7-10 for a registered member; ``fail(message)`` rolls back and returns the
+    error to raise."""
+    session_id = agent.session_id
+    coding_agent = placement.coding_agent
+    name = agent.name
 
     try:
         text = build_prompt(
@@ -304,7 +383,6 @@ def member_create(
     placement.tmux_pane_id = pane
 
     _select_layout(tmux, window_id, warn)
-    return agent, placement
 
 
 def _send_exit_quietly(tmux, pane: str) -> None:
