@@ -13,7 +13,7 @@ import json
 from django.db import transaction
 
 from broker.clock import new_id, now
-from broker.exceptions import CafleetError, NotFound
+from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
 from broker.models import (
     ADMIN_KIND,
@@ -33,10 +33,21 @@ DIRECTOR_DESCRIPTION = "Root Director for this session"
 
 
 def is_reserved_name(name: str) -> bool:
-    return name.strip().lower() == RESERVED_NAME
+    """``Administrator`` in any case, and anything that only looks like it: the name's
+    skeleton (NFKC, case-folded, invisible characters and combining marks removed,
+    Cyrillic/Greek lookalikes mapped to Latin, see ``broker.textnorm``) is compared."""
+    from broker.textnorm import skeleton
+
+    return name.strip().lower() == RESERVED_NAME or skeleton(name) == skeleton(RESERVED_NAME)
 
 
 def check_not_reserved(name: str) -> None:
+    """The checks every agent name passes (agent register, member create): not empty or
+    blank (exit 2), then not the reserved name or a lookalike of it (exit 1)."""
+    from broker.textnorm import strip_invisible
+
+    if not strip_invisible(name).strip():
+        raise ValidationError("--name may not be empty.")
     if is_reserved_name(name):
         raise CafleetError("the name 'Administrator' is reserved.")
 
