@@ -143,7 +143,10 @@ def member_target(
     action: str | None = "send",
     deleting: bool = False,
 ) -> Target:
-    """The shared target checks of cli.md §4.5 step 4, in order.
+    """The shared target checks of cli.md §4.5 step 4, in order, then the acting agent.
+
+    After the same-Director check, ``--agent-id`` must still be active: a deregistered
+    Director cannot drive, read or delete its former members (issue 11 item 9).
 
     ``action`` (``capture`` or ``send``) names what a pending placement cannot do; ``None``
     (``member delete``) accepts a pending placement. ``deleting`` selects ``member delete``'s
@@ -166,6 +169,13 @@ def member_target(
         raise CafleetError(
             f"agent {member_id} is not a member of your team "
             f"(director_agent_id={placement.director_agent_id})."
+        )
+    if not Agent.objects.filter(
+        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
+    ).exists():
+        # A deregistered Director keeps its members' placements: it may not act on them.
+        raise CafleetError(
+            f"Director agent '{director_id}' not found or not active in session '{session_id}'."
         )
     if action is not None and not placement.tmux_pane_id:
         raise CafleetError(
