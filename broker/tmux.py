@@ -80,21 +80,16 @@ def _escape_arg(arg: str) -> str:
 def run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> str:
     """Run ``tmux <args>`` and return its stdout (decoded as UTF-8, bad bytes replaced).
 
+    The output is returned as tmux wrote it: no newline translation, so a carriage return
+    stays a ``\\r`` (tmux.md §6 step 2 needs it) instead of becoming a line break.
+
     Raises :class:`TmuxError` on a non-zero exit, a missing binary or a timeout. Arguments
     ending in ``;`` are escaped (module docstring) so they reach tmux's command unchanged.
     """
     argv = ["tmux", *(_escape_arg(str(a)) for a in args)]
     shown = " ".join(argv)
     try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise TmuxError(
             f"tmux command timed out after {float(timeout)}s: {shown}",
@@ -104,14 +99,14 @@ def run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> str:
     except OSError as exc:
         raise TmuxError(f"tmux binary not found: {exc}", argv=argv) from exc
     if proc.returncode != 0:
-        stderr = (proc.stderr or "").strip()
+        stderr = (proc.stderr or b"").decode("utf-8", "replace").strip()
         raise TmuxError(
             f"tmux command failed: {shown}\nstderr: {stderr}",
             argv=argv,
             returncode=proc.returncode,
             stderr=stderr,
         )
-    return proc.stdout
+    return (proc.stdout or b"").decode("utf-8", "replace")
 
 
 # --- §3 the caller's pane ------------------------------------------------------------------
@@ -234,13 +229,38 @@ def _rx(name: str) -> re.Pattern:
 
 
 def clean_capture(text: str) -> str:
-    """tmux.md §6: drop CSI sequences, then keep each line's text after its last ``\\r``."""
+    """tmux.md §6: drop CSI sequences, then keep each line's text after its last ``\\r``.
+
+    Lines are split on ``\\n`` only: a ``\\r`` is an overwrite within its line, never a
+    line break (:func:`run` keeps it as tmux wrote it).
+    """
     text = _rx("capture_csi").sub("", text)
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
+def last_lines(text: str, lines: int, *, ansi: bool = False) -> str:
+    """The last ``lines`` lines of a capture once its trailing blank lines are dropped.
+
+    ``capture-pane -S -N`` returns N lines of history *plus the whole visible pane*, so an
+    idle pane's capture ends in dozens of blank lines. A line is blank when nothing but
+    whitespace is left after cleaning (§6); ``ansi`` keeps the kept lines untouched. The
+    result ends with a newline unless it is empty.
+    """
+    raw = text.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()  # the newline after the last line
+    shown = clean_capture("\n".join(raw)).split("\n") if raw else []
+    kept = raw if ansi else shown
+    end = len(shown)
+    while end and not shown[end - 1].strip():
+        end -= 1
+    kept = kept[max(0, end - lines) : end]
+    return "\n".join(kept) + "\n" if kept else ""
+
+
 def capture(pane: str, lines: int, *, ansi: bool) -> str:
-    """``capture-pane -p -t <pane> -S -<lines>``; cleaned (§6) unless ``ansi``.
+    """``capture-pane -p -t <pane> -S -<lines>``, cut to its last ``lines`` non-blank-ended
+    lines (:func:`last_lines`); cleaned (§6) unless ``ansi``.
 
     ``lines`` ≤ 0 raises ``TmuxError("capture_pane: lines must be positive, got <N>")``
     before any tmux call; tmux failures raise :class:`TmuxError`.
@@ -248,7 +268,7 @@ def capture(pane: str, lines: int, *, ansi: bool) -> str:
     if lines <= 0:
         raise TmuxError(f"capture_pane: lines must be positive, got {lines}")
     out = run(["capture-pane", "-p", "-t", pane, "-S", f"-{lines}"])
-    return out if ansi else clean_capture(out)
+    return last_lines(out, lines, ansi=ansi)
 
 
 # --- §7 / §8 / §9 keystrokes ---------------------------------------------------------------

@@ -1156,14 +1156,14 @@ def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli):
     ids = ("--agent-id", team.did, "--member-id", member.agent_id[:8])
     rec.outputs["capture-pane"] = "line one\nline two\n\n"
     res = mcli(*base, "member", "capture", *ids, "--tail", "5", "--full")
-    assert (res.code, res.out) == (0, "line one\nline two\n\n")
+    assert (res.code, res.out) == (0, "line one\nline two\n")  # trailing blank dropped
     assert rec.calls[-1] == ["capture-pane", "-p", "-t", "%7", "-S", "-5"]
     res = mcli("--json", *base, "member", "capture", *ids)
     assert json.loads(res.out) == {
         "member_agent_id": member.agent_id,
         "pane_id": "%7",
         "lines": 30,
-        "content": "line one\nline two\n\n",
+        "content": "line one\nline two\n",
     }
     res = mcli(*base, "member", "send-input", *ids, "--choice", "2")
     assert res.out == "Sent choice 2 to member alice (%7).\n"
