@@ -24,7 +24,15 @@ from broker.clock import new_id, now
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
-from broker.services import _dump, check_live_session, check_not_reserved, find_active_agent
+from broker.services import (
+    PREFIX_HINT,
+    _dump,
+    check_live_session,
+    check_not_reserved,
+    check_session_known,
+    find_active_agent,
+    is_short_prefix,
+)
 
 # ------------------------------------------------------------------------------ constants
 DEFAULT_PROMPT = (
@@ -154,7 +162,11 @@ def member_target(
     """
     director_id = resolve_agent(session_id, agent_ref)
     member_id = resolve_agent(session_id, member_ref)
-    member = find_active_agent(session_id, member_id)
+    try:
+        member = find_active_agent(session_id, member_id)
+    except CafleetError:
+        check_session_known(session_id)  # an unknown session is not the member's fault
+        raise
     placement = Placement.objects.filter(agent_id=member_id).first()
     if placement is None:
         if deleting:
@@ -166,6 +178,8 @@ def member_target(
             "`cafleet member create`."
         )
     if placement.director_agent_id != director_id:
+        if is_short_prefix(agent_ref):
+            raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
         raise CafleetError(
             f"agent {member_id} is not a member of your team "
             f"(director_agent_id={placement.director_agent_id})."

@@ -163,10 +163,35 @@ def check_live_session(session_id: str, *, prefix: str = "") -> Session:
 
 
 # ------------------------------------------------------------------------------ agents
+PREFIX_HINT = "an id prefix needs at least 8 characters"
+
+
+def is_short_prefix(value: str | None) -> bool:
+    """A value that can never match (cli.md §2.7 rule 4): not a full id, under 8 characters."""
+    return value is not None and not is_full_id(value) and len(value) < 8
+
+
+def check_session_known(session_id: str) -> None:
+    """``session '<sid>' not found.`` (the ``SESSION_ID`` wording) for a ``--session-id``
+    that names no session, live or deleted, so an unknown session is not blamed on an agent."""
+    if not Session.objects.filter(session_id=session_id).exists():
+        hint = f"; {PREFIX_HINT}" if is_short_prefix(session_id) else ""
+        raise NotFound(f"session '{session_id}' not found{hint}.")
+
+
+def explain_unknown_agent(session_id: str, agent_ref: str) -> None:
+    """Before reporting that the acting agent is unknown: say so when the real cause is the
+    session, or an id prefix too short to match anything."""
+    check_session_known(session_id)
+    if is_short_prefix(agent_ref):
+        raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
+
+
 def session_gate(session_id: str, agent_ref: str) -> str:
     """The acting agent belongs to the session (any status). Returns its full id."""
     agent_id = resolve_agent(session_id, agent_ref)
     if not Agent.objects.filter(agent_id=agent_id, session_id=session_id).exists():
+        explain_unknown_agent(session_id, agent_ref)
         raise CafleetError(f"agent {agent_id} is not a member of session {session_id}.")
     return agent_id
 
@@ -230,6 +255,7 @@ def agent_show(*, session_id: str, agent_ref: str, target_ref: str) -> tuple[Age
 # ------------------------------------------------------------------------------ messages
 def require_active_sender(session_id: str, agent_id: str) -> None:
     if not Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).exists():
+        explain_unknown_agent(session_id, agent_id)
         raise CafleetError(f"Sender agent not found or not active in session: {agent_id}")
 
 
