@@ -484,7 +484,7 @@ def test_printable_hostile_names_are_stored_and_shown_verbatim(stage, tmp_path, 
     assert member["name"] == value
     text = stage.cafleet("member", "list", "--agent-id", stage.did)
     row = [
-        line for line in text.out.splitlines() if line.startswith(f"  {member['agent_id'][:12]}…")
+        line for line in text.out.splitlines() if line.startswith(f"  {member['agent_id'][:8]}  ")
     ]
     assert len(row) == 1 and f"  {value}  " in row[0]
     gone = stage.cafleet(

@@ -1078,32 +1078,35 @@ def test_cli_list_text_layout(team, mcli):
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did)
     assert lines_of(res.out) == [
         "1 member:",
-        "  agent_id        name      status  backend  session  window_id  pane_id  created_at",
-        "  --------------  --------  ------  -------  -------  ---------  -------  "
-        "--------------------",
-        f"  {one.agent_id[:12]}…   alice     active  claude   main     @1         %12      {ts(1)}",
+        "  agent_id  name      status  backend  session  window_id  pane_id  created_at",
+        "  --------  --------  ------  -------  -------  ---------  -------  " + "-" * len(ts(1)),
+        f"  {one.agent_id[:8]}  alice     active  claude   main     @1         %12      {ts(1)}",
     ]
     two = add_member(team, name="a-much-longer-name", stamp=ts(2), pane=None, coding_agent="codex")
     task(frm=team.did, to=two.agent_id, at=ts(3))
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did)
     out = lines_of(res.out)
     assert out[0] == "2 members:"
+    # columns widen to their longest value: every row stays aligned
+    assert out[1] == (
+        "  agent_id  name                status  backend  session  window_id  pane_id    created_at"
+    )
     assert out[4] == (
-        f"  {two.agent_id[:12]}…   a-much-longer-name  active  codex    main     "
+        f"  {two.agent_id[:8]}  a-much-longer-name  active  codex    main     "
         f"@1         (pending)  {ts(2)}"
     )
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity")
     out = lines_of(res.out)
     assert out[1:3] == [
-        "  agent_id        name      status  last_sent  last_recv  last_ack   idle   unread",
-        "  --------------  --------  ------  ---------  ---------  ---------  -----  ------",
+        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread",
+        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------",
     ]
     assert (
-        out[3] == f"  {one.agent_id[:12]}…   alice     active  -          -          -"
+        out[3] == f"  {one.agent_id[:8]}  alice               active  -          -          -"
         "          -      0"
     )
     assert out[4].startswith(
-        f"  {two.agent_id[:12]}…   a-much-longer-name  active  -          12:00:03   -          "
+        f"  {two.agent_id[:8]}  a-much-longer-name  active  -          12:00:03   -          "
     )
     assert out[4].endswith("  1")
     for line in out:

@@ -12,9 +12,6 @@ from broker.cli_support import ready_session, reject_controls, tmux_module
 from broker.exceptions import ValidationError
 from broker.output import field_line
 
-ELLIPSIS = "…"
-ID_WIDTH = 14
-
 
 # ------------------------------------------------------------------------------ create
 def create(parsed, out) -> None:
@@ -91,7 +88,7 @@ def delete(parsed, out) -> None:
 
 # ------------------------------------------------------------------------------ list
 DEFAULT_COLUMNS = (
-    ("agent_id", 14),
+    ("agent_id", 8),
     ("name", 8),
     ("status", 6),
     ("backend", 7),
@@ -101,7 +98,7 @@ DEFAULT_COLUMNS = (
     ("created_at", 20),
 )
 ACTIVITY_COLUMNS = (
-    ("agent_id", 14),
+    ("agent_id", 8),
     ("name", 8),
     ("status", 6),
     ("last_sent", 9),
@@ -110,11 +107,6 @@ ACTIVITY_COLUMNS = (
     ("idle", 5),
     ("unread", 6),
 )
-
-
-def short_id(agent_id: str) -> str:
-    """An id longer than the column: its first 12 characters + ``…``."""
-    return agent_id if len(agent_id) <= ID_WIDTH else agent_id[:12] + ELLIPSIS
 
 
 def clock_part(ts: str | None) -> str:
@@ -145,7 +137,7 @@ def table_line(cells, widths) -> str:
 
 def list_row(row, activity: bool) -> list[str]:
     agent, placement = row.agent, row.placement
-    head = [short_id(agent.agent_id), agent.name, agent.status]
+    head = [agent.agent_id[:8], agent.name, agent.status]  # id8, as in every text table
     if activity:
         return head + [
             clock_part(row.last_sent),
@@ -168,13 +160,16 @@ def render_list(rows, activity: bool) -> str:
         return "0 members."
     columns = ACTIVITY_COLUMNS if activity else DEFAULT_COLUMNS
     names = [c for c, _ in columns]
-    widths = [w for _, w in columns]
+    cells = [list_row(r, activity) for r in rows]
+    # Each column is as wide as its longest value (never below its minimum), so a long
+    # name or tmux session name never pushes the rest of its row out of line.
+    widths = [max([w] + [len(str(c[i])) for c in cells]) for i, (_, w) in enumerate(columns)]
     lines = [
         "1 member:" if len(rows) == 1 else f"{len(rows)} members:",
         table_line(names, widths),
         table_line(["-" * w for w in widths], widths),
     ]
-    lines += [table_line(list_row(r, activity), widths) for r in rows]
+    lines += [table_line(c, widths) for c in cells]
     return "\n".join(lines)
 
 
