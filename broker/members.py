@@ -47,6 +47,9 @@ _PLACEHOLDERS = "{session_id}, {agent_id}, {director_agent_id}"
 #: as ``{agent_id:>99999999999}`` would otherwise try to build a string of that many
 #: characters (MemoryError) — the whole prompt must fit one command-line argument anyway.
 MAX_FORMAT_WIDTH = 10000
+#: Bound on a custom prompt's length once its widths are applied (many fields of width
+#: 10000 each would still need gigabytes); larger is refused before registration.
+MAX_PROMPT_CHARS = 131072
 
 #: tmux.md §5 / §12.
 DELETE_DEADLINE = 15.0
@@ -103,7 +106,9 @@ def check_template_widths(words) -> None:
     words = tuple(words or ())
     if not any(words):
         return
-    pending = [" ".join(words)]
+    template = " ".join(words)
+    pending = [template]
+    padding = 0
     while pending:
         try:
             fields = list(string.Formatter().parse(pending.pop()))
@@ -118,8 +123,14 @@ def check_template_widths(words) -> None:
                         f"Malformed custom prompt: format width or precision {number} is "
                         f"larger than {MAX_FORMAT_WIDTH}. {_BRACES_HINT}"
                     )
+                padding += int(number)
             if "{" in spec:
                 pending.append(spec)
+    if len(template) + padding > MAX_PROMPT_CHARS:
+        raise PromptError(
+            f"Malformed custom prompt: its format widths would make it longer than "
+            f"{MAX_PROMPT_CHARS} characters. {_BRACES_HINT}"
+        )
 
 
 def _no_warn(line: str) -> None:

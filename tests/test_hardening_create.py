@@ -87,6 +87,16 @@ def test_absurd_width_refused_before_anything_is_registered(team, prompt):
 
 
 @pytest.mark.django_db
+def test_many_wide_fields_refused_before_anything_is_registered(team):
+    tmux = FakeTmux()
+    with pytest.raises(CafleetError) as info:
+        create(team, tmux, ("{agent_id:>10000}",) * 20)
+    assert "longer than 131072 characters" in info.value.message
+    assert new_agents(team) == []
+    assert tmux.calls == []
+
+
+@pytest.mark.django_db
 def test_width_up_to_the_bound_is_accepted(team):
     seen = []
     tmux = FakeTmux(split=lambda argv: seen.append(argv[-1]) or "%9")
