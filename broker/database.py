@@ -199,7 +199,12 @@ def _init_lock(path: str):
     try:
         fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise CafleetError(f"cannot create lock file {name}: {exc.strerror or exc}.") from None
+        # A directory we cannot write to: lock the database file itself when it exists
+        # (its own checks then report what is wrong), else say the database cannot be made.
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") from None
     try:
         deadline = time.monotonic() + LOCK_WAIT
         while True:
