@@ -72,8 +72,12 @@ def _count(queryset):
 def _card_kind():
     """SQL ``json_extract(agent_card_json, '$.cafleet.kind')``, '' when absent (so that
     ``exclude`` does not drop the NULLs)."""
-    kind = Func(F("agent_card_json"), Value("$.cafleet.kind"), function="json_extract",
-                output_field=CharField())
+    kind = Func(
+        F("agent_card_json"),
+        Value("$.cafleet.kind"),
+        function="json_extract",
+        output_field=CharField(),
+    )
     return Coalesce(kind, Value(""), output_field=CharField())
 
 
@@ -142,8 +146,12 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request, model_admin):
-        return [("director", "Director"), ("member", "member"),
-                ("administrator", "Administrator"), ("agent", "agent")]
+        return [
+            ("director", "Director"),
+            ("member", "member"),
+            ("administrator", "Administrator"),
+            ("agent", "agent"),
+        ]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -169,8 +177,11 @@ class MessageStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [(TaskState.INPUT_REQUIRED, "unread"), (TaskState.COMPLETED, "acknowledged"),
-                (TaskState.CANCELED, "canceled")]
+        return [
+            (TaskState.INPUT_REQUIRED, "unread"),
+            (TaskState.COMPLETED, "acknowledged"),
+            (TaskState.CANCELED, "canceled"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() in STATE_LABELS:
@@ -184,10 +195,13 @@ class MessageSessionFilter(admin.SimpleListFilter):
     parameter_name = "session"
 
     def lookups(self, request, model_admin):
-        rows = Session.objects.order_by("-created_at").values_list("session_id", "label",
-                                                                   "deleted_at")
-        return [(sid, f"{label or sid[:8]}{' (deleted)' if deleted else ''}")
-                for sid, label, deleted in rows]
+        rows = Session.objects.order_by("-created_at").values_list(
+            "session_id", "label", "deleted_at"
+        )
+        return [
+            (sid, f"{label or sid[:8]}{' (deleted)' if deleted else ''}")
+            for sid, label, deleted in rows
+        ]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -287,18 +301,29 @@ class SessionAgentInline(AgentColumns, ReadOnlyInline, admin.TabularInline):
     fk_name = "session"
     verbose_name = "agent"
     verbose_name_plural = "agents"
-    fields = ("agent", "kind", "status", "coding_agent", "pane", "registered", "deregistered",
-              "mailbox")
+    fields = (
+        "agent",
+        "kind",
+        "status",
+        "coding_agent",
+        "pane",
+        "registered",
+        "deregistered",
+        "mailbox",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("session", "placement") \
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("session", "placement")
             .order_by("registered_at", "agent_id")
+        )
 
     @admin.display(description="name")
     def agent(self, obj):
         return _link(admin_url(obj), obj.name)
-
 
 
 class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
@@ -309,14 +334,25 @@ class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
     fk_name = "session"
     verbose_name = "placement"
     verbose_name_plural = "placements"
-    fields = ("agent", "director", "tmux_session", "tmux_window_id", "tmux_pane_id",
-              "coding_agent", "created")
+    fields = (
+        "agent",
+        "director",
+        "tmux_session",
+        "tmux_window_id",
+        "tmux_pane_id",
+        "coding_agent",
+        "created",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(placement__isnull=False) \
-            .select_related("placement", "placement__director_agent") \
+        return (
+            super()
+            .get_queryset(request)
+            .filter(placement__isnull=False)
+            .select_related("placement", "placement__director_agent")
             .order_by("placement__created_at", "agent_id")
+        )
 
     @admin.display(description="agent")
     def agent(self, obj):
@@ -350,30 +386,56 @@ class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(ReadOnlyAdmin):
-    list_display = ("title", "short_id", "created", "root_director", "active_agents",
-                    "unread_messages", "deleted", "links")
+    list_display = (
+        "title",
+        "short_id",
+        "created",
+        "root_director",
+        "active_agents",
+        "unread_messages",
+        "deleted",
+        "links",
+    )
     list_display_links = ("title",)
     list_filter = (DeletedFilter,)
     search_fields = ("label", "^session_id")
     ordering = ("-created_at", "-session_id")
     actions = ("soft_delete",)
     inlines = (SessionAgentInline, SessionPlacementInline)
-    fields = ("session_id", "label", "created", "deleted", "root_director", "administrator",
-              "active_agents", "unread_messages", "links")
+    fields = (
+        "session_id",
+        "label",
+        "created",
+        "deleted",
+        "root_director",
+        "administrator",
+        "active_agents",
+        "unread_messages",
+        "links",
+    )
     readonly_fields = fields
     change_form_template = "cafleet/admin/session_change_form.html"
 
     def get_queryset(self, request):
         active = Agent.objects.filter(session_id=OuterRef("pk"), status=AgentStatus.ACTIVE)
-        unread = Task.objects.filter(context__session_id=OuterRef("pk"),
-                                     status_state=TaskState.INPUT_REQUIRED)
-        return super().get_queryset(request).select_related("director_agent").annotate(
-            active_count=_count(active), unread_count=_count(unread))
+        unread = Task.objects.filter(
+            context__session_id=OuterRef("pk"), status_state=TaskState.INPUT_REQUIRED
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("director_agent")
+            .annotate(active_count=_count(active), unread_count=_count(unread))
+        )
 
     def get_urls(self):
-        urls = [path("<path:object_id>/timeline/",
-                     self.admin_site.admin_view(self.timeline),
-                     name="cafleet_session_timeline")]
+        urls = [
+            path(
+                "<path:object_id>/timeline/",
+                self.admin_site.admin_view(self.timeline),
+                name="cafleet_session_timeline",
+            )
+        ]
         return urls + super().get_urls()
 
     def timeline(self, request, object_id):
@@ -402,14 +464,19 @@ class SessionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Administrator")
     def administrator(self, obj):
-        admin_agent = Agent.objects.filter(session=obj).annotate(card_kind=_card_kind()) \
-            .filter(card_kind=ADMIN_KIND).first()
+        admin_agent = (
+            Agent.objects.filter(session=obj)
+            .annotate(card_kind=_card_kind())
+            .filter(card_kind=ADMIN_KIND)
+            .first()
+        )
         return _link(admin_url(admin_agent), admin_agent.name) if admin_agent else "—"
 
     @admin.display(description="active agents", ordering="active_count")
     def active_agents(self, obj):
-        url = changelist_url(Agent, session__session_id__exact=obj.session_id,
-                             status__exact=AgentStatus.ACTIVE)
+        url = changelist_url(
+            Agent, session__session_id__exact=obj.session_id, status__exact=AgentStatus.ACTIVE
+        )
         return _link(url, obj.active_count)
 
     @admin.display(description="unread messages", ordering="unread_count")
@@ -423,14 +490,17 @@ class SessionAdmin(ReadOnlyAdmin):
             '<a href="{}">timeline</a> · <a href="{}">agents</a> · <a href="{}">messages</a>',
             admin_url(obj, "timeline"),
             changelist_url(Agent, session__session_id__exact=obj.session_id),
-            changelist_url(Task, session=obj.session_id))
+            changelist_url(Task, session=obj.session_id),
+        )
 
     # -- the soft-delete action (same effect as 'cafleet session delete') ------------------
     def has_soft_delete_permission(self, request):
         return request.user.has_perm("cafleet.change_session")
 
-    @admin.action(description="Soft-delete selected sessions (as 'cafleet session delete')",
-                  permissions=["soft_delete"])
+    @admin.action(
+        description="Soft-delete selected sessions (as 'cafleet session delete')",
+        permissions=["soft_delete"],
+    )
     def soft_delete(self, request, queryset):
         from broker.services import session_delete
 
@@ -452,13 +522,13 @@ class SessionAdmin(ReadOnlyAdmin):
             if session.deleted_at is None:
                 deleted += 1
                 agents += count
-                self.log_change(request, session,
-                                f"Soft-deleted; {count} agents deregistered.")
+                self.log_change(request, session, f"Soft-deleted; {count} agents deregistered.")
         self.message_user(
             request,
             f"Soft-deleted {deleted} session{'' if deleted == 1 else 's'}; "
             f"{agents} agent{'' if agents == 1 else 's'} deregistered.",
-            messages.SUCCESS if deleted else messages.WARNING)
+            messages.SUCCESS if deleted else messages.WARNING,
+        )
         return None
 
 
@@ -467,7 +537,8 @@ def mailbox_links(agent):
     return format_html(
         '<a href="{}">inbox</a> · <a href="{}">sent</a>',
         changelist_url(Task, inbox=agent.agent_id),
-        changelist_url(Task, outbox=agent.agent_id))
+        changelist_url(Task, outbox=agent.agent_id),
+    )
 
 
 class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
@@ -494,23 +565,49 @@ class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
 
 @admin.register(Agent)
 class AgentAdmin(AgentColumns, ReadOnlyAdmin):
-    list_display = ("name", "session_link", "kind", "status", "coding_agent", "pane",
-                    "registered", "unread", "mailbox")
+    list_display = (
+        "name",
+        "session_link",
+        "kind",
+        "status",
+        "coding_agent",
+        "pane",
+        "registered",
+        "unread",
+        "mailbox",
+    )
     list_filter = (KindFilter, "status", "placement__coding_agent", "session")
     search_fields = ("name", "description", "^agent_id")
     list_select_related = ("session", "placement")
     ordering = ("-registered_at", "-agent_id")
     inlines = (AgentPlacementInline,)
-    fields = ("agent_id", "name", "description", "kind", "status", "session_link", "registered",
-              "deregistered", "unread", "mailbox", "send", "card")
+    fields = (
+        "agent_id",
+        "name",
+        "description",
+        "kind",
+        "status",
+        "session_link",
+        "registered",
+        "deregistered",
+        "unread",
+        "mailbox",
+        "send",
+        "card",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
-        unread = Task.objects.filter(context_id=OuterRef("pk"),
-                                     status_state=TaskState.INPUT_REQUIRED)
+        unread = Task.objects.filter(
+            context_id=OuterRef("pk"), status_state=TaskState.INPUT_REQUIRED
+        )
         # select_related here replaces list_select_related (the ChangeList skips its own).
-        return super().get_queryset(request).select_related("session", "placement").annotate(
-            unread_count=_count(unread))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("session", "placement")
+            .annotate(unread_count=_count(unread))
+        )
 
     @admin.display(description="session", ordering="session__created_at")
     def session_link(self, obj):
@@ -518,8 +615,10 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
 
     @admin.display(description="unread", ordering="unread_count")
     def unread(self, obj):
-        return _link(changelist_url(Task, inbox=obj.agent_id, state=TaskState.INPUT_REQUIRED),
-                     obj.unread_count)
+        return _link(
+            changelist_url(Task, inbox=obj.agent_id, state=TaskState.INPUT_REQUIRED),
+            obj.unread_count,
+        )
 
     @admin.display(description="send")
     def send(self, obj):
@@ -530,29 +629,59 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
 
     @admin.display(description="agent card")
     def card(self, obj):
-        return format_html('<pre class="cafleet-body">{}</pre>',
-                           json.dumps(obj.card, ensure_ascii=False, indent=2))
+        return format_html(
+            '<pre class="cafleet-body">{}</pre>', json.dumps(obj.card, ensure_ascii=False, indent=2)
+        )
 
 
 # ------------------------------------------------------------------------------ messages
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdmin):
-    list_display = ("short_id", "sender", "recipient", "kind", "state", "created",
-                    "last_change", "body_preview", "session_link")
+    list_display = (
+        "short_id",
+        "sender",
+        "recipient",
+        "kind",
+        "state",
+        "created",
+        "last_change",
+        "body_preview",
+        "session_link",
+    )
     list_display_links = ("short_id",)
-    list_filter = (MessageStateFilter, "type", MessageSessionFilter, AgeFilter, InboxFilter,
-                   OutboxFilter)
+    list_filter = (
+        MessageStateFilter,
+        "type",
+        MessageSessionFilter,
+        AgeFilter,
+        InboxFilter,
+        OutboxFilter,
+    )
     search_fields = ("text", "^task_id")
     list_select_related = ("context", "context__session")
     ordering = ("-created_at", "-task_id")
-    fields = ("task_id", "session_link", "kind", "state", "sender", "recipient", "created",
-              "last_change", "origin", "body", "broadcast_group")
+    fields = (
+        "task_id",
+        "session_link",
+        "kind",
+        "state",
+        "sender",
+        "recipient",
+        "created",
+        "last_change",
+        "origin",
+        "body",
+        "broadcast_group",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
         sender = Agent.objects.filter(agent_id=OuterRef("from_agent_id")).values("name")[:1]
-        return super().get_queryset(request).annotate(
-            from_name=Subquery(sender, output_field=CharField()))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(from_name=Subquery(sender, output_field=CharField()))
+        )
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Messages (tasks)", **(extra_context or {})}
@@ -584,8 +713,7 @@ class TaskAdmin(ReadOnlyAdmin):
     @admin.display(description="state", ordering="status_state")
     def state(self, obj):
         label = state_label(obj)
-        return format_html('<span class="cafleet-state cafleet-state-{}">{}</span>',
-                           label, label)
+        return format_html('<span class="cafleet-state cafleet-state-{}">{}</span>', label, label)
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj):
@@ -602,8 +730,12 @@ class TaskAdmin(ReadOnlyAdmin):
     @admin.display(description="session")
     def session_link(self, obj):
         session = obj.context.session
-        return format_html('<a href="{}">{}</a> (<a href="{}">timeline</a>)',
-                           admin_url(session), str(session), admin_url(session, "timeline"))
+        return format_html(
+            '<a href="{}">{}</a> (<a href="{}">timeline</a>)',
+            admin_url(session),
+            str(session),
+            admin_url(session, "timeline"),
+        )
 
     @admin.display(description="broadcast id")
     def origin(self, obj):
@@ -617,26 +749,47 @@ class TaskAdmin(ReadOnlyAdmin):
     def broadcast_group(self, obj):
         if not obj.origin_task_id:
             return "— (not a broadcast)"
-        rows = Task.objects.filter(origin_task_id=obj.origin_task_id) \
-            .select_related("context").order_by("type", "context__name", "task_id")
+        rows = (
+            Task.objects.filter(origin_task_id=obj.origin_task_id)
+            .select_related("context")
+            .order_by("type", "context__name", "task_id")
+        )
         lines = format_html_join(
-            "", '<tr{}><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
-            ((' class="cafleet-current"' if row.pk == obj.pk else "", admin_url(row),
-              row.task_id[:8],
-              "summary" if row.type == TaskType.BROADCAST_SUMMARY else "delivery",
-              "everyone" if row.type == TaskType.BROADCAST_SUMMARY else row.context.name,
-              format_html("{} ({})", state_label(row), show_time(row.status_timestamp)))
-             for row in rows))
-        return format_html('<table class="cafleet-group"><thead><tr><th>id</th><th>row</th>'
-                           '<th>recipient</th><th>state</th></tr></thead><tbody>{}</tbody>'
-                           '</table>', lines)
+            "",
+            '<tr{}><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    ' class="cafleet-current"' if row.pk == obj.pk else "",
+                    admin_url(row),
+                    row.task_id[:8],
+                    "summary" if row.type == TaskType.BROADCAST_SUMMARY else "delivery",
+                    "everyone" if row.type == TaskType.BROADCAST_SUMMARY else row.context.name,
+                    format_html("{} ({})", state_label(row), show_time(row.status_timestamp)),
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            '<table class="cafleet-group"><thead><tr><th>id</th><th>row</th>'
+            "<th>recipient</th><th>state</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            lines,
+        )
 
 
 # ------------------------------------------------------------------------------ placements
 @admin.register(Placement)
 class PlacementAdmin(ReadOnlyAdmin):
-    list_display = ("agent_link", "session_link", "director", "tmux_session", "tmux_window_id",
-                    "pane", "coding_agent", "created")
+    list_display = (
+        "agent_link",
+        "session_link",
+        "director",
+        "tmux_session",
+        "tmux_window_id",
+        "pane",
+        "coding_agent",
+        "created",
+    )
     list_filter = ("coding_agent",)
     search_fields = ("agent__name", "tmux_pane_id", "tmux_session")
     list_select_related = ("agent", "agent__session", "director_agent")

@@ -55,15 +55,17 @@ def read_body(options: dict, stdin=None) -> str:
             with open(path, "rb") as fh:
                 data, total = _read_limited(fh, limit)
         except OSError as exc:
-            raise ValidationError(f"cannot read --text-file '{path}': "
-                                  f"{exc.strerror or exc}") from None
+            raise ValidationError(
+                f"cannot read --text-file '{path}': {exc.strerror or exc}"
+            ) from None
     elif text == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         try:
             data, total = _read_limited(stream, limit)
         except (OSError, ValueError) as exc:
-            raise ValidationError(f"cannot read stdin: {getattr(exc, 'strerror', None) or exc}") \
-                from None
+            raise ValidationError(
+                f"cannot read stdin: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     else:
         try:
             data = text.encode("utf-8")
@@ -73,8 +75,9 @@ def read_body(options: dict, stdin=None) -> str:
     if len(data) > limit:
         # The exact size when it is known without reading on (argv, a regular file).
         size = str(total) if total is not None and total > limit else f"over {limit}"
-        raise ValidationError(f"message text is {size} bytes; the limit is {limit} bytes "
-                              "(CAFLEET_MAX_BODY_BYTES).")
+        raise ValidationError(
+            f"message text is {size} bytes; the limit is {limit} bytes (CAFLEET_MAX_BODY_BYTES)."
+        )
     try:
         body = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -52,8 +52,10 @@ def is_sqlite_file(path: str) -> bool:
 
 
 def _unknown_revision(rev: str) -> CafleetError:
-    return CafleetError(f"DB schema is at revision {rev} which is unknown to this version of "
-                        "cafleet. Refusing to downgrade automatically.")
+    return CafleetError(
+        f"DB schema is at revision {rev} which is unknown to this version of "
+        "cafleet. Refusing to downgrade automatically."
+    )
 
 
 def ensure_ready() -> str:
@@ -102,12 +104,20 @@ def _inspect_readonly(path: str) -> tuple[set[str], list[str] | None]:
     except sqlite3.Error as exc:
         raise CafleetError(f"cannot open database {path}: {exc}") from None
     try:
-        tables = {r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
         if "django_migrations" not in tables:
             return tables, None
-        applied = [r[0] for r in con.execute(
-            "SELECT name FROM django_migrations WHERE app = ? ORDER BY id", (APP_LABEL,))]
+        applied = [
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM django_migrations WHERE app = ? ORDER BY id", (APP_LABEL,)
+            )
+        ]
         return tables, applied
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
@@ -144,8 +154,9 @@ def _restrict_files(path: str) -> None:
             try:
                 os.chmod(candidate, 0o600)
             except OSError as exc:
-                raise CafleetError(f"cannot set mode 0600 on {candidate}: "
-                                   f"{exc.strerror or exc}.") from None
+                raise CafleetError(
+                    f"cannot set mode 0600 on {candidate}: {exc.strerror or exc}."
+                ) from None
 
 
 def _migrate() -> list:
@@ -174,8 +185,9 @@ def db_init() -> str:
     try:
         _make_private_dir(directory)
     except OSError as exc:
-        raise CafleetError(f"cannot create database directory {directory}: "
-                           f"{exc.strerror or exc}.") from None
+        raise CafleetError(
+            f"cannot create database directory {directory}: {exc.strerror or exc}."
+        ) from None
     exists = os.path.exists(path)
     applied: list[str] | None = None
     if exists:
@@ -186,7 +198,8 @@ def db_init() -> str:
             raise CafleetError(
                 f"{path} has tables that cafleet does not manage and no Django migration "
                 "history. Refusing to touch it; move it aside or point CAFLEET_DATABASE_URL "
-                "at a new file.")
+                "at a new file."
+            )
         unknown = [name for name in (applied or []) if name not in known_migrations()]
         if unknown:
             raise _unknown_revision(unknown[-1])
@@ -195,8 +208,7 @@ def db_init() -> str:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
         except OSError as exc:
-            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") \
-                from None
+            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") from None
 
     from django.db import DatabaseError
 

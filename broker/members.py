@@ -66,12 +66,15 @@ def build_prompt(words, *, session_id: str, agent_id: str, director_agent_id: st
     words = tuple(words or ())
     template = " ".join(words) if any(words) else DEFAULT_PROMPT
     try:
-        return template.format(session_id=session_id, agent_id=agent_id,
-                               director_agent_id=director_agent_id)
+        return template.format(
+            session_id=session_id, agent_id=agent_id, director_agent_id=director_agent_id
+        )
     except KeyError as exc:
         name = exc.args[0] if exc.args else ""
-        raise PromptError(f"Unknown placeholder '{name}' in custom prompt. Supported "
-                          f"placeholders: {_PLACEHOLDERS}. {_BRACES_HINT}") from None
+        raise PromptError(
+            f"Unknown placeholder '{name}' in custom prompt. Supported "
+            f"placeholders: {_PLACEHOLDERS}. {_BRACES_HINT}"
+        ) from None
     except (IndexError, ValueError, AttributeError, TypeError) as exc:
         raise PromptError(f"Malformed custom prompt: {exc}. {_BRACES_HINT}") from None
 
@@ -97,8 +100,14 @@ class Target:
         return self.placement.tmux_pane_id
 
 
-def member_target(*, session_id: str, agent_ref: str, member_ref: str,
-                  action: str | None = "send", deleting: bool = False) -> Target:
+def member_target(
+    *,
+    session_id: str,
+    agent_ref: str,
+    member_ref: str,
+    action: str | None = "send",
+    deleting: bool = False,
+) -> Target:
     """The shared target checks of cli.md §4.5 step 4, in order.
 
     ``action`` (``capture`` or ``send``) names what a pending placement cannot do; ``None``
@@ -111,16 +120,22 @@ def member_target(*, session_id: str, agent_ref: str, member_ref: str,
     placement = Placement.objects.filter(agent_id=member_id).first()
     if placement is None:
         if deleting:
-            raise CafleetError(f"agent {member_id} has no placement; use "
-                               "`cafleet agent deregister` instead")
-        raise CafleetError(f"agent {member_id} has no placement row; it was not spawned via "
-                           "`cafleet member create`.")
+            raise CafleetError(
+                f"agent {member_id} has no placement; use `cafleet agent deregister` instead"
+            )
+        raise CafleetError(
+            f"agent {member_id} has no placement row; it was not spawned via "
+            "`cafleet member create`."
+        )
     if placement.director_agent_id != director_id:
-        raise CafleetError(f"agent {member_id} is not a member of your team "
-                           f"(director_agent_id={placement.director_agent_id}).")
+        raise CafleetError(
+            f"agent {member_id} is not a member of your team "
+            f"(director_agent_id={placement.director_agent_id})."
+        )
     if action is not None and not placement.tmux_pane_id:
-        raise CafleetError(f"member {member_id} has no pane yet (pending placement) — "
-                           f"nothing to {action}.")
+        raise CafleetError(
+            f"member {member_id} has no pane yet (pending placement) — nothing to {action}."
+        )
     return Target(member=member, placement=placement)
 
 
@@ -141,8 +156,9 @@ def caller_pane(tmux, environ=os.environ) -> tuple[str, str, str]:
         raise CafleetError(str(exc)) from None
 
 
-def member_preflight(*, name: str, coding_agent: str, tmux, environ=os.environ,
-                     which=shutil.which) -> tuple[str, str, str]:
+def member_preflight(
+    *, name: str, coding_agent: str, tmux, environ=os.environ, which=shutil.which
+) -> tuple[str, str, str]:
     """``member create`` steps 2-5 (nothing written): reserved name, tmux guard, backend
     binary, caller pane. Returns the caller's ``(tmux_session, window_id, pane_id)``."""
     check_not_reserved(name)
@@ -152,30 +168,49 @@ def member_preflight(*, name: str, coding_agent: str, tmux, environ=os.environ,
     return caller_pane(tmux, environ)
 
 
-def _register(*, session_id: str, director_ref: str, name: str, description: str,
-              coding_agent: str, caller: tuple[str, str, str]) -> tuple[Agent, Placement]:
+def _register(
+    *,
+    session_id: str,
+    director_ref: str,
+    name: str,
+    description: str,
+    coding_agent: str,
+    caller: tuple[str, str, str],
+) -> tuple[Agent, Placement]:
     """Step 6: the member and its pending placement, one transaction."""
     prefix = "register failed: "
     check_live_session(session_id, prefix=prefix)
     director_id = resolve_agent(session_id, director_ref)
-    director = Agent.objects.filter(agent_id=director_id, session_id=session_id,
-                                    status=AgentStatus.ACTIVE).first()
+    director = Agent.objects.filter(
+        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
+    ).first()
     if director is None:
-        raise CafleetError(f"{prefix}Director agent '{director_id}' not found or not active "
-                           f"in session '{session_id}'.")
+        raise CafleetError(
+            f"{prefix}Director agent '{director_id}' not found or not active "
+            f"in session '{session_id}'."
+        )
     if director.is_administrator:
         raise CafleetError(f"{prefix}Administrator cannot be a director")
     tmux_session, window_id, _pane = caller
     stamp = now()
     with transaction.atomic():
         agent = Agent.objects.create(
-            agent_id=new_id(), session_id=session_id, name=name, description=description,
+            agent_id=new_id(),
+            session_id=session_id,
+            name=name,
+            description=description,
             registered_at=stamp,
-            agent_card_json=_dump({"name": name, "description": description, "skills": []}))
+            agent_card_json=_dump({"name": name, "description": description, "skills": []}),
+        )
         placement = Placement.objects.create(
-            agent=agent, director_agent_id=director_id, tmux_session=tmux_session,
-            tmux_window_id=window_id, tmux_pane_id=None, coding_agent=coding_agent,
-            created_at=stamp)
+            agent=agent,
+            director_agent_id=director_id,
+            tmux_session=tmux_session,
+            tmux_window_id=window_id,
+            tmux_pane_id=None,
+            coding_agent=coding_agent,
+            created_at=stamp,
+        )
     return agent, placement
 
 
@@ -197,9 +232,11 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
         if _already_gone(agent.agent_id):
             return  # deregistered by someone else meanwhile: nothing is orphaned
         cause = " ".join(str(exc).split()) or type(exc).__name__
-        warn(f"WARNING: rollback deregister failed — agent {agent.agent_id} is orphaned in the "
-             f"registry. Run `cafleet --session-id {session_id} agent deregister --agent-id "
-             f"{agent.agent_id}` manually to clean up. Cause: {cause}")
+        warn(
+            f"WARNING: rollback deregister failed — agent {agent.agent_id} is orphaned in the "
+            f"registry. Run `cafleet --session-id {session_id} agent deregister --agent-id "
+            f"{agent.agent_id}` manually to clean up. Cause: {cause}"
+        )
 
 
 def _already_gone(agent_id: str) -> bool:
@@ -209,13 +246,28 @@ def _already_gone(agent_id: str) -> bool:
         return False
 
 
-def member_create(*, session_id: str, director_ref: str, name: str, description: str,
-                  coding_agent: str, prompt=(), caller: tuple[str, str, str], tmux,
-                  environ=os.environ, warn=_no_warn) -> tuple[Agent, Placement]:
+def member_create(
+    *,
+    session_id: str,
+    director_ref: str,
+    name: str,
+    description: str,
+    coding_agent: str,
+    prompt=(),
+    caller: tuple[str, str, str],
+    tmux,
+    environ=os.environ,
+    warn=_no_warn,
+) -> tuple[Agent, Placement]:
     """cli.md §4.5.1 steps 6-11. ``caller`` comes from :func:`member_preflight`."""
-    agent, placement = _register(session_id=session_id, director_ref=director_ref, name=name,
-                                 description=description, coding_agent=coding_agent,
-                                 caller=caller)
+    agent, placement = _register(
+        session_id=session_id,
+        director_ref=director_ref,
+        name=name,
+        description=description,
+        coding_agent=coding_agent,
+        caller=caller,
+    )
     done = f"Rolled back registration of {agent.agent_id}."
 
     def fail(message: str):
@@ -223,8 +275,12 @@ def member_create(*, session_id: str, director_ref: str, name: str, description:
         return CafleetError(f"{message} {done}")
 
     try:
-        text = build_prompt(prompt, session_id=session_id, agent_id=agent.agent_id,
-                            director_agent_id=placement.director_agent_id)
+        text = build_prompt(
+            prompt,
+            session_id=session_id,
+            agent_id=agent.agent_id,
+            director_agent_id=placement.director_agent_id,
+        )
     except PromptError as exc:
         raise fail(f"prompt resolution failed: {exc}") from None
 
@@ -273,18 +329,32 @@ class DeleteTimeout(CafleetError):
 
 
 def _timeout_error(member_id: str, pane: str, tail: str) -> DeleteTimeout:
-    lines = [f"pane {pane} did not close within {DELETE_DEADLINE}s after /exit.",
-             f"--- pane {pane} tail (last {DELETE_TAIL_LINES} lines) ---"]
+    lines = [
+        f"pane {pane} did not close within {DELETE_DEADLINE}s after /exit.",
+        f"--- pane {pane} tail (last {DELETE_TAIL_LINES} lines) ---",
+    ]
     if tail:
         lines.append(tail)
     lines += ["---", RECOVERY_HINT]
-    return DeleteTimeout("\n".join(lines), exit_code=2,
-                         stdout_json={"agent_id": member_id, "pane_status": f"{pane} (timeout)"})
+    return DeleteTimeout(
+        "\n".join(lines),
+        exit_code=2,
+        stdout_json={"agent_id": member_id, "pane_status": f"{pane} (timeout)"},
+    )
 
 
-def member_delete(*, session_id: str, agent_ref: str, member_ref: str, force: bool, tmux,
-                  warn=_no_warn, sleep=None, clock=None,
-                  deadline: float | None = None) -> tuple[str, str, str]:
+def member_delete(
+    *,
+    session_id: str,
+    agent_ref: str,
+    member_ref: str,
+    force: bool,
+    tmux,
+    warn=_no_warn,
+    sleep=None,
+    clock=None,
+    deadline: float | None = None,
+) -> tuple[str, str, str]:
     """cli.md §4.5.2. Returns ``(member_id, header, pane_status)``.
 
     Order is always: exit or kill, then deregister, then rebalance the layout. ``sleep``,
@@ -293,8 +363,13 @@ def member_delete(*, session_id: str, agent_ref: str, member_ref: str, force: bo
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     deadline = DELETE_DEADLINE if deadline is None else deadline
-    target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref,
-                           action=None, deleting=True)
+    target = member_target(
+        session_id=session_id,
+        agent_ref=agent_ref,
+        member_ref=member_ref,
+        action=None,
+        deleting=True,
+    )
     member_id, pane = target.member_id, target.pane
     if not pane:
         _deregister(target.member)
@@ -304,18 +379,22 @@ def member_delete(*, session_id: str, agent_ref: str, member_ref: str, force: bo
         try:
             tmux.kill_pane(pane)
         except Exception as exc:  # noqa: BLE001
-            raise CafleetError(f"kill_pane failed for pane {pane}: {exc}. The tmux server may "
-                               "be unreachable. Verify with 'cafleet doctor', then re-run the "
-                               "command.") from None
+            raise CafleetError(
+                f"kill_pane failed for pane {pane}: {exc}. The tmux server may "
+                "be unreachable. Verify with 'cafleet doctor', then re-run the "
+                "command."
+            ) from None
         header, status = "Member deleted (--force).", f"{pane} (killed)"
     else:
         try:
             tmux.send_exit(pane)
         except Exception as exc:  # noqa: BLE001
-            raise CafleetError(f"send_exit failed for pane {pane}: {exc}. The tmux server may "
-                               "be unreachable. Verify with 'cafleet doctor', then re-run "
-                               "'cafleet member delete', or use '--force' to kill the pane "
-                               "directly.") from None
+            raise CafleetError(
+                f"send_exit failed for pane {pane}: {exc}. The tmux server may "
+                "be unreachable. Verify with 'cafleet doctor', then re-run "
+                "'cafleet member delete', or use '--force' to kill the pane "
+                "directly."
+            ) from None
         if not _wait_gone(tmux, pane, sleep=sleep, clock=clock, deadline=deadline):
             raise _timeout_error(member_id, pane, _tail(tmux, pane, warn))
         header, status = "Member deleted.", f"{pane} (closed)"
@@ -332,8 +411,9 @@ def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
         try:
             alive = pane in tmux.list_pane_ids()
         except Exception as exc:  # noqa: BLE001
-            raise CafleetError(f"tmux call failed while waiting for pane {pane} to close: "
-                               f"{exc}") from None
+            raise CafleetError(
+                f"tmux call failed while waiting for pane {pane} to close: {exc}"
+            ) from None
         if not alive:
             return True
         remaining = end - clock()
@@ -346,8 +426,10 @@ def _tail(tmux, pane: str, warn) -> str:
     try:
         return tmux.capture(pane, DELETE_TAIL_LINES, ansi=False).rstrip("\n")
     except Exception as exc:  # noqa: BLE001
-        warn(f"Warning: capture_pane failed during timeout handling: {exc}. The timeout error "
-             "and recovery hint still print.")
+        warn(
+            f"Warning: capture_pane failed during timeout handling: {exc}. The timeout error "
+            "and recovery hint still print."
+        )
         return ""
 
 
@@ -385,8 +467,9 @@ def idle_seconds(last_sent: str | None, last_recv: str | None, at: datetime) -> 
     return max(0, int((at - latest).total_seconds() // 1))
 
 
-def member_list(*, session_id: str, agent_ref: str, activity: bool = False,
-                at: datetime | None = None) -> list[MemberRow]:
+def member_list(
+    *, session_id: str, agent_ref: str, activity: bool = False, at: datetime | None = None
+) -> list[MemberRow]:
     """Active members whose placement names ``agent_ref`` as Director (cli.md §4.5.3).
 
     No session gate (an unknown id lists nothing) and no tmux. With ``activity`` the
@@ -394,23 +477,34 @@ def member_list(*, session_id: str, agent_ref: str, activity: bool = False,
     subqueries over the two task indexes; broadcast summary rows are ignored.
     """
     director_id = resolve_agent(session_id, agent_ref)
-    qs = (Placement.objects
-          .filter(director_agent_id=director_id, agent__session_id=session_id,
-                  agent__status=AgentStatus.ACTIVE)
-          .select_related("agent")
-          .order_by("agent__registered_at", "agent_id"))
+    qs = (
+        Placement.objects.filter(
+            director_agent_id=director_id,
+            agent__session_id=session_id,
+            agent__status=AgentStatus.ACTIVE,
+        )
+        .select_related("agent")
+        .order_by("agent__registered_at", "agent_id")
+    )
     if activity:
         deliveries = Task.objects.exclude(type=TaskType.BROADCAST_SUMMARY)
-        received = deliveries.filter(context_id=OuterRef("agent_id")).order_by() \
-            .values("context_id")
+        received = (
+            deliveries.filter(context_id=OuterRef("agent_id")).order_by().values("context_id")
+        )
         qs = qs.annotate(
             a_last_sent=_latest(deliveries, "agent_id", "from_agent_id"),
             a_last_recv=_latest(deliveries, "agent_id", "context_id"),
-            a_last_ack=_latest(deliveries.filter(status_state=TaskState.COMPLETED),
-                               "agent_id", "context_id"),
-            a_unread=Coalesce(Subquery(
-                received.filter(status_state=TaskState.INPUT_REQUIRED)
-                .annotate(n=Count("task_id")).values("n")[:1]), 0),
+            a_last_ack=_latest(
+                deliveries.filter(status_state=TaskState.COMPLETED), "agent_id", "context_id"
+            ),
+            a_unread=Coalesce(
+                Subquery(
+                    received.filter(status_state=TaskState.INPUT_REQUIRED)
+                    .annotate(n=Count("task_id"))
+                    .values("n")[:1]
+                ),
+                0,
+            ),
         )
     rows = []
     moment = at or datetime.now(UTC)
@@ -427,11 +521,13 @@ def member_list(*, session_id: str, agent_ref: str, activity: bool = False,
 
 
 # ------------------------------------------------------------------------------ pane actions
-def member_capture(*, session_id: str, agent_ref: str, member_ref: str, lines: int,
-                   ansi: bool, tmux) -> tuple[Target, str]:
+def member_capture(
+    *, session_id: str, agent_ref: str, member_ref: str, lines: int, ansi: bool, tmux
+) -> tuple[Target, str]:
     """cli.md §4.5.4: the pane's last ``lines`` lines, cleaned unless ``ansi``."""
-    target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref,
-                           action="capture")
+    target = member_target(
+        session_id=session_id, agent_ref=agent_ref, member_ref=member_ref, action="capture"
+    )
     if lines <= 0:
         raise CafleetError(f"capture failed: capture_pane: lines must be positive, got {lines}")
     try:
@@ -441,9 +537,15 @@ def member_capture(*, session_id: str, agent_ref: str, member_ref: str, lines: i
     return target, content
 
 
-def member_send_input(*, session_id: str, agent_ref: str, member_ref: str,
-                      choice: int | None = None, freetext: str | None = None,
-                      tmux) -> Target:
+def member_send_input(
+    *,
+    session_id: str,
+    agent_ref: str,
+    member_ref: str,
+    choice: int | None = None,
+    freetext: str | None = None,
+    tmux,
+) -> Target:
     """cli.md §4.5.5 (inputs already validated): a menu digit, or ``4`` + literal text."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
@@ -456,8 +558,7 @@ def member_send_input(*, session_id: str, agent_ref: str, member_ref: str,
     return target
 
 
-def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: str,
-                tmux) -> Target:
+def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: str, tmux) -> Target:
     """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
@@ -475,6 +576,8 @@ def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Ta
     except Exception as exc:  # noqa: BLE001
         raise CafleetError(f"send failed: {exc}") from None
     if not delivered:
-        raise CafleetError("send failed: tmux send-keys did not deliver the poll-trigger "
-                           f"keystroke to pane {target.pane}.")
+        raise CafleetError(
+            "send failed: tmux send-keys did not deliver the poll-trigger "
+            f"keystroke to pane {target.pane}."
+        )
     return target

@@ -42,9 +42,12 @@ def check_not_reserved(name: str) -> None:
 
 
 def administrator_card(session_id: str) -> dict:
-    return {"name": "Administrator",
-            "description": f"Built-in administrator agent for session {session_id[:8]}",
-            "skills": [], "cafleet": {"kind": ADMIN_KIND}}
+    return {
+        "name": "Administrator",
+        "description": f"Built-in administrator agent for session {session_id[:8]}",
+        "skills": [],
+        "cafleet": {"kind": ADMIN_KIND},
+    }
 
 
 def _dump(obj) -> str:
@@ -52,28 +55,44 @@ def _dump(obj) -> str:
 
 
 # ------------------------------------------------------------------------------ sessions
-def session_create(*, label: str | None, coding_agent: str,
-                   caller: tuple[str, str, str]) -> tuple[Session, Agent, Agent, Placement]:
+def session_create(
+    *, label: str | None, coding_agent: str, caller: tuple[str, str, str]
+) -> tuple[Session, Agent, Agent, Placement]:
     """Session + root Director + its placement + Administrator, one timestamp, one commit."""
     tmux_session, window_id, pane_id = caller
     stamp = now()
     with transaction.atomic():
         session = Session.objects.create(session_id=new_id(), label=label, created_at=stamp)
         director = Agent.objects.create(
-            agent_id=new_id(), session=session, name=DIRECTOR_NAME,
-            description=DIRECTOR_DESCRIPTION, registered_at=stamp,
-            agent_card_json=_dump({"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION,
-                                   "skills": []}))
+            agent_id=new_id(),
+            session=session,
+            name=DIRECTOR_NAME,
+            description=DIRECTOR_DESCRIPTION,
+            registered_at=stamp,
+            agent_card_json=_dump(
+                {"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION, "skills": []}
+            ),
+        )
         placement = Placement.objects.create(
-            agent=director, director_agent=None, tmux_session=tmux_session,
-            tmux_window_id=window_id, tmux_pane_id=pane_id, coding_agent=coding_agent,
-            created_at=stamp)
+            agent=director,
+            director_agent=None,
+            tmux_session=tmux_session,
+            tmux_window_id=window_id,
+            tmux_pane_id=pane_id,
+            coding_agent=coding_agent,
+            created_at=stamp,
+        )
         session.director_agent = director
         session.save(update_fields=["director_agent"])
         card = administrator_card(session.session_id)
         admin = Agent.objects.create(
-            agent_id=new_id(), session=session, name=card["name"],
-            description=card["description"], registered_at=stamp, agent_card_json=_dump(card))
+            agent_id=new_id(),
+            session=session,
+            name=card["name"],
+            description=card["description"],
+            registered_at=stamp,
+            agent_card_json=_dump(card),
+        )
     return session, director, admin, placement
 
 
@@ -90,10 +109,20 @@ def session_get(session_ref: str) -> Session:
 def session_list() -> list[dict]:
     from django.db.models import Count, Q
 
-    rows = Session.objects.live().order_by("created_at", "session_id").annotate(
-        agent_count=Count("agents", filter=Q(agents__status=AgentStatus.ACTIVE)))
-    return [{"session_id": s.session_id, "label": s.label, "created_at": s.created_at,
-             "agent_count": s.agent_count} for s in rows]
+    rows = (
+        Session.objects.live()
+        .order_by("created_at", "session_id")
+        .annotate(agent_count=Count("agents", filter=Q(agents__status=AgentStatus.ACTIVE)))
+    )
+    return [
+        {
+            "session_id": s.session_id,
+            "label": s.label,
+            "created_at": s.created_at,
+            "agent_count": s.agent_count,
+        }
+        for s in rows
+    ]
 
 
 def session_delete(*, session_ref: str) -> tuple[Session, int]:
@@ -101,13 +130,14 @@ def session_delete(*, session_ref: str) -> tuple[Session, int]:
     session = session_get(session_ref)
     stamp = now()
     with transaction.atomic():
-        changed = Session.objects.filter(session_id=session.session_id,
-                                         deleted_at__isnull=True).update(deleted_at=stamp)
+        changed = Session.objects.filter(
+            session_id=session.session_id, deleted_at__isnull=True
+        ).update(deleted_at=stamp)
         if not changed:
             return session, 0
-        count = Agent.objects.filter(session_id=session.session_id,
-                                     status=AgentStatus.ACTIVE) \
-            .update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
+        count = Agent.objects.filter(
+            session_id=session.session_id, status=AgentStatus.ACTIVE
+        ).update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
         Placement.objects.filter(agent__session_id=session.session_id).delete()
     return session, count
 
@@ -130,8 +160,9 @@ def session_gate(session_id: str, agent_ref: str) -> str:
     return agent_id
 
 
-def agent_register(*, session_id: str, name: str, description: str,
-                   skills_json: str | None) -> Agent:
+def agent_register(
+    *, session_id: str, name: str, description: str, skills_json: str | None
+) -> Agent:
     check_not_reserved(name)
     skills = []
     if skills_json is not None:
@@ -141,17 +172,22 @@ def agent_register(*, session_id: str, name: str, description: str,
             raise CafleetError(f"Invalid JSON in --skills: {exc}") from None
     check_live_session(session_id)
     return Agent.objects.create(
-        agent_id=new_id(), session_id=session_id, name=name, description=description,
+        agent_id=new_id(),
+        session_id=session_id,
+        name=name,
+        description=description,
         registered_at=now(),
-        agent_card_json=_dump({"name": name, "description": description, "skills": skills}))
+        agent_card_json=_dump({"name": name, "description": description, "skills": skills}),
+    )
 
 
 def agent_deregister(*, session_id: str, agent_ref: str) -> Agent:
     agent_id = session_gate(session_id, agent_ref)
     agent = Agent.objects.select_related("session").get(agent_id=agent_id)
     if agent.is_root_director_of(agent.session):
-        raise CafleetError("cannot deregister the root Director; use 'cafleet session delete' "
-                           "instead.")
+        raise CafleetError(
+            "cannot deregister the root Director; use 'cafleet session delete' instead."
+        )
     if agent.is_administrator:
         raise CafleetError("Administrator cannot be deregistered")
     if agent.status != AgentStatus.ACTIVE:
@@ -195,20 +231,25 @@ def active_sender(session_id: str, agent_ref: str) -> str:
 def _preview(tmux, *, pane_id: str | None, task: Task, limit: int) -> bool:
     if not pane_id or tmux is None or not tmux.tmux_binary():
         return False
-    payload = tmux.preview_payload(task.task_id, task.from_agent_id, task.status_timestamp,
-                                   task.text, limit)
+    payload = tmux.preview_payload(
+        task.task_id, task.from_agent_id, task.status_timestamp, task.text, limit
+    )
     return bool(tmux.deliver_preview(pane_id, payload))
 
 
-def message_send(*, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int,
-                 tmux=None) -> tuple[Task, bool]:
+def message_send(
+    *, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int, tmux=None
+) -> tuple[Task, bool]:
     sender_id = resolve_agent(session_id, agent_ref)
     to_id = resolve_agent(session_id, to_ref)
     if to_id == to_ref and not is_full_id(to_ref) and not is_wellformed_prefix(to_ref):
         raise CafleetError(f"Invalid destination format: {to_ref}")
     require_active_sender(session_id, sender_id)
-    dest = Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE) \
-        .values_list("session_id", flat=True).first()
+    dest = (
+        Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE)
+        .values_list("session_id", flat=True)
+        .first()
+    )
     if dest is None:
         raise NotFound(f"Destination agent not found: {to_id}")
     if dest != session_id:
@@ -216,19 +257,29 @@ def message_send(*, session_id: str, agent_ref: str, to_ref: str, text: str, lim
     stamp = now()
     with transaction.atomic():
         task = Task.objects.create(
-            task_id=new_id(), context_id=to_id, from_agent_id=sender_id, to_agent_id=to_id,
-            type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
-            status_timestamp=stamp, origin_task_id=None, text=text)
+            task_id=new_id(),
+            context_id=to_id,
+            from_agent_id=sender_id,
+            to_agent_id=to_id,
+            type=TaskType.UNICAST,
+            created_at=stamp,
+            status_state=TaskState.INPUT_REQUIRED,
+            status_timestamp=stamp,
+            origin_task_id=None,
+            text=text,
+        )
     notified = False
     if to_id != sender_id:
-        pane = Placement.objects.filter(agent_id=to_id).values_list("tmux_pane_id", flat=True) \
-            .first()
+        pane = (
+            Placement.objects.filter(agent_id=to_id).values_list("tmux_pane_id", flat=True).first()
+        )
         notified = _preview(tmux, pane_id=pane, task=task, limit=limit)
     return task, notified
 
 
-def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
-                      tmux=None) -> tuple[Task, int, int]:
+def message_broadcast(
+    *, session_id: str, agent_ref: str, text: str, limit: int, tmux=None
+) -> tuple[Task, int, int]:
     """N delivery rows + 1 summary in one transaction; previews after commit.
 
     Returns (summary, recipients N, previews delivered K).
@@ -237,22 +288,47 @@ def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
     stamp = now()
     summary_id = new_id()
     with transaction.atomic():
-        candidates = Agent.objects.in_session(session_id).active().exclude(agent_id=sender_id) \
-            .ordered().values_list("agent_id", "agent_card_json")
+        candidates = (
+            Agent.objects.in_session(session_id)
+            .active()
+            .exclude(agent_id=sender_id)
+            .ordered()
+            .values_list("agent_id", "agent_card_json")
+        )
         recipients = [aid for aid, card in candidates if card_kind(card) != ADMIN_KIND]
         deliveries = [
-            Task(task_id=new_id(), context_id=aid, from_agent_id=sender_id, to_agent_id=aid,
-                 type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
-                 status_timestamp=stamp, origin_task_id=summary_id, text=text)
-            for aid in recipients]
-        summary = Task(task_id=summary_id, context_id=sender_id, from_agent_id=sender_id,
-                       to_agent_id="", type=TaskType.BROADCAST_SUMMARY, created_at=stamp,
-                       status_state=TaskState.COMPLETED, status_timestamp=stamp,
-                       origin_task_id=summary_id,
-                       text=f"Broadcast sent to {len(recipients)} recipients")
+            Task(
+                task_id=new_id(),
+                context_id=aid,
+                from_agent_id=sender_id,
+                to_agent_id=aid,
+                type=TaskType.UNICAST,
+                created_at=stamp,
+                status_state=TaskState.INPUT_REQUIRED,
+                status_timestamp=stamp,
+                origin_task_id=summary_id,
+                text=text,
+            )
+            for aid in recipients
+        ]
+        summary = Task(
+            task_id=summary_id,
+            context_id=sender_id,
+            from_agent_id=sender_id,
+            to_agent_id="",
+            type=TaskType.BROADCAST_SUMMARY,
+            created_at=stamp,
+            status_state=TaskState.COMPLETED,
+            status_timestamp=stamp,
+            origin_task_id=summary_id,
+            text=f"Broadcast sent to {len(recipients)} recipients",
+        )
         Task.objects.bulk_create([*deliveries, summary])
-    panes = dict(Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False)
-                 .values_list("agent_id", "tmux_pane_id"))
+    panes = dict(
+        Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False).values_list(
+            "agent_id", "tmux_pane_id"
+        )
+    )
     delivered = 0
     for task in deliveries:
         if _preview(tmux, pane_id=panes.get(task.context_id), task=task, limit=limit):
@@ -260,8 +336,9 @@ def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
     return summary, len(recipients), delivered
 
 
-def message_poll(*, agent_id: str, include_all: bool, since: str | None,
-                 page_size: int | None) -> list[Task]:
+def message_poll(
+    *, agent_id: str, include_all: bool, since: str | None, page_size: int | None
+) -> list[Task]:
     qs = Task.objects.inbox(agent_id)
     if not include_all:
         qs = qs.unread()

@@ -52,8 +52,12 @@ def _write_error(message: str, code: int, json_mode: bool, banner: str = "") -> 
     if json_mode:
         import json
 
-        sys.stderr.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False,
-                                    separators=(",", ":")) + "\n")
+        sys.stderr.write(
+            json.dumps(
+                {"error": message, "exit_code": code}, ensure_ascii=False, separators=(",", ":")
+            )
+            + "\n"
+        )
     else:
         sys.stderr.write(f"{banner}\nError: {message}\n" if banner else f"Error: {message}\n")
     sys.stderr.flush()
@@ -68,7 +72,8 @@ def setup_django(path: tuple[str, ...]) -> None:
     """
     full = path in FULL_SETTINGS
     os.environ["DJANGO_SETTINGS_MODULE"] = (
-        "cafleet_project.settings" if full else "cafleet_project.settings_lean")
+        "cafleet_project.settings" if full else "cafleet_project.settings_lean"
+    )
     if full:
         import django
 

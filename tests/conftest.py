@@ -51,8 +51,13 @@ def django_db_modify_db_settings():
 def _isolated_env(monkeypatch):
     """Every test starts with the run's database URL and no tmux in the environment."""
     monkeypatch.setenv("CAFLEET_DATABASE_URL", f"sqlite:///{TEST_DB}")
-    for var in ("TMUX", "TMUX_PANE", "CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES",
-                "CAFLEET_DEBUG"):
+    for var in (
+        "TMUX",
+        "TMUX_PANE",
+        "CAFLEET_MAX_TEXT_LEN",
+        "CAFLEET_MAX_BODY_BYTES",
+        "CAFLEET_DEBUG",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -104,15 +109,17 @@ class Fleet:
     def register(self, name: str, description: str = "test agent") -> str:
         from broker.services import agent_register
 
-        return agent_register(session_id=self.sid, name=name, description=description,
-                              skills_json=None).agent_id
+        return agent_register(
+            session_id=self.sid, name=name, description=description, skills_json=None
+        ).agent_id
 
 
 def make_fleet(label: str | None = "test", pane: str = "%1") -> Fleet:
     from broker.services import session_create
 
     session, director, admin, _ = session_create(
-        label=label, coding_agent="claude", caller=("cafleet-test", "@1", pane))
+        label=label, coding_agent="claude", caller=("cafleet-test", "@1", pane)
+    )
     return Fleet(session.session_id, director.agent_id, admin.agent_id, pane)
 
 
@@ -128,18 +135,23 @@ class FileDB:
     url: str
     env: dict
 
-    def run(self, *argv, input: bytes | None = None, env: dict | None = None,
-            timeout: float = 60) -> Result:
+    def run(
+        self, *argv, input: bytes | None = None, env: dict | None = None, timeout: float = 60
+    ) -> Result:
         merged = {**self.env, **(env or {})}
         merged = {k: v for k, v in merged.items() if v is not None}
-        proc = subprocess.run([CAFLEET, *map(str, argv)], input=input, capture_output=True,
-                              env=merged, timeout=timeout)
+        proc = subprocess.run(
+            [CAFLEET, *map(str, argv)],
+            input=input,
+            capture_output=True,
+            env=merged,
+            timeout=timeout,
+        )
         return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
 def subprocess_env(url: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
     env["CAFLEET_DATABASE_URL"] = url
     return env
 
@@ -173,7 +185,8 @@ def seed_session(db: FileDB) -> Fleet:
         "caller=('cafleet-test','@1','%999999'));"
         "print(json.dumps([s.session_id,d.agent_id,a.agent_id]))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=db.env,
-                          check=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=db.env, check=True, cwd=REPO
+    )
     sid, director, admin = json.loads(proc.stdout)
     return Fleet(sid, director, admin, "%999999")

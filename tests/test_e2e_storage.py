@@ -19,8 +19,12 @@ def mode(path) -> int:
 def test_01_02_version_without_django_or_database(tmp_path):
     env = subprocess_env("sqlite:////proc/no/such/dir/registry.db")
     env["DJANGO_SETTINGS_MODULE"] = "no.such.settings"
-    proc = subprocess.run([sys.executable, "-X", "importtime", CAFLEET, "--version"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", CAFLEET, "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0
     assert proc.stdout.startswith("cafleet ") and proc.stdout.strip() != "cafleet"
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
@@ -59,8 +63,9 @@ def test_12_default_location_under_home(tmp_path):
 def test_36_every_created_directory_level_is_private(tmp_path):
     url = f"sqlite:///{tmp_path}/a/b/c/registry.db"
     env = subprocess_env(url)
-    proc = subprocess.run(["sh", "-c", f"umask 000; exec {CAFLEET} db init"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        ["sh", "-c", f"umask 000; exec {CAFLEET} db init"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     for level in ("a", "a/b", "a/b/c"):
         assert mode(tmp_path / level) == 0o700, level
@@ -95,13 +100,17 @@ def test_38_pending_migrations_are_applied(fresh_db):
 def test_38_cafleet_migration_pending_blocks_commands(fresh_db):
     con = sqlite3.connect(fresh_db.path)
     con.execute("DELETE FROM django_migrations WHERE app = 'cafleet'")
-    con.execute("INSERT INTO django_migrations (app, name, applied) VALUES "
-                "('cafleet', '0000_fake', '2026-01-01')")
+    con.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES "
+        "('cafleet', '0000_fake', '2026-01-01')"
+    )
     con.commit()
     con.close()
     r = fresh_db.run("session", "list")
-    assert r.err == ("Error: DB schema is at revision 0000_fake which is unknown to this version "
-                     "of cafleet. Refusing to downgrade automatically.\n")
+    assert r.err == (
+        "Error: DB schema is at revision 0000_fake which is unknown to this version "
+        "of cafleet. Refusing to downgrade automatically.\n"
+    )
 
 
 def test_39_foreign_database_left_byte_identical(file_db):
@@ -114,23 +123,30 @@ def test_39_foreign_database_left_byte_identical(file_db):
     before = file_db.path.read_bytes()
     r = file_db.run("db", "init")
     assert r.code == 1
-    assert r.err == (f"Error: {file_db.path} has tables that cafleet does not manage and no "
-                     "Django migration history. Refusing to touch it; move it aside or point "
-                     "CAFLEET_DATABASE_URL at a new file.\n")
+    assert r.err == (
+        f"Error: {file_db.path} has tables that cafleet does not manage and no "
+        "Django migration history. Refusing to touch it; move it aside or point "
+        "CAFLEET_DATABASE_URL at a new file.\n"
+    )
     assert file_db.path.read_bytes() == before
 
 
 def test_40_unknown_cafleet_revision(fresh_db):
     con = sqlite3.connect(fresh_db.path)
-    con.execute("INSERT INTO django_migrations (app, name, applied) VALUES "
-                "('cafleet', '0099_future', '2026-01-01')")
+    con.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES "
+        "('cafleet', '0099_future', '2026-01-01')"
+    )
     con.commit()
     con.close()
     before = fresh_db.path.read_bytes()
     r = fresh_db.run("db", "init")
-    assert (r.code, r.err) == (1, "Error: DB schema is at revision 0099_future which is unknown "
-                                  "to this version of cafleet. Refusing to downgrade "
-                                  "automatically.\n")
+    assert (r.code, r.err) == (
+        1,
+        "Error: DB schema is at revision 0099_future which is unknown "
+        "to this version of cafleet. Refusing to downgrade "
+        "automatically.\n",
+    )
     assert fresh_db.path.read_bytes() == before
 
 
@@ -138,20 +154,28 @@ def test_41_26_not_sqlite(file_db):
     file_db.path.parent.mkdir(parents=True)
     file_db.path.write_bytes(b"this is not a database at all, just text\n" * 10)
     before = file_db.path.read_bytes()
-    for argv in (["db", "init"], ["session", "list"],
-                 ["--session-id", "x", "message", "poll", "--agent-id", "y"]):
+    for argv in (
+        ["db", "init"],
+        ["session", "list"],
+        ["--session-id", "x", "message", "poll", "--agent-id", "y"],
+    ):
         r = file_db.run(*argv)
         assert (r.code, r.out) == (1, "")
         assert r.err == f"Error: {file_db.path} is not a SQLite database.\n"
     assert file_db.path.read_bytes() == before
 
 
-@pytest.mark.parametrize("url, message", [
-    ("sqlite:///:memory:", "database URL has no file path"),
-    ("sqlite://", "database URL has no file path"),
-    ("postgres://localhost/x", "unsupported database URL 'postgres://localhost/x'; expected "
-                               "sqlite:///<path>."),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("sqlite:///:memory:", "database URL has no file path"),
+        ("sqlite://", "database URL has no file path"),
+        (
+            "postgres://localhost/x",
+            "unsupported database URL 'postgres://localhost/x'; expected sqlite:///<path>.",
+        ),
+    ],
+)
 def test_42_bad_urls(url, message):
     env = subprocess_env(url)
     for argv in (["db", "init"], ["session", "list"]):
@@ -161,8 +185,9 @@ def test_42_bad_urls(url, message):
 
 def test_driver_suffix_and_relative_path(tmp_path):
     env = subprocess_env("sqlite+aiosqlite:///rel/registry.db")
-    proc = subprocess.run([CAFLEET, "db", "init"], capture_output=True, text=True, env=env,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [CAFLEET, "db", "init"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert proc.returncode == 0 and (tmp_path / "rel" / "registry.db").is_file()
 
 
@@ -170,20 +195,52 @@ def test_43_44_46_schema(fresh_db):
     con = sqlite3.connect(fresh_db.path)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "agents", "tasks", "agent_placements", "django_migrations"} <= tables
-    cols = {t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
-            for t in ("sessions", "agents", "tasks", "agent_placements")}
-    assert set(cols["sessions"]) == {"session_id", "label", "created_at", "deleted_at",
-                                     "director_agent_id"}
-    assert set(cols["agents"]) == {"agent_id", "session_id", "name", "description", "status",
-                                   "registered_at", "deregistered_at", "agent_card_json"}
-    assert set(cols["tasks"]) == {"task_id", "context_id", "from_agent_id", "to_agent_id",
-                                  "type", "created_at", "status_state", "status_timestamp",
-                                  "origin_task_id", "text"}
-    assert set(cols["agent_placements"]) == {"agent_id", "director_agent_id", "tmux_session",
-                                             "tmux_window_id", "tmux_pane_id", "coding_agent",
-                                             "created_at"}
-    indexes = {r[0]: r[1] for r in con.execute(
-        "SELECT name, tbl_name FROM sqlite_master WHERE type='index'")}
+    cols = {
+        t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
+        for t in ("sessions", "agents", "tasks", "agent_placements")
+    }
+    assert set(cols["sessions"]) == {
+        "session_id",
+        "label",
+        "created_at",
+        "deleted_at",
+        "director_agent_id",
+    }
+    assert set(cols["agents"]) == {
+        "agent_id",
+        "session_id",
+        "name",
+        "description",
+        "status",
+        "registered_at",
+        "deregistered_at",
+        "agent_card_json",
+    }
+    assert set(cols["tasks"]) == {
+        "task_id",
+        "context_id",
+        "from_agent_id",
+        "to_agent_id",
+        "type",
+        "created_at",
+        "status_state",
+        "status_timestamp",
+        "origin_task_id",
+        "text",
+    }
+    assert set(cols["agent_placements"]) == {
+        "agent_id",
+        "director_agent_id",
+        "tmux_session",
+        "tmux_window_id",
+        "tmux_pane_id",
+        "coding_agent",
+        "created_at",
+    }
+    indexes = {
+        r[0]: r[1]
+        for r in con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type='index'")
+    }
     assert indexes["idx_agents_session_status"] == "agents"
     assert indexes["idx_tasks_context_status_ts"] == "tasks"
     assert indexes["idx_tasks_from_agent_status_ts"] == "tasks"
@@ -198,30 +255,39 @@ def test_43_44_46_schema(fresh_db):
 
 
 def test_44_connection_pragmas(fresh_db):
-    code = ("from cafleet_project.cli import setup_django;setup_django(('session','list'));"
-            "from django.db import connection;c=connection.cursor();"
-            "print(c.execute('PRAGMA foreign_keys').fetchone()[0],"
-            "c.execute('PRAGMA busy_timeout').fetchone()[0])")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=fresh_db.env, check=True)
+    code = (
+        "from cafleet_project.cli import setup_django;setup_django(('session','list'));"
+        "from django.db import connection;c=connection.cursor();"
+        "print(c.execute('PRAGMA foreign_keys').fetchone()[0],"
+        "c.execute('PRAGMA busy_timeout').fetchone()[0])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=fresh_db.env, check=True
+    )
     assert proc.stdout.split() == ["1", "5000"]
 
 
 def test_45_commands_before_init_create_nothing(file_db):
-    for argv in (["session", "list"], ["--session-id", "s", "agent", "list", "--agent-id", "a"],
-                 ["session", "show", "abc"]):
+    for argv in (
+        ["session", "list"],
+        ["--session-id", "s", "agent", "list", "--agent-id", "a"],
+        ["session", "show", "abc"],
+    ):
         r = file_db.run(*argv)
         assert (r.code, r.out) == (1, "")
-        assert r.err == (f"Error: database {file_db.path} is not initialised. "
-                         "Run 'cafleet db init'.\n")
+        assert r.err == (
+            f"Error: database {file_db.path} is not initialised. Run 'cafleet db init'.\n"
+        )
     assert not file_db.path.parent.exists()
 
 
 def test_47_session_create_outside_tmux_writes_nothing(fresh_db):
     con = sqlite3.connect(fresh_db.path)
     r = fresh_db.run("session", "create")
-    assert (r.code, r.err) == (1, "Error: cafleet session create must be run inside a tmux "
-                                  "session\n")
+    assert (r.code, r.err) == (
+        1,
+        "Error: cafleet session create must be run inside a tmux session\n",
+    )
     r = fresh_db.run("session", "create", env={"TMUX": "/tmp/x,1,0"})
     assert r.err == "Error: cafleet session create must be run inside a tmux session\n"
     assert con.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
@@ -232,18 +298,62 @@ def test_26_no_traceback_for_odd_input(fresh_db, tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(b"\xc3\x28")
     cases = [
-        ["--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.director,
-         "--page-size", "9" * 40],
-        ["--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director, "--to",
-         fleet.admin, "--text-file", str(bad)],
-        ["--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director, "--to",
-         fleet.admin, "--text-file", str(tmp_path)],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.director,
+            "--page-size",
+            "9" * 40,
+        ],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text-file",
+            str(bad),
+        ],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text-file",
+            str(tmp_path),
+        ],
         ["--session-id", "\u202e\u0000"[:1] + "x" * 5000, "agent", "list", "--agent-id", "é"],
-        ["--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.director, "--since",
-         "9999-99-99"],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.director,
+            "--since",
+            "9999-99-99",
+        ],
         ["session", "show", "%" * 20],
-        ["--session-id", fleet.sid, "message", "show", "--agent-id", fleet.director,
-         "--task-id", "\U0010ffff" * 9],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "show",
+            "--agent-id",
+            fleet.director,
+            "--task-id",
+            "\U0010ffff" * 9,
+        ],
     ]
     for argv in cases:
         r = fresh_db.run(*argv)
@@ -256,11 +366,33 @@ def test_26_no_traceback_for_odd_input(fresh_db, tmp_path):
 def test_closed_stdout_pipe_exits_1_without_traceback(fresh_db):
     fleet = seed_session(fresh_db)
     for _ in range(30):
-        fresh_db.run("--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director,
-                     "--to", fleet.admin, "--text", "x" * 5000)
-    proc = subprocess.Popen([CAFLEET, "--session-id", fleet.sid, "message", "poll",
-                             "--agent-id", fleet.admin, "--full"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=fresh_db.env)
+        fresh_db.run(
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text",
+            "x" * 5000,
+        )
+    proc = subprocess.Popen(
+        [
+            CAFLEET,
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.admin,
+            "--full",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=fresh_db.env,
+    )
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait() == 1 and "Traceback" not in err
@@ -269,9 +401,20 @@ def test_closed_stdout_pipe_exits_1_without_traceback(fresh_db):
 def test_stdin_body_byte_exact_through_real_process(fresh_db):
     fleet = seed_session(fresh_db)
     body = "multi\nline 'q' \"dq\" $HOME `id` \\ tab\t😀\n\n"
-    r = fresh_db.run("--json", "--session-id", fleet.sid, "message", "send", "--agent-id",
-                     fleet.director, "--to", fleet.admin, "--text", "-",
-                     input=body.encode())
+    r = fresh_db.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "-",
+        input=body.encode(),
+    )
     assert r.code == 0
     con = sqlite3.connect(fresh_db.path)
     assert con.execute("SELECT text FROM tasks").fetchone() == (body,)

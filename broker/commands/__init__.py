@@ -9,8 +9,10 @@ that it does not import Django's command framework on every call.
 
 from importlib import import_module
 
-SESSION_REQUIRED = ("--session-id <uuid> is required for this subcommand. Create a session "
-                    "with 'cafleet session create' and pass its id.")
+SESSION_REQUIRED = (
+    "--session-id <uuid> is required for this subcommand. Create a session "
+    "with 'cafleet session create' and pass its id."
+)
 
 
 def dispatch(parsed, out) -> None:

@@ -12,14 +12,21 @@ def register(parsed, out) -> None:
     reject_controls("--description", opts["description"])
     check_not_reserved(opts["name"])
     session_id = ready_session(parsed)
-    agent = agent_register(session_id=session_id, name=opts["name"],
-                           description=opts["description"], skills_json=opts["skills"])
+    agent = agent_register(
+        session_id=session_id,
+        name=opts["name"],
+        description=opts["description"],
+        skills_json=opts["skills"],
+    )
     if out.json_mode:
-        out.json({"agent_id": agent.agent_id, "name": agent.name,
-                  "registered_at": agent.registered_at})
+        out.json(
+            {"agent_id": agent.agent_id, "name": agent.name, "registered_at": agent.registered_at}
+        )
         return
-    out.text(f"Agent registered successfully!\n  agent_id:  {agent.agent_id}\n"
-             + field_line("  name:      ", agent.name))
+    out.text(
+        f"Agent registered successfully!\n  agent_id:  {agent.agent_id}\n"
+        + field_line("  name:      ", agent.name)
+    )
 
 
 def deregister(parsed, out) -> None:
@@ -52,8 +59,9 @@ def show(parsed, out) -> None:
 
     session_id = ready_session(parsed)
     opts = parsed.options
-    agent, placement = agent_show(session_id=session_id, agent_ref=opts["agent_id"],
-                                  target_ref=opts["target_id"])
+    agent, placement = agent_show(
+        session_id=session_id, agent_ref=opts["agent_id"], target_ref=opts["target_id"]
+    )
     if not out.json_mode:
         out.text(agent_text(agent, full=opts["full"]))
         return
@@ -69,4 +77,3 @@ def show(parsed, out) -> None:
 
 
 HANDLERS = {"register": register, "deregister": deregister, "list": list_, "show": show}
-

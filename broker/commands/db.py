@@ -1,7 +1,6 @@
 """``cafleet db init``: Django migrations, idempotent (cli.md §4.1)."""
 
 
-
 def init(parsed, out) -> None:
     from broker.database import db_init
 
@@ -9,4 +8,3 @@ def init(parsed, out) -> None:
 
 
 HANDLERS = {"init": init}
-

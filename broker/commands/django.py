@@ -17,8 +17,10 @@ def django(parsed, out) -> None:
         execute_from_command_line(["cafleet django", *args])
     except SystemExit as exc:
         if exc.code not in (0, None):
-            raise CafleetError(f"django {args[0]} exited with status {exc.code}",
-                               exit_code=1 if exc.code != 2 else 2) from None
+            raise CafleetError(
+                f"django {args[0]} exited with status {exc.code}",
+                exit_code=1 if exc.code != 2 else 2,
+            ) from None
 
 
 HANDLERS = {"": django}

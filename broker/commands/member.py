@@ -27,25 +27,44 @@ def create(parsed, out) -> None:
     caller = member_preflight(name=opts["name"], coding_agent=opts["coding_agent"], tmux=tmux)
     session_id = ready_session(parsed)
     agent, placement = member_create(
-        session_id=session_id, director_ref=opts["agent_id"], name=opts["name"],
-        description=opts["description"], coding_agent=opts["coding_agent"],
-        prompt=opts.get("prompt") or (), caller=caller, tmux=tmux, environ=os.environ,
-        warn=out.warn)
+        session_id=session_id,
+        director_ref=opts["agent_id"],
+        name=opts["name"],
+        description=opts["description"],
+        coding_agent=opts["coding_agent"],
+        prompt=opts.get("prompt") or (),
+        caller=caller,
+        tmux=tmux,
+        environ=os.environ,
+        warn=out.warn,
+    )
     if out.json_mode:
-        out.json({"agent_id": agent.agent_id, "name": agent.name,
-                  "registered_at": agent.registered_at, "placement": placement.as_dict()})
+        out.json(
+            {
+                "agent_id": agent.agent_id,
+                "name": agent.name,
+                "registered_at": agent.registered_at,
+                "placement": placement.as_dict(),
+            }
+        )
     elif opts["full"]:
-        out.text("\n".join([
-            "Member registered and spawned.",
-            f"  agent_id:  {agent.agent_id}",
-            field_line("  name:      ", agent.name),
-            f"  backend:   {placement.coding_agent}",
-            f"  pane_id:   {placement.tmux_pane_id}",
-            f"  window_id: {placement.tmux_window_id}",
-        ]))
+        out.text(
+            "\n".join(
+                [
+                    "Member registered and spawned.",
+                    f"  agent_id:  {agent.agent_id}",
+                    field_line("  name:      ", agent.name),
+                    f"  backend:   {placement.coding_agent}",
+                    f"  pane_id:   {placement.tmux_pane_id}",
+                    f"  window_id: {placement.tmux_window_id}",
+                ]
+            )
+        )
     else:
-        out.text(f"{agent.agent_id[:8]} {agent.name} backend={placement.coding_agent} "
-                 f"pane={placement.tmux_pane_id}")
+        out.text(
+            f"{agent.agent_id[:8]} {agent.name} backend={placement.coding_agent} "
+            f"pane={placement.tmux_pane_id}"
+        )
 
 
 # ------------------------------------------------------------------------------ delete
@@ -57,8 +76,13 @@ def delete(parsed, out) -> None:
     members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     member_id, header, status = member_delete(
-        session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"],
-        force=opts["force"], tmux=tmux, warn=out.warn)
+        session_id=session_id,
+        agent_ref=opts["agent_id"],
+        member_ref=opts["member_id"],
+        force=opts["force"],
+        tmux=tmux,
+        warn=out.warn,
+    )
     if out.json_mode:
         out.json({"agent_id": member_id, "pane_status": status})
     else:
@@ -66,10 +90,26 @@ def delete(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ list
-DEFAULT_COLUMNS = (("agent_id", 14), ("name", 8), ("status", 6), ("backend", 7),
-                   ("session", 7), ("window_id", 9), ("pane_id", 7), ("created_at", 20))
-ACTIVITY_COLUMNS = (("agent_id", 14), ("name", 8), ("status", 6), ("last_sent", 9),
-                    ("last_recv", 9), ("last_ack", 9), ("idle", 5), ("unread", 6))
+DEFAULT_COLUMNS = (
+    ("agent_id", 14),
+    ("name", 8),
+    ("status", 6),
+    ("backend", 7),
+    ("session", 7),
+    ("window_id", 9),
+    ("pane_id", 7),
+    ("created_at", 20),
+)
+ACTIVITY_COLUMNS = (
+    ("agent_id", 14),
+    ("name", 8),
+    ("status", 6),
+    ("last_sent", 9),
+    ("last_recv", 9),
+    ("last_ack", 9),
+    ("idle", 5),
+    ("unread", 6),
+)
 
 
 def short_id(agent_id: str) -> str:
@@ -107,10 +147,20 @@ def list_row(row, activity: bool) -> list[str]:
     agent, placement = row.agent, row.placement
     head = [short_id(agent.agent_id), agent.name, agent.status]
     if activity:
-        return head + [clock_part(row.last_sent), clock_part(row.last_recv),
-                       clock_part(row.last_ack), idle_text(row.idle), str(row.unread)]
-    return head + [placement.coding_agent, placement.tmux_session, placement.tmux_window_id,
-                   placement.tmux_pane_id or "(pending)", placement.created_at]
+        return head + [
+            clock_part(row.last_sent),
+            clock_part(row.last_recv),
+            clock_part(row.last_ack),
+            idle_text(row.idle),
+            str(row.unread),
+        ]
+    return head + [
+        placement.coding_agent,
+        placement.tmux_session,
+        placement.tmux_window_id,
+        placement.tmux_pane_id or "(pending)",
+        placement.created_at,
+    ]
 
 
 def render_list(rows, activity: bool) -> str:
@@ -119,20 +169,33 @@ def render_list(rows, activity: bool) -> str:
     columns = ACTIVITY_COLUMNS if activity else DEFAULT_COLUMNS
     names = [c for c, _ in columns]
     widths = [w for _, w in columns]
-    lines = ["1 member:" if len(rows) == 1 else f"{len(rows)} members:",
-             table_line(names, widths), table_line(["-" * w for w in widths], widths)]
+    lines = [
+        "1 member:" if len(rows) == 1 else f"{len(rows)} members:",
+        table_line(names, widths),
+        table_line(["-" * w for w in widths], widths),
+    ]
     lines += [table_line(list_row(r, activity), widths) for r in rows]
     return "\n".join(lines)
 
 
 def list_json(row, activity: bool) -> dict:
     agent = row.agent
-    data = {"agent_id": agent.agent_id, "name": agent.name, "description": agent.description,
-            "status": agent.status, "registered_at": agent.registered_at,
-            "placement": row.placement.as_dict()}
+    data = {
+        "agent_id": agent.agent_id,
+        "name": agent.name,
+        "description": agent.description,
+        "status": agent.status,
+        "registered_at": agent.registered_at,
+        "placement": row.placement.as_dict(),
+    }
     if activity:
-        data.update(last_sent=row.last_sent, last_recv=row.last_recv, last_ack=row.last_ack,
-                    idle=row.idle, unread=row.unread)
+        data.update(
+            last_sent=row.last_sent,
+            last_recv=row.last_recv,
+            last_ack=row.last_ack,
+            idle=row.idle,
+            unread=row.unread,
+        )
     return data
 
 
@@ -141,8 +204,7 @@ def list_(parsed, out) -> None:
 
     opts = parsed.options
     session_id = ready_session(parsed)
-    rows = member_list(session_id=session_id, agent_ref=opts["agent_id"],
-                       activity=opts["activity"])
+    rows = member_list(session_id=session_id, agent_ref=opts["agent_id"], activity=opts["activity"])
     if out.json_mode:
         out.json([list_json(r, opts["activity"]) for r in rows])
     else:
@@ -158,11 +220,22 @@ def capture(parsed, out) -> None:
     members.tmux_guard(tmux)
     session_id = ready_session(parsed)
     target, content = member_capture(
-        session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"],
-        lines=opts["lines"], ansi=opts["ansi"], tmux=tmux)
+        session_id=session_id,
+        agent_ref=opts["agent_id"],
+        member_ref=opts["member_id"],
+        lines=opts["lines"],
+        ansi=opts["ansi"],
+        tmux=tmux,
+    )
     if out.json_mode:
-        out.json({"member_agent_id": target.member_id, "pane_id": target.pane,
-                  "lines": opts["lines"], "content": content})
+        out.json(
+            {
+                "member_agent_id": target.member_id,
+                "pane_id": target.pane,
+                "lines": opts["lines"],
+                "content": content,
+            }
+        )
     else:
         out.raw(content)
 
@@ -171,12 +244,13 @@ def capture(parsed, out) -> None:
 def validate_send_input(choice, freetext) -> None:
     """cli.md §4.5.5 validation, in order (exit 2)."""
     if freetext is not None and freetext.lstrip().startswith("!"):
-        raise ValidationError("--freetext may not start with '!' — that triggers the coding "
-                              "agent's shell-execution shortcut. Use 'cafleet member exec' for "
-                              "shell dispatch instead.")
+        raise ValidationError(
+            "--freetext may not start with '!' — that triggers the coding "
+            "agent's shell-execution shortcut. Use 'cafleet member exec' for "
+            "shell dispatch instead."
+        )
     if (choice is None) == (freetext is None):
-        raise ValidationError("--choice and --freetext are mutually exclusive; supply exactly "
-                              "one.")
+        raise ValidationError("--choice and --freetext are mutually exclusive; supply exactly one.")
     if freetext is not None and ("\n" in freetext or "\r" in freetext):
         raise ValidationError("free text may not contain newlines.")
 
@@ -190,14 +264,20 @@ def send_input(parsed, out) -> None:
     tmux = tmux_module()
     members.tmux_guard(tmux)
     session_id = ready_session(parsed)
-    target = member_send_input(session_id=session_id, agent_ref=opts["agent_id"],
-                               member_ref=opts["member_id"], choice=choice, freetext=freetext,
-                               tmux=tmux)
+    target = member_send_input(
+        session_id=session_id,
+        agent_ref=opts["agent_id"],
+        member_ref=opts["member_id"],
+        choice=choice,
+        freetext=freetext,
+        tmux=tmux,
+    )
     name, pane = target.member.name, target.pane
     if out.json_mode:
         action, value = ("choice", str(choice)) if freetext is None else ("freetext", freetext)
-        out.json({"member_agent_id": target.member_id, "pane_id": pane, "action": action,
-                  "value": value})
+        out.json(
+            {"member_agent_id": target.member_id, "pane_id": pane, "action": action, "value": value}
+        )
     elif freetext is None:
         out.text(f"Sent choice {choice} to member {name} ({pane}).")
     else:
@@ -222,14 +302,17 @@ def exec_(parsed, out) -> None:
     tmux = tmux_module()
     members.tmux_guard(tmux)
     session_id = ready_session(parsed)
-    target = member_exec(session_id=session_id, agent_ref=opts["agent_id"],
-                         member_ref=opts["member_id"], command=command, tmux=tmux)
+    target = member_exec(
+        session_id=session_id,
+        agent_ref=opts["agent_id"],
+        member_ref=opts["member_id"],
+        command=command,
+        tmux=tmux,
+    )
     if out.json_mode:
-        out.json({"member_agent_id": target.member_id, "pane_id": target.pane,
-                  "command": command})
+        out.json({"member_agent_id": target.member_id, "pane_id": target.pane, "command": command})
     else:
-        out.text(f"Sent bash command {command!r} to member {target.member.name} "
-                 f"({target.pane}).")
+        out.text(f"Sent bash command {command!r} to member {target.member.name} ({target.pane}).")
 
 
 # ------------------------------------------------------------------------------ ping
@@ -240,16 +323,23 @@ def ping(parsed, out) -> None:
     tmux = tmux_module()
     members.tmux_guard(tmux)
     session_id = ready_session(parsed)
-    target = member_ping(session_id=session_id, agent_ref=opts["agent_id"],
-                         member_ref=opts["member_id"], tmux=tmux)
+    target = member_ping(
+        session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"], tmux=tmux
+    )
     if out.json_mode:
         out.json({"member_agent_id": target.member_id, "pane_id": target.pane})
     elif opts["quiet"]:
         out.text(target.member_id[:8])
     else:
-        out.text(f"Pinged member {target.member.name} ({target.pane}) — poll keystroke "
-                 "dispatched.")
+        out.text(f"Pinged member {target.member.name} ({target.pane}) — poll keystroke dispatched.")
 
 
-HANDLERS = {"create": create, "delete": delete, "list": list_, "capture": capture,
-            "send-input": send_input, "exec": exec_, "ping": ping}
+HANDLERS = {
+    "create": create,
+    "delete": delete,
+    "list": list_,
+    "capture": capture,
+    "send-input": send_input,
+    "exec": exec_,
+    "ping": ping,
+}

@@ -10,8 +10,16 @@ from broker.output import max_text_len, task_json, task_text
 POLL_INTERVAL = 0.5
 
 
-def _render(out, task, *, full: bool, limit: int, header: str | None = None,
-            quiet: bool = False, extra: dict | None = None) -> None:
+def _render(
+    out,
+    task,
+    *,
+    full: bool,
+    limit: int,
+    header: str | None = None,
+    quiet: bool = False,
+    extra: dict | None = None,
+) -> None:
     if out.json_mode:
         out.json({"task": task_json(task, full=full, limit=limit), **(extra or {})})
     elif quiet:
@@ -28,11 +36,23 @@ def send(parsed, out) -> None:
     text = read_body(opts)
     limit = max_text_len()
     session_id = ready_session(parsed)
-    task, notified = message_send(session_id=session_id, agent_ref=opts["agent_id"],
-                                  to_ref=opts["to"], text=text, limit=limit,
-                                  tmux=tmux_module())
-    _render(out, task, full=opts["full"], limit=limit, header="Message sent.",
-            quiet=opts["quiet"], extra={"notification_sent": notified})
+    task, notified = message_send(
+        session_id=session_id,
+        agent_ref=opts["agent_id"],
+        to_ref=opts["to"],
+        text=text,
+        limit=limit,
+        tmux=tmux_module(),
+    )
+    _render(
+        out,
+        task,
+        full=opts["full"],
+        limit=limit,
+        header="Message sent.",
+        quiet=opts["quiet"],
+        extra={"notification_sent": notified},
+    )
 
 
 def broadcast(parsed, out) -> None:
@@ -43,16 +63,27 @@ def broadcast(parsed, out) -> None:
     limit = max_text_len()
     session_id = ready_session(parsed)
     summary, recipients, delivered = message_broadcast(
-        session_id=session_id, agent_ref=opts["agent_id"], text=text, limit=limit,
-        tmux=tmux_module())
+        session_id=session_id,
+        agent_ref=opts["agent_id"],
+        text=text,
+        limit=limit,
+        tmux=tmux_module(),
+    )
     if out.json_mode:
-        out.json([{"task": task_json(summary, full=opts["full"], limit=limit),
-                   "notifications_sent_count": delivered}])
+        out.json(
+            [
+                {
+                    "task": task_json(summary, full=opts["full"], limit=limit),
+                    "notifications_sent_count": delivered,
+                }
+            ]
+        )
     elif opts["full"]:
         out.text(task_text(summary, full=True, limit=limit))
     else:
-        out.text(f"broadcast id={summary.task_id[:8]} recipients={recipients} "
-                 f"delivered={delivered}")
+        out.text(
+            f"broadcast id={summary.task_id[:8]} recipients={recipients} delivered={delivered}"
+        )
 
 
 def poll(parsed, out) -> None:
@@ -63,13 +94,15 @@ def poll(parsed, out) -> None:
     if opts["since"] is not None:
         since = normalise_timestamp(opts["since"])
         if since is None:
-            raise ValidationError(f"Invalid value for '--since': '{opts['since']}' is not an "
-                                  "ISO-8601 timestamp.")
+            raise ValidationError(
+                f"Invalid value for '--since': '{opts['since']}' is not an ISO-8601 timestamp."
+            )
     limit = max_text_len()
     session_id = ready_session(parsed)
     agent_id = session_gate(session_id, opts["agent_id"])
-    query = dict(agent_id=agent_id, include_all=opts["all"], since=since,
-                 page_size=opts["page_size"])
+    query = dict(
+        agent_id=agent_id, include_all=opts["all"], since=since, page_size=opts["page_size"]
+    )
     tasks = message_poll(**query)
     if not tasks and opts["wait"]:
         deadline = time.monotonic() + opts["wait"]
@@ -94,8 +127,9 @@ def _task_command(parsed, out, service, header: str | None = None) -> None:
     limit = max_text_len()
     session_id = ready_session(parsed)
     task = service(session_id=session_id, agent_ref=opts["agent_id"], task_ref=opts["task_id"])
-    _render(out, task, full=opts["full"], limit=limit, header=header,
-            quiet=opts.get("quiet", False))
+    _render(
+        out, task, full=opts["full"], limit=limit, header=header, quiet=opts.get("quiet", False)
+    )
 
 
 def ack(parsed, out) -> None:
@@ -116,6 +150,11 @@ def show(parsed, out) -> None:
     _task_command(parsed, out, message_show)
 
 
-HANDLERS = {"send": send, "broadcast": broadcast, "poll": poll, "ack": ack, "cancel": cancel,
-            "show": show}
-
+HANDLERS = {
+    "send": send,
+    "broadcast": broadcast,
+    "poll": poll,
+    "ack": ack,
+    "cancel": cancel,
+    "show": show,
+}

@@ -39,8 +39,9 @@ def listen_port(parsed, environ=os.environ) -> int:
     text = raw.strip()
     port = int(text) if re.fullmatch(r"[0-9]{1,5}", text) else 0
     if not 1 <= port <= 65535:
-        raise CafleetError(f"invalid value for CAFLEET_BROKER_PORT: '{raw}' "
-                           "(expected a port number 1-65535).")
+        raise CafleetError(
+            f"invalid value for CAFLEET_BROKER_PORT: '{raw}' (expected a port number 1-65535)."
+        )
     return port
 
 
@@ -59,8 +60,14 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` binds to; raises CafleetError with the resolver's reason."""
     lookup = None if host == "*" else host.strip("[]")
     try:
-        infos = socket.getaddrinfo(lookup, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
-                                   socket.IPPROTO_TCP, socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            lookup,
+            port,
+            socket.AF_UNSPEC,
+            socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
+            socket.AI_PASSIVE,
+        )
     except (socket.gaierror, UnicodeError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise CafleetError(f"cannot listen on {host}:{port}: {reason}") from None
@@ -83,8 +90,10 @@ def is_loopback(host: str, addresses: list[str]) -> bool:
 
 
 def non_loopback_warning(host: str, port: int) -> str:
-    return (f"Warning: serving on a non-loopback address; anyone who can reach "
-            f"{host}:{port} can try to log in.")
+    return (
+        f"Warning: serving on a non-loopback address; anyone who can reach "
+        f"{host}:{port} can try to log in."
+    )
 
 
 # ------------------------------------------------------------------------------ admin user
@@ -105,8 +114,9 @@ def ensure_admin_user():
 
     user_model = get_user_model()
     wanted = local_username()
-    admins = user_model.objects.filter(is_superuser=True, is_staff=True, is_active=True) \
-        .order_by("pk")
+    admins = user_model.objects.filter(is_superuser=True, is_staff=True, is_active=True).order_by(
+        "pk"
+    )
     user = admins.filter(username=wanted).first() or admins.first()
     if user is not None:
         return user
@@ -184,8 +194,10 @@ def serve(host: str, port: int, out) -> None:
         token = loginlink.issue(user.pk)
         base = f"http://{url_host(host)}:{port}"
         out.text(f"Serving the cafleet admin at {base}/admin/ (Ctrl-C to stop).")
-        out.text(f"One-time login link (single use, valid 15 minutes): "
-                 f"{base}{loginlink.login_path(token)}")
+        out.text(
+            f"One-time login link (single use, valid 15 minutes): "
+            f"{base}{loginlink.login_path(token)}"
+        )
         out.stdout.flush()
         _configure_logging()
         wsgi_server.run()  # returns on Ctrl-C / SIGTERM after stopping its workers

@@ -28,27 +28,39 @@ def create(parsed, out) -> None:
     caller = _caller_pane()
     ensure_ready()
     session, director, admin, placement = session_create(
-        label=opts["label"], coding_agent=opts["coding_agent"], caller=caller)
+        label=opts["label"], coding_agent=opts["coding_agent"], caller=caller
+    )
     if out.json_mode:
-        out.json({
-            "session_id": session.session_id, "label": session.label,
-            "created_at": session.created_at, "administrator_agent_id": admin.agent_id,
-            "director": {"agent_id": director.agent_id, "name": director.name,
-                         "description": director.description,
-                         "registered_at": director.registered_at,
-                         "placement": placement.as_dict()},
-        })
+        out.json(
+            {
+                "session_id": session.session_id,
+                "label": session.label,
+                "created_at": session.created_at,
+                "administrator_agent_id": admin.agent_id,
+                "director": {
+                    "agent_id": director.agent_id,
+                    "name": director.name,
+                    "description": director.description,
+                    "registered_at": director.registered_at,
+                    "placement": placement.as_dict(),
+                },
+            }
+        )
         return
     pane = f"{placement.tmux_session}:{placement.tmux_window_id}:{placement.tmux_pane_id}"
-    out.text("\n".join([
-        session.session_id,
-        director.agent_id,
-        field_line("label:            ", session.label),
-        f"created_at:       {session.created_at}",
-        "director_name:    Director",
-        f"pane:             {pane}",
-        f"administrator:    {admin.agent_id}",
-    ]))
+    out.text(
+        "\n".join(
+            [
+                session.session_id,
+                director.agent_id,
+                field_line("label:            ", session.label),
+                f"created_at:       {session.created_at}",
+                "director_name:    Director",
+                f"pane:             {pane}",
+                f"administrator:    {admin.agent_id}",
+            ]
+        )
+    )
 
 
 def list_(parsed, out) -> None:
@@ -65,8 +77,10 @@ def list_(parsed, out) -> None:
         return
     lines = [f"{'SESSION_ID':<40} {'LABEL':<20} {'AGENTS':<8} CREATED_AT"]
     for row in rows:
-        lines.append(f"{row['session_id']:<40} {row['label'] or '':<20} "
-                     f"{row['agent_count']:<8} {row['created_at']}")
+        lines.append(
+            f"{row['session_id']:<40} {row['label'] or '':<20} "
+            f"{row['agent_count']:<8} {row['created_at']}"
+        )
     out.text("\n".join(lines))
 
 
@@ -77,12 +91,21 @@ def show(parsed, out) -> None:
     ensure_ready()
     session = session_get(parsed.options["session_ref"])
     if out.json_mode:
-        out.json({"session_id": session.session_id, "label": session.label,
-                  "created_at": session.created_at, "deleted_at": session.deleted_at,
-                  "director_agent_id": session.director_agent_id})
+        out.json(
+            {
+                "session_id": session.session_id,
+                "label": session.label,
+                "created_at": session.created_at,
+                "deleted_at": session.deleted_at,
+                "director_agent_id": session.director_agent_id,
+            }
+        )
         return
-    lines = [f"session_id: {session.session_id}", field_line("label:      ", session.label),
-             f"created_at: {session.created_at}"]
+    lines = [
+        f"session_id: {session.session_id}",
+        field_line("label:      ", session.label),
+        f"created_at: {session.created_at}",
+    ]
     if session.deleted_at is not None:
         lines.append(f"deleted_at: {session.deleted_at}")
     out.text("\n".join(lines))
@@ -98,4 +121,3 @@ def delete(parsed, out) -> None:
 
 
 HANDLERS = {"create": create, "list": list_, "show": show, "delete": delete}
-

@@ -63,13 +63,18 @@ class CafleetCommand(BaseCommand):
 
         verb = options.pop("verb", None)
         path = (self.noun, verb) if verb else (self.noun,)
-        parsed = Parsed(path=path, json=options.pop("json_mode", False) or
-                        bool(options.get("json")), pretty=options.pop("pretty", False),
-                        session_id=options.pop("session_id", None), options=options)
+        parsed = Parsed(
+            path=path,
+            json=options.pop("json_mode", False) or bool(options.get("json")),
+            pretty=options.pop("pretty", False),
+            session_id=options.pop("session_id", None),
+            options=options,
+        )
         if "prompt" in options and options["prompt"] is not None:
             options["prompt"] = tuple(options["prompt"])
-        out = Output(json_mode=parsed.json, pretty=parsed.pretty, stdout=self.stdout,
-                     stderr=sys.stderr)
+        out = Output(
+            json_mode=parsed.json, pretty=parsed.pretty, stdout=self.stdout, stderr=sys.stderr
+        )
         try:
             dispatch(parsed, out)
         except CafleetError as exc:
