@@ -168,7 +168,7 @@ class SendForm(forms.Form):
         ]
 
     def clean_text(self) -> str:
-        from broker.cli_support import max_body_bytes
+        from broker.conf import max_body_bytes
 
         # Browsers send textarea line breaks as CRLF; the CLI sends what it is given (LF).
         text = self.cleaned_data["text"].replace("\r\n", "\n")
@@ -190,7 +190,7 @@ def send_as_administrator(session: Session, administrator, to: str, text: str) -
     """Send through the CLI's services. Returns the new row (the summary for a broadcast)
     and the success message. Raises CafleetError."""
     from broker import tmux
-    from broker.output import max_text_len
+    from broker.conf import max_text_len
     from broker.services import message_broadcast, message_send
 
     limit = max_text_len()

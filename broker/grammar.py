@@ -1,12 +1,14 @@
-"""The cafleet command grammar and its parser.
+"""The cafleet command grammar and its parser: the one command registry.
 
 One declarative table describes every command, option and argument of the CLI
-(``../shared/contract/cli.md`` §1). The same table drives:
+(``../shared/contract/cli.md`` §1), and for each command its handler and what it needs
+(see :class:`Command`). The same table drives:
 
 * the entry point's parser (``parse``), which answers ``--help``/``--version`` and every
-  usage error without importing Django;
-* the management commands' ``add_arguments`` (``manage.py session list`` works too);
-* the docs tests, which check every ``cafleet ...`` line in ``skills/`` against it.
+  usage error without importing Django (``manage.py cafleet ...`` goes through it too);
+* ``broker.commands.dispatch``, which runs the contract's checks in order, then the handler;
+* the docs tests, which check every ``cafleet ...`` line in ``skills/`` against it, and the
+  fuzz tests, which draw their commands and options from it.
 
 Error texts follow the contract's click-compatible wording (§2.5). This module imports
 nothing beyond the standard library so that usage errors stay cheap.
@@ -85,6 +87,22 @@ class Arg:
 
 @dataclass(frozen=True)
 class Command:
+    """One command: its grammar, its handler and what ``broker.commands.dispatch`` must
+    establish before the handler runs (cli.md §2.8, in this order):
+
+    * ``needs_session``: ``--session-id`` is required (step 2), resolved after readiness;
+    * ``validator``: ``"module:function"`` run on the call (step 3); its result is
+      ``call.checked``;
+    * ``tmux``: the environment prerequisite (step 4): ``"guard"`` (binary and ``TMUX``),
+      ``"pane"`` (guard, then the caller's pane as ``call.caller``) or a
+      ``"module:function"`` whose result is ``call.caller``;
+    * ``database``: the database is ready (step 5; implied by ``needs_session``);
+    * ``agent``: ``--agent-id`` is resolved to ``call.agent_id`` (step 6);
+    * ``full_settings``: Django runs with the admin stack, not the lean settings.
+
+    Handler names are strings so that this module stays free of Django imports.
+    """
+
     name: str
     help: str
     options: tuple[Opt, ...] = ()
@@ -92,6 +110,16 @@ class Command:
     needs_session: bool = False
     # Every word after the command name is passed on untouched (``cafleet django ...``).
     passthrough: bool = False
+    handler: str = ""
+    validator: str | None = None
+    tmux: str | None = None
+    database: bool = False
+    agent: bool = False
+    full_settings: bool = False
+    # Pairs of option dests that may not both be set (a usage error, exit 2).
+    exclusive: tuple[tuple[str, str], ...] = ()
+    # Extra paragraphs of the command's --help, after its one-line description.
+    epilog: tuple[str, ...] = ()
 
     @property
     def pattern(self) -> str:
@@ -158,12 +186,41 @@ NAME = Opt(("--name",), "name", required=True, help="Agent name.")
 DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
 
 BODY = (TEXT, TEXT_FILE)
+QUIET_FULL = (("quiet", "full"),)
+BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
+
+
+def _in(noun: str, function: str) -> str:
+    return f"broker.commands.{noun}:{function}"
+
+
+def _session_command(noun: str, name: str, help: str, options, args=(), **kw) -> Command:
+    """A command that acts in a session as ``--agent-id`` (agent, message, member)."""
+    fn = kw.pop("function", name.replace("-", "_"))
+    return Command(
+        name,
+        help,
+        tuple(options),
+        tuple(args),
+        needs_session=True,
+        agent=True,
+        handler=_in(noun, fn),
+        **kw,
+    )
+
 
 GROUPS: tuple[Group, ...] = (
     Group(
         "db",
         "Database schema management.",
-        (Command("init", "Create the database or apply pending migrations (idempotent)."),),
+        (
+            Command(
+                "init",
+                "Create the database or apply pending migrations (idempotent).",
+                handler=_in("db", "init"),
+                full_settings=True,
+            ),
+        ),
     ),
     Group(
         "session",
@@ -178,19 +235,33 @@ GROUPS: tuple[Group, ...] = (
                     JSON_LOCAL,
                     FULL,
                 ),
+                handler=_in("session", "create"),
+                validator=_in("session", "check_label"),
+                tmux=_in("session", "session_pane"),
+                database=True,
             ),
-            Command("list", "List live sessions.", (JSON_LOCAL,)),
+            Command(
+                "list",
+                "List live sessions.",
+                (JSON_LOCAL,),
+                handler=_in("session", "list_"),
+                database=True,
+            ),
             Command(
                 "show",
                 "Show one session (live or deleted).",
                 (JSON_LOCAL,),
                 (Arg("SESSION_ID", "session_ref"),),
+                handler=_in("session", "show"),
+                database=True,
             ),
             Command(
                 "delete",
                 "Soft-delete a session and deregister its agents.",
                 (),
                 (Arg("SESSION_ID", "session_ref"),),
+                handler=_in("session", "delete"),
+                database=True,
             ),
         ),
     ),
@@ -207,12 +278,19 @@ GROUPS: tuple[Group, ...] = (
                     Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
                 ),
                 needs_session=True,
+                handler=_in("agent", "register"),
+                validator=_in("agent", "check_register"),
             ),
-            Command("deregister", "Deregister an agent.", (AGENT_ID,), needs_session=True),
-            Command(
-                "list", "List active agents of the session.", (AGENT_ID, FULL), needs_session=True
+            _session_command("agent", "deregister", "Deregister an agent.", (AGENT_ID,)),
+            _session_command(
+                "agent",
+                "list",
+                "List active agents of the session.",
+                (AGENT_ID, FULL),
+                function="list_",
             ),
-            Command(
+            _session_command(
+                "agent",
                 "show",
                 "Show one active agent.",
                 (
@@ -226,7 +304,6 @@ GROUPS: tuple[Group, ...] = (
                     ),
                     FULL,
                 ),
-                needs_session=True,
             ),
         ),
     ),
@@ -234,7 +311,8 @@ GROUPS: tuple[Group, ...] = (
         "message",
         "Send, broadcast, poll, acknowledge, cancel and show messages.",
         (
-            Command(
+            _session_command(
+                "message",
                 "send",
                 "Send a message to one agent.",
                 (
@@ -244,19 +322,20 @@ GROUPS: tuple[Group, ...] = (
                     FULL,
                     QUIET,
                 ),
-                needs_session=True,
+                validator=_in("message", "check_body"),
+                exclusive=QUIET_FULL,
+                epilog=BODY_EPILOG,
             ),
-            Command(
+            _session_command(
+                "message",
                 "broadcast",
                 "Send a message to every active agent of the session.",
-                (
-                    AGENT_ID,
-                    *BODY,
-                    FULL,
-                ),
-                needs_session=True,
+                (AGENT_ID, *BODY, FULL),
+                validator=_in("message", "check_body"),
+                epilog=BODY_EPILOG,
             ),
-            Command(
+            _session_command(
+                "message",
                 "poll",
                 "List messages in your inbox (unread only by default).",
                 (
@@ -288,25 +367,29 @@ GROUPS: tuple[Group, ...] = (
                     ),
                     FULL,
                 ),
-                needs_session=True,
+                validator=_in("message", "check_poll"),
             ),
-            Command(
+            _session_command(
+                "message",
                 "ack",
                 "Acknowledge a message you received.",
                 (AGENT_ID, TASK_ID, FULL, QUIET),
-                needs_session=True,
+                validator=_in("message", "check_limit"),
+                exclusive=QUIET_FULL,
             ),
-            Command(
+            _session_command(
+                "message",
                 "cancel",
                 "Cancel a message you sent, before it is acknowledged.",
                 (AGENT_ID, TASK_ID, FULL),
-                needs_session=True,
+                validator=_in("message", "check_limit"),
             ),
-            Command(
+            _session_command(
+                "message",
                 "show",
                 "Show one message of the session.",
                 (AGENT_ID, TASK_ID, FULL),
-                needs_session=True,
+                validator=_in("message", "check_limit"),
             ),
         ),
     ),
@@ -314,16 +397,11 @@ GROUPS: tuple[Group, ...] = (
         "member",
         "Director commands: spawn, inspect, drive and delete member panes.",
         (
-            Command(
+            _session_command(
+                "member",
                 "create",
                 "Register a member and spawn its coding agent in a new pane.",
-                (
-                    AGENT_ID,
-                    NAME,
-                    DESCRIPTION,
-                    CODING_AGENT,
-                    FULL,
-                ),
+                (AGENT_ID, NAME, DESCRIPTION, CODING_AGENT, FULL),
                 (
                     Arg(
                         "PROMPT",
@@ -333,9 +411,15 @@ GROUPS: tuple[Group, ...] = (
                         help="Custom spawn prompt, after --.",
                     ),
                 ),
-                needs_session=True,
+                validator=_in("member", "check_create"),
+                tmux=_in("member", "preflight"),
+                epilog=(
+                    "  Words after -- form the spawn prompt; placeholders {session_id},",
+                    "  {agent_id}, {director_agent_id}; double literal braces ({{, }}).",
+                ),
             ),
-            Command(
+            _session_command(
+                "member",
                 "delete",
                 "Send /exit to a member's pane, wait, and deregister it.",
                 (
@@ -348,9 +432,10 @@ GROUPS: tuple[Group, ...] = (
                         help="Kill the pane instead of /exit.",
                     ),
                 ),
-                needs_session=True,
+                tmux="guard",
             ),
-            Command(
+            _session_command(
+                "member",
                 "list",
                 "List your members.",
                 (
@@ -362,9 +447,10 @@ GROUPS: tuple[Group, ...] = (
                         help="Add last_sent/last_recv/last_ack/idle/unread.",
                     ),
                 ),
-                needs_session=True,
+                function="list_",
             ),
-            Command(
+            _session_command(
+                "member",
                 "capture",
                 "Print the last lines of a member's pane.",
                 (
@@ -388,9 +474,10 @@ GROUPS: tuple[Group, ...] = (
                     ),
                     FULL,
                 ),
-                needs_session=True,
+                tmux="guard",
             ),
-            Command(
+            _session_command(
+                "member",
                 "send-input",
                 "Answer a member's AskUserQuestion menu.",
                 (
@@ -407,27 +494,37 @@ GROUPS: tuple[Group, ...] = (
                     ),
                     Opt(("--freetext",), "freetext", help="Pick option 4 and type this text."),
                 ),
-                needs_session=True,
+                validator=_in("member", "check_send_input"),
+                tmux="guard",
             ),
-            Command(
+            _session_command(
+                "member",
                 "exec",
                 "Run a shell command in a member's pane ('! <command>').",
                 (AGENT_ID, MEMBER_ID),
                 (Arg("COMMAND", "command"),),
-                needs_session=True,
+                function="exec_",
+                validator=_in("member", "check_exec"),
+                tmux="guard",
             ),
-            Command(
+            _session_command(
+                "member",
                 "ping",
                 "Type the poll command into a member's pane.",
                 (AGENT_ID, MEMBER_ID, QUIET),
-                needs_session=True,
+                tmux="guard",
             ),
         ),
     ),
 )
 
 TOP_COMMANDS: tuple[Command, ...] = (
-    Command("doctor", "Show the calling tmux pane's identifiers."),
+    Command(
+        "doctor",
+        "Show the calling tmux pane's identifiers.",
+        handler=_in("doctor", "doctor"),
+        tmux="pane",
+    ),
     Command(
         "server",
         "Serve the Django admin web view.",
@@ -448,6 +545,15 @@ TOP_COMMANDS: tuple[Command, ...] = (
                 help="Port (CAFLEET_BROKER_PORT, default 8000).",
             ),
         ),
+        handler=_in("server", "server"),
+        validator=_in("server", "check_listen"),
+        full_settings=True,
+        epilog=(
+            "  Login: every admin page needs a login. On start the server prints a",
+            "  one-time login link (single use, valid 15 minutes) for the local admin",
+            "  user, created on first run. Manage users with",
+            "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'.",
+        ),
     ),
     Command(
         "django",
@@ -455,6 +561,8 @@ TOP_COMMANDS: tuple[Command, ...] = (
         "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
         args=(Arg("ARGS", "django_args", required=False, many=True),),
         passthrough=True,
+        handler=_in("django", "django"),
+        full_settings=True,
     ),
 )
 
@@ -568,22 +676,8 @@ def help_for(path: tuple[str, ...]) -> str:
     lines += [f"Usage: cafleet {' '.join(path)} {cmd.pattern}", "", f"  {cmd.help}"]
     if cmd.needs_session:
         lines += ["", f"  Run as: {prefix}{' '.join(path)} ..."]
-    if path == ("member", "create"):
-        lines += [
-            "",
-            "  Words after -- form the spawn prompt; placeholders {session_id},",
-            "  {agent_id}, {director_agent_id}; double literal braces ({{, }}).",
-        ]
-    if path == ("server",):
-        lines += [
-            "",
-            "  Login: every admin page needs a login. On start the server prints a",
-            "  one-time login link (single use, valid 15 minutes) for the local admin",
-            "  user, created on first run. Manage users with",
-            "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'.",
-        ]
-    if path[0] == "message" and path[1] in ("send", "broadcast"):
-        lines += ["", "  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH."]
+    if cmd.epilog:
+        lines += ["", *cmd.epilog]
     lines += ["", "Options:"]
     rows = [_opt_line(o) for o in cmd.options] + [("--help", "Show this message and exit.")]
     lines += _format_rows(rows)
@@ -753,8 +847,9 @@ def _finish(cmd: Command, raw: dict, positionals: list[str], path: tuple[str, ..
     if rest:
         word = "argument" if len(rest) == 1 else "arguments"
         raise UsageError(f"Got unexpected extra {word} ({' '.join(rest)})", path, pattern)
-    if values.get("quiet") and values.get("full"):
-        raise UsageError("--quiet and --full are mutually exclusive.", path, pattern)
+    for first, second in cmd.exclusive:
+        if values.get(first) and values.get(second):
+            raise UsageError(f"--{first} and --{second} are mutually exclusive.", path, pattern)
     return values
 
 

@@ -19,6 +19,7 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from broker.clock import new_id, now
+from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
@@ -140,32 +141,16 @@ def member_target(
 
 
 # ------------------------------------------------------------------------------ create
-def tmux_guard(tmux, environ=os.environ) -> None:
-    """tmux.md §2 (member commands and doctor): binary on PATH, then ``TMUX`` set."""
-    if not tmux.tmux_binary():
-        raise CafleetError("tmux binary not found on PATH")
-    if not environ.get("TMUX"):
-        raise CafleetError("cafleet member commands must be run inside a tmux session")
-
-
-def caller_pane(tmux, environ=os.environ) -> tuple[str, str, str]:
-    """tmux.md §3: the caller's ``(tmux_session, window_id, pane_id)``; tmux errors as is."""
-    try:
-        return tmux.caller_pane(environ)
-    except tmux.TmuxError as exc:
-        raise CafleetError(str(exc)) from None
-
-
 def member_preflight(
     *, name: str, coding_agent: str, tmux, environ=os.environ, which=shutil.which
 ) -> tuple[str, str, str]:
     """``member create`` steps 2-5 (nothing written): reserved name, tmux guard, backend
     binary, caller pane. Returns the caller's ``(tmux_session, window_id, pane_id)``."""
     check_not_reserved(name)
-    tmux_guard(tmux, environ)
+    tmux.require_tmux(environ)
     if not which(coding_agent):
         raise CafleetError(f"binary {coding_agent} not found on PATH")
-    return caller_pane(tmux, environ)
+    return tmux.require_caller_pane(environ)
 
 
 def _register(
@@ -287,7 +272,7 @@ def member_create(
     window_id = caller[1]
     argv = backend_argv(coding_agent, name, text)
     try:
-        pane = tmux.split_window(window_id, argv, environ.get("CAFLEET_DATABASE_URL"))
+        pane = tmux.split_window(window_id, argv, raw_database_url(environ))
         if not pane:
             raise tmux.TmuxError("split-window printed no pane id")
     except Exception as exc:  # noqa: BLE001 - every spawn failure rolls back
