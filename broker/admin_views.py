@@ -401,7 +401,7 @@ def timeline_view(request, model_admin, object_id: str):
         (a for a in agent_rows if a.is_administrator and a.status == AgentStatus.ACTIVE), None
     )
     may_send = request.user.has_perm("cafleet.add_task")
-    can_send = may_send and administrator is not None and session.deleted_at is None
+    can_send = may_send and administrator is not None and not session.is_deleted
     recipients = [
         (a.agent_id, f"{a.name} ({agent_kind(a, session.director_agent_id)}, {a.agent_id[:8]})")
         for a in agent_rows

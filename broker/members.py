@@ -23,7 +23,12 @@ from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
-from broker.services import _dump, check_live_session, check_not_reserved, find_active_agent
+from broker.output import compact_json
+from broker.services import (
+    check_not_reserved,
+    require_active_agent,
+    require_live_session,
+)
 
 # ------------------------------------------------------------------------------ constants
 DEFAULT_PROMPT = (
@@ -117,7 +122,7 @@ def member_target(
     """
     director_id = resolve_agent(session_id, agent_ref)
     member_id = resolve_agent(session_id, member_ref)
-    member = find_active_agent(session_id, member_id)
+    member = require_active_agent(session_id, member_id)
     placement = Placement.objects.filter(agent_id=member_id).first()
     if placement is None:
         if deleting:
@@ -164,16 +169,14 @@ def _register(
 ) -> tuple[Agent, Placement]:
     """Step 6: the member and its pending placement, one transaction."""
     prefix = "register failed: "
-    check_live_session(session_id, prefix=prefix)
+    require_live_session(session_id, prefix=prefix)
     director_id = resolve_agent(session_id, director_ref)
-    director = Agent.objects.filter(
-        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
-    ).first()
-    if director is None:
-        raise CafleetError(
-            f"{prefix}Director agent '{director_id}' not found or not active "
-            f"in session '{session_id}'."
-        )
+    director = require_active_agent(
+        session_id,
+        director_id,
+        error=f"{prefix}Director agent '{director_id}' not found or not active "
+        f"in session '{session_id}'.",
+    )
     if director.is_administrator:
         raise CafleetError(f"{prefix}Administrator cannot be a director")
     tmux_session, window_id, _pane = caller
@@ -185,7 +188,7 @@ def _register(
             name=name,
             description=description,
             registered_at=stamp,
-            agent_card_json=_dump({"name": name, "description": description, "skills": []}),
+            agent_card_json=compact_json({"name": name, "description": description, "skills": []}),
         )
         placement = Placement.objects.create(
             agent=agent,
@@ -513,8 +516,6 @@ def member_capture(
     target = member_target(
         session_id=session_id, agent_ref=agent_ref, member_ref=member_ref, action="capture"
     )
-    if lines <= 0:
-        raise CafleetError(f"capture failed: capture_pane: lines must be positive, got {lines}")
     try:
         content = tmux.capture(target.pane, lines, ansi=ansi)
     except Exception as exc:  # noqa: BLE001

@@ -29,7 +29,7 @@ class Output:
     def dumps(self, obj) -> str:
         if self.pretty:
             return json.dumps(obj, ensure_ascii=False, indent=2)
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(obj)
 
     def json(self, obj) -> None:
         self.stdout.write(self.dumps(obj) + "\n")
@@ -46,6 +46,7 @@ class Output:
 
 
 def compact_json(obj) -> str:
+    """The one compact JSON form: UTF-8 kept, no spaces (output lines, stored cards)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -47,14 +47,9 @@ class _LazyFinder:
 
 def _write_error(message: str, code: int, json_mode: bool, banner: str = "") -> int:
     if json_mode:
-        import json
+        from broker.output import compact_json
 
-        sys.stderr.write(
-            json.dumps(
-                {"error": message, "exit_code": code}, ensure_ascii=False, separators=(",", ":")
-            )
-            + "\n"
-        )
+        sys.stderr.write(compact_json({"error": message, "exit_code": code}) + "\n")
     else:
         sys.stderr.write(f"{banner}\nError: {message}\n" if banner else f"Error: {message}\n")
     sys.stderr.flush()

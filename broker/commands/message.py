@@ -109,11 +109,11 @@ def broadcast(call, out) -> None:
 
 
 def poll(call, out) -> None:
-    from broker.services import message_poll, session_gate
+    from broker.services import message_poll, require_session_member
 
     opts = call.options
     since, limit = call.checked
-    agent_id = session_gate(call.session_id, call.agent_id)
+    agent_id = require_session_member(call.session_id, call.agent_id)
     query = dict(
         agent_id=agent_id, include_all=opts["all"], since=since, page_size=opts["page_size"]
     )

@@ -100,7 +100,7 @@ def show(call, out) -> None:
         field_line("label:      ", session.label),
         f"created_at: {session.created_at}",
     ]
-    if session.deleted_at is not None:
+    if session.is_deleted:
         lines.append(f"deleted_at: {session.deleted_at}")
     out.text("\n".join(lines))
 
