@@ -13,8 +13,8 @@ import time
 from contextlib import contextmanager
 from urllib.parse import quote
 
+from broker.conf import DatabaseURLError, database_path
 from broker.exceptions import CafleetError, NotReady
-from cafleet_project.dburl import DatabaseURLError, database_path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 APP_LABEL = "cafleet"

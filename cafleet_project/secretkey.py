@@ -85,7 +85,9 @@ def ensure(database_path: str) -> str:
     """
     from django.conf import settings
 
-    env_key = os.environ.get("CAFLEET_SECRET_KEY")
+    from broker import conf
+
+    env_key = conf.secret_key()
     if env_key:
         return env_key
     path = key_path(database_path)

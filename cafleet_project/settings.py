@@ -1,8 +1,8 @@
 """Full settings: the broker plus the Django admin stack (server, db init, manage.py, tests)."""
 
-import os
 from pathlib import Path
 
+from broker import conf
 from cafleet_project import secretkey
 from cafleet_project.settings_lean import DATABASE_PATH, DATABASES  # noqa: F401
 
@@ -16,7 +16,7 @@ def _secret_key() -> str:
     Loading the settings never writes a file: ``db init`` and ``cafleet server`` create the
     key file once their checks pass (``cafleet_project.secretkey.ensure``).
     """
-    env_key = os.environ.get("CAFLEET_SECRET_KEY")
+    env_key = conf.secret_key()
     if env_key:
         return env_key
     return secretkey.load(DATABASE_PATH)

@@ -139,7 +139,6 @@ def test_cli_member_create_absurd_width_leaves_no_member(team, monkeypatch, caps
     from cafleet_project import cli as entry
 
     monkeypatch.setattr(members, "member_preflight", lambda **kw: CALLER)
-    monkeypatch.setattr("broker.commands.member.tmux_module", lambda: FakeTmux())
     monkeypatch.setattr(entry, "setup_django", lambda path: None)
     base = ["--session-id", team.sid]
     code = entry._main(
