@@ -522,8 +522,8 @@ def classify_screen(capture: str, coding_agent: str) -> Screen:
     prompt, typed = found
     if prompt == "!" or any(m in line for m in _SHELL_MODE_MARKERS for line in footer):
         return Screen("draft", "!", typed, busy, queued)
-    if coding_agent == "codex" and _rx_numbered().match(typed):
-        return Screen("menu", prompt, typed, busy, queued)  # › 1. Yes …: a selection list
+    if _rx_numbered().match(typed):  # ❯ 1. Yes …: a selection list, not an input box
+        return Screen(_modal_reason(plain[max(0, bottom - 30) : bottom + 1]), "", "", busy, queued)
     return Screen("draft" if typed else None, prompt, typed, busy, queued)
 
 
