@@ -817,21 +817,21 @@ def _watch(pane_id: str, coding_agent: str, done, timeout: float) -> tuple[Scree
         time.sleep(VERIFY_POLL)
 
 
-def _submit(pane_id: str, text: str, coding_agent: str, before: str) -> Delivery:
+def _submit(pane_id: str, text: str, coding_agent: str, gate: Screen) -> Delivery:
     """Paste, wait for the text to show, Enter, verify; re-send only Enter (bounded).
 
-    ``before`` is the gate's capture. The text "shows" when the input box holds text (a
-    line-oriented REPL: when its screen changed). Verified when the input box is empty
-    again or the client shows its queued marker. Enter is re-sent only while the input box
-    still holds this text; never when a dialog or menu owns the screen.
+    ``gate`` is what the gate saw. The text "shows" when the input box holds text; then
+    Enter goes in a separate call. Verified when the input box is empty again or the client
+    shows its queued marker. Enter is re-sent only while the input box still holds this
+    text, never when a dialog or menu owns the screen. A line-oriented REPL (prompt ``>``,
+    the terminal's own line editing) gets the Enter at once and no re-send: its terminal
+    cannot lose an Enter, and it shows no input box to watch.
     """
     marker = _marker(text)
 
     def shows_text(seen: Screen, raw: str) -> bool:
         if seen.reason not in (None, "draft"):
             return True  # a dialog or menu: stop waiting
-        if seen.prompt == ">":
-            return raw != before
         return bool(seen.prompt) and bool(seen.input_text)
 
     def left_input(seen: Screen, raw: str) -> bool:
@@ -841,6 +841,10 @@ def _submit(pane_id: str, text: str, coding_agent: str, before: str) -> Delivery
         )
 
     paste(pane_id, text)
+    if gate.prompt == ">":
+        run(["send-keys", "-t", pane_id, "Enter"], timeout=PREVIEW_TIMEOUT)
+        seen, _raw = _watch(pane_id, coding_agent, lambda s, r: s.input_empty, ENTER_WAIT)
+        return Delivery("delivered", None, seen.input_empty)
     seen, _raw = _watch(pane_id, coding_agent, shows_text, PASTE_SHOW_WAIT)
     if seen.reason not in (None, "draft") or not seen.prompt:
         # A dialog or menu took the screen meanwhile: an Enter would answer it.
@@ -871,10 +875,10 @@ def type_text(pane_id: str, text: str, *, coding_agent: str = "claude") -> Deliv
         if not lock.acquire():
             return _held("busy")  # another typist kept the pane longer than LOCK_WAIT
         try:
-            verdict, _seen, raw = _check(pane_id, coding_agent)
+            verdict, seen, _raw = _check(pane_id, coding_agent)
             if verdict.status != "delivered":
                 return verdict
-            return _submit(pane_id, text, coding_agent, raw)
+            return _submit(pane_id, text, coding_agent, seen)
         finally:
             lock.release()
 
