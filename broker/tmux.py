@@ -817,10 +817,10 @@ def _watch(pane_id: str, coding_agent: str, done, timeout: float) -> tuple[Scree
         time.sleep(VERIFY_POLL)
 
 
-def _submit(pane_id: str, text: str, coding_agent: str, gate: Screen) -> Delivery:
+def _submit(pane_id: str, text: str, coding_agent: str, gate: Screen, before: str) -> Delivery:
     """Paste, wait for the text to show, Enter, verify; re-send only Enter (bounded).
 
-    ``gate`` is what the gate saw. The text "shows" when the input box holds text; then
+    ``gate`` is what the gate saw, ``before`` its capture. The text "shows" when the input box holds text; then
     Enter goes in a separate call. Verified when the input box is empty again or the client
     shows its queued marker. Enter is re-sent only while the input box still holds this
     text, never when a dialog or menu owns the screen. A line-oriented REPL (prompt ``>``,
@@ -830,32 +830,38 @@ def _submit(pane_id: str, text: str, coding_agent: str, gate: Screen) -> Deliver
     marker = _marker(text)
 
     def shows_text(seen: Screen, raw: str) -> bool:
-        if seen.reason not in (None, "draft"):
-            return True  # a dialog or menu: stop waiting
-        return bool(seen.prompt) and bool(seen.input_text)
+        # A frame without the input box may be a redraw caught halfway: keep looking.
+        return bool(seen.prompt) and bool(seen.input_text) and seen.reason in (None, "draft")
+
+    settled: list[bool] = []
 
     def left_input(seen: Screen, raw: str) -> bool:
-        # No input box on screen (a REPL printing, a dialog): keep looking until the wait ends.
-        return (
-            seen.input_empty or seen.queued or bool(seen.prompt and marker not in seen.input_text)
-        )
+        # Empty input (or queued) must be seen twice in a row: one frame may be a redraw
+        # caught halfway. No input box (a REPL printing, a dialog): keep looking.
+        settled.append(seen.input_empty or seen.queued)
+        if settled[-2:] == [True, True]:
+            return True
+        return bool(seen.prompt and seen.input_text and marker not in seen.input_text)
 
     paste(pane_id, text)
     if gate.prompt == ">":
         run(["send-keys", "-t", pane_id, "Enter"], timeout=PREVIEW_TIMEOUT)
         seen, _raw = _watch(pane_id, coding_agent, lambda s, r: s.input_empty, ENTER_WAIT)
         return Delivery("delivered", None, seen.input_empty)
-    seen, _raw = _watch(pane_id, coding_agent, shows_text, PASTE_SHOW_WAIT)
-    if seen.reason not in (None, "draft") or not seen.prompt:
-        # A dialog or menu took the screen meanwhile: an Enter would answer it.
+    seen, raw = _watch(pane_id, coding_agent, shows_text, PASTE_SHOW_WAIT)
+    if not shows_text(seen, raw) and raw != before:
+        # The text never showed in the input box and the screen changed (a dialog or menu
+        # took it): an Enter could answer a dialog, so none is sent. An unchanged screen is
+        # a client that has not read anything yet: its Enter goes in after the paste.
         return Delivery("delivered", None, False)
     for _ in range(ENTER_TRIES):
         run(["send-keys", "-t", pane_id, "Enter"], timeout=PREVIEW_TIMEOUT)
+        settled.clear()
         seen, _raw = _watch(pane_id, coding_agent, left_input, ENTER_WAIT)
-        if seen.input_empty or seen.queued:
+        if settled[-2:] == [True, True]:
             return Delivery("delivered", None, True)
-        if not seen.prompt or marker not in seen.input_text:
-            # No input box, or someone else's text: never press Enter on it.
+        if not seen.prompt or not seen.input_text or marker not in seen.input_text:
+            # No input box, or not our text: never press Enter on it.
             return Delivery("delivered", None, False)
     return Delivery("delivered", None, False)
 
@@ -875,10 +881,10 @@ def type_text(pane_id: str, text: str, *, coding_agent: str = "claude") -> Deliv
         if not lock.acquire():
             return _held("busy")  # another typist kept the pane longer than LOCK_WAIT
         try:
-            verdict, seen, _raw = _check(pane_id, coding_agent)
+            verdict, seen, raw = _check(pane_id, coding_agent)
             if verdict.status != "delivered":
                 return verdict
-            return _submit(pane_id, text, coding_agent, seen)
+            return _submit(pane_id, text, coding_agent, seen, raw)
         finally:
             lock.release()
 

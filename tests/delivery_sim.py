@@ -10,7 +10,9 @@ Knobs: ``command`` (foreground program), ``in_mode``, ``gone``, ``draft`` (text 
 the input), ``dialog`` (a permission dialog instead of the input box), ``busy``,
 ``swallow_enters`` (that many Enters are ignored, as by a client whose event loop read the
 Enter together with the text), ``lag`` (captures that still show the previous screen after
-each keystroke), ``fail`` (verb → stderr text: that call fails).
+each keystroke), ``glitch`` (frames shown right after the paste, as a redraw caught
+halfway), ``dialog_on_paste`` (a dialog opens as the text arrives), ``fail`` (verb → stderr
+text: that call fails).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class PaneSim:
         self.busy = False
         self.swallow_enters = 0
         self.lag = 0
+        self.glitch: list[str] = []
+        self.dialog_on_paste = False
         self.fail: dict[str, str] = {}
         self.buffers: dict[str, str] = {}
         self.submitted: list[str] = []
@@ -103,9 +107,12 @@ class PaneSim:
             before = self.screen()
             name = args[args.index("-b") + 1]
             text = self.buffers.pop(name) if "-d" in args else self.buffers[name]
+            if self.dialog_on_paste:
+                self.dialog = True  # a dialog opened just before the text arrived
             if not self.dialog:
                 self.draft += text
             self._changed(before)
+            self._stale = list(self.glitch) + self._stale
             return ""
         if verb == "delete-buffer":
             self.buffers.pop(args[-1], None)

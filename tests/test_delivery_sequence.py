@@ -46,6 +46,7 @@ def test_happy_path_sequence(sim):
         ["capture-pane", "-p", "-e", "-J", "-t", "%7"],
         ["send-keys", "-t", "%7", "Enter"],
         ["capture-pane", "-p", "-e", "-J", "-t", "%7"],
+        ["capture-pane", "-p", "-e", "-J", "-t", "%7"],  # empty twice in a row: verified
     ]
     assert sim.inputs[2] == PAYLOAD  # the text goes through stdin, never as an argument
     assert not any(PAYLOAD.split("\n")[1] in " ".join(c) for c in calls)
@@ -161,6 +162,30 @@ def test_slow_client_is_waited_for_not_re_entered(sim):
     enters = [c for c in sim.calls if c == ["send-keys", "-t", "%7", "Enter"]]
     assert len(enters) == 1
     assert sim.submitted == [PAYLOAD]
+
+
+def test_a_redraw_caught_halfway_does_not_stop_the_enter(sim):
+    sim.glitch = ["", "\u2500" * 40 + "\n\u276f"]  # blank, then a half-drawn box
+    assert tmux.deliver_preview("%7", PAYLOAD) == tmux.Delivery("delivered", None, True)
+    assert sim.submitted == [PAYLOAD]
+
+
+def test_a_frozen_client_still_gets_its_enter(sim, monkeypatch):
+    """The screen never changes after the paste (the client reads nothing): the Enter is
+    queued behind the paste, as measured on the real clients."""
+    monkeypatch.setattr(tmux, "PASTE_SHOW_WAIT", 0.0)
+    sim.lag = 1
+    assert tmux.deliver_preview("%7", PAYLOAD).verified is True
+    assert sim.submitted == [PAYLOAD]
+
+
+def test_a_dialog_that_opens_as_the_text_arrives_is_never_answered(sim, monkeypatch):
+    monkeypatch.setattr(tmux, "PASTE_SHOW_WAIT", 0.05)
+    sim.dialog_on_paste = True
+    result = tmux.deliver_preview("%7", PAYLOAD)
+    assert result == tmux.Delivery("delivered", None, False)
+    assert not any(c[-1] == "Enter" for c in sim.calls)
+    assert sim.submitted == []
 
 
 def test_long_payload_is_cut_to_800_characters(sim):
