@@ -276,6 +276,8 @@ VERIFY_POLL = 0.01
 PASTE_SHOW_WAIT = 1.0
 ENTER_WAIT = 0.4
 ENTER_TRIES = 3
+#: How long the gate looks again when no input box is on screen (a redraw caught halfway).
+GATE_SETTLE = 0.15
 #: How long a typist waits for another typist of the same pane.
 LOCK_WAIT = 8.0
 
@@ -673,6 +675,12 @@ def _check(pane_id: str, coding_agent: str, *, screen: bool = True):
         return _PASSED, None, ""
     raw = capture_screen(pane_id)
     seen = classify_screen(raw, coding_agent)
+    settle = time.monotonic() + GATE_SETTLE
+    while seen.reason == "menu" and time.monotonic() < settle:
+        # No input box: a dialog, or a redraw caught halfway. Look again briefly.
+        time.sleep(VERIFY_POLL)
+        raw = capture_screen(pane_id)
+        seen = classify_screen(raw, coding_agent)
     if seen.reason is not None:
         return _held(seen.reason), seen, raw
     if seen.busy and HOLD_WHEN_BUSY.get(coding_agent, True):

@@ -170,6 +170,20 @@ def test_a_redraw_caught_halfway_does_not_stop_the_enter(sim):
     assert sim.submitted == [PAYLOAD]
 
 
+def test_gate_looks_again_at_a_half_drawn_screen(sim):
+    sim._stale = ["", "\u2500" * 40]  # the first two frames show no input box
+    assert tmux.deliver_preview("%7", PAYLOAD).verified is True
+    assert sim.submitted == [PAYLOAD]
+
+
+def test_gate_holds_a_menu_that_stays(sim, monkeypatch):
+    monkeypatch.setattr(tmux, "GATE_SETTLE", 0.03)
+    sim.glitch = []
+    sim._stale = ["Pick one\n\u276f 1. Alpha\n  2. Beta\nEnter to select"] * 1000
+    assert tmux.deliver_preview("%7", PAYLOAD) == tmux.Delivery("held", "menu")
+    assert sim.keystrokes == []
+
+
 def test_a_frozen_client_still_gets_its_enter(sim, monkeypatch):
     """The screen never changes after the paste (the client reads nothing): the Enter is
     queued behind the paste, as measured on the real clients."""
