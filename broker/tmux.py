@@ -267,9 +267,10 @@ REASON_TEXT = {
 #: Longest text pasted in one go: Claude Code collapses a longer paste to ``[Pasted text #N]``.
 PREVIEW_MAX_CHARS = 800
 #: Whether a busy agent holds a delivery. Measured on the real clients: a busy Claude Code
-#: queues the input ("Queued ·") and a busy Codex takes it into the running turn; neither
-#: loses it. An unknown backend is held while busy.
-HOLD_WHEN_BUSY = {"claude": False, "codex": False}
+#: queues the input ("Queued ·") and sends it as the next turn, so it is typed at once; a busy
+#: Codex takes an Enter as a "steer" that cancels the model call in flight (its running answer
+#: is dropped), so it is held until Codex is idle. An unknown backend is held while busy.
+HOLD_WHEN_BUSY = {"claude": False, "codex": True}
 #: Verification: screen poll interval, how long the pasted text may take to show in the
 #: input box, how long to wait for it to leave after an Enter, and Enters in total.
 VERIFY_POLL = 0.01
@@ -326,6 +327,7 @@ _PERMISSION_MARKERS = (
     "Would you like to run the following command",
     "Would you like to make the following edits",
     "Allow command?",
+    "Press enter to confirm",
 )
 _BUSY_MARKER = "esc to interrupt"
 _QUEUED_MARKER = "Queued \u00b7"
@@ -337,6 +339,7 @@ _SPACES = " \u00a0\t"
 #: At most this many non-blank lines below the input box (the footer).
 _FOOTER_LINES = 4
 
+_MENU_LINE = "\x00menu"
 _SGR_OR_CHAR = None
 _DIM, _REVERSE = 1, 2
 
@@ -425,7 +428,10 @@ def _typed_text(text: str, attrs: list[int]) -> str:
         flag = attrs[i] if i < len(attrs) else 0
         if flag & _DIM:
             continue
-        if flag & _REVERSE:
+        before = attrs[i - 1] if 0 < i <= len(attrs) else 0
+        after = attrs[i + 1] if i + 1 < len(attrs) else 0
+        if flag & _REVERSE and not (before & _REVERSE) and not (after & _REVERSE):
+            # a single reverse-video cell is the cursor (a highlighted run is not)
             rest_dim = any(a & _DIM for a in attrs[i + 1 :])
             if ch in _SPACES or rest_dim:
                 continue
@@ -434,8 +440,15 @@ def _typed_text(text: str, attrs: list[int]) -> str:
 
 
 def _is_rule(line: str) -> bool:
+    """A ``─`` rule; Claude Code writes a session name into its box's top rule
+    (``────── worker ─``)."""
     stripped = line.strip(_SPACES)
-    return len(stripped) >= 8 and set(stripped) == {_RULE_CHAR}
+    return (
+        len(stripped) >= 8
+        and stripped.startswith(_RULE_CHAR * 4)
+        and stripped.endswith(_RULE_CHAR)
+        and _CLAUDE_PROMPT not in stripped
+    )
 
 
 def _modal_reason(plain: list[str]) -> str:
@@ -467,9 +480,15 @@ def _claude_input(lines, bottom: int) -> tuple[int, int] | None:
 
 
 def _read_prompt(text: str, attrs: list[int], prompts: tuple[str, ...]):
-    """``(prompt, typed text)`` when ``text`` starts with one of ``prompts``, else None."""
+    """``(prompt, typed text)`` when ``text`` starts with one of ``prompts``, else None.
+
+    A numbered option (``› 1. Yes, proceed``) is a selection list, not a prompt: typed text
+    ``"\x00menu"`` marks it.
+    """
     for prompt in prompts:
         if text.startswith(prompt) and (len(text) == len(prompt) or text[len(prompt)] in _SPACES):
+            if _rx_numbered().match(text[len(prompt) :].strip(_SPACES)):
+                return prompt, _MENU_LINE
             return prompt, _typed_text(text[len(prompt) :], attrs[len(prompt) :])
     return None
 
@@ -514,7 +533,7 @@ def classify_screen(capture: str, coding_agent: str) -> Screen:
             found = _read_prompt(*lines[k], (_CODEX_PROMPT, "!"))
             if found is not None:
                 footer = plain[k + 1 : bottom + 1]
-                busy = any(_BUSY_MARKER in line for line in plain[max(0, k - 3) : k])
+                busy = _codex_busy(plain, k)
                 break
     if found is None:
         # A line-oriented REPL (the test stand-ins): its prompt is the last line.
@@ -524,9 +543,20 @@ def classify_screen(capture: str, coding_agent: str) -> Screen:
     prompt, typed = found
     if prompt == "!" or any(m in line for m in _SHELL_MODE_MARKERS for line in footer):
         return Screen("draft", "!", typed, busy, queued)
-    if _rx_numbered().match(typed):  # ❯ 1. Yes …: a selection list, not an input box
+    if typed == _MENU_LINE:  # ❯ 1. Yes …: a selection list, not an input box
         return Screen(_modal_reason(plain[max(0, bottom - 30) : bottom + 1]), "", "", busy, queued)
     return Screen("draft" if typed else None, prompt, typed, busy, queued)
+
+
+def _codex_busy(plain: list[str], k: int) -> bool:
+    """Codex's ``• Working (… esc to interrupt)`` line, up to 8 lines above its input line
+    (queued follow-ups sit in between), not past the previous user turn (``› …``)."""
+    for line in reversed(plain[max(0, k - 8) : k]):
+        if line.startswith(_CODEX_PROMPT):
+            return False
+        if _BUSY_MARKER in line:
+            return True
+    return False
 
 
 def _rx_numbered() -> re.Pattern:

@@ -100,12 +100,24 @@ def test_draft_holds_and_is_never_merged(sim, draft):
     assert sim.keystrokes == [] and sim.draft == draft and sim.submitted == []
 
 
-@pytest.mark.parametrize("backend", ["claude", "codex"])
-def test_busy_agent_still_gets_the_text(sim, backend):
-    sim.backend = sim.command = backend
+def test_busy_claude_still_gets_the_text(sim):
+    """Claude Code queues input typed while it works and sends it as the next turn."""
     sim.busy = True
-    result = tmux.deliver_preview("%7", PAYLOAD, coding_agent=backend)
+    result = tmux.deliver_preview("%7", PAYLOAD, coding_agent="claude")
     assert result == tmux.Delivery("delivered", None, True)
+    assert sim.submitted == [PAYLOAD]
+
+
+def test_busy_codex_is_held(sim):
+    """Codex takes an Enter while it works as a steer that drops its running answer."""
+    sim.backend = sim.command = "codex"
+    sim.busy = True
+    assert tmux.deliver_preview("%7", PAYLOAD, coding_agent="codex") == tmux.Delivery(
+        "held", "busy"
+    )
+    assert sim.keystrokes == []
+    sim.busy = False
+    assert tmux.deliver_preview("%7", PAYLOAD, coding_agent="codex").verified is True
     assert sim.submitted == [PAYLOAD]
 
 

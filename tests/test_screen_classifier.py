@@ -1,7 +1,8 @@
 """broker.tmux.classify_screen on captures of the real clients and of the stand-ins.
 
 The fixture captures (tests/fixtures/screens/, see its README) are real screens of Claude
-Code 2.1.328 and Codex 0.169.0; the classifier is a pure function of the captured text.
+Code 2.1.328 and Codex 0.169.0 in two measurements (120x40, and 200x50 with a session name in
+Claude Code's box); the classifier is a pure function of the captured text.
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from broker import tmux
 
 SCREENS = Path(__file__).resolve().parent / "fixtures" / "screens"
 
-# name -> (reason, prompt, input_text, busy, queued)
+# name -> (reason, prompt, input_text, busy, queued); 120x40 measurement
 EXPECTED = {
     "claude-idle": (None, "❯", "", False, False),
     "claude-draft": ("draft", "❯", "hello wor", False, False),
@@ -38,19 +39,72 @@ EXPECTED = {
 }
 
 
-def load(name: str) -> str:
-    return (SCREENS / f"{name}.ansi").read_text(encoding="utf-8")
+# 200x50 measurement (the `real` helper's tests/realagent/measure_screens.py); "shell" and
+# "exited" show a bash prompt: no input box on the screen (the foreground check holds those
+# panes before the screen is read).
+EXPECTED_200 = {
+    "claude-idle": (None, "❯", "", False, False),
+    "claude-draft": ("draft", "❯", "hello wor", False, False),
+    "claude-bang": ("draft", "!", "", False, False),
+    "claude-after-bang-cleared": (None, "❯", "", False, False),
+    "claude-busy": (None, "❯", "", True, False),
+    "claude-busy-draft": ("draft", "❯", "queued note one", False, False),
+    "claude-busy-queued": (None, "❯", "", True, True),
+    "claude-after-busy": (None, "❯", "", False, False),
+    "claude-dialog": ("permission_dialog", "", "", False, False),
+    "claude-dialog-typed": ("permission_dialog", "", "", False, False),
+    "claude-after-dialog": (None, "❯", "", False, False),
+    "claude-shell": ("menu", "", "", False, False),
+    "claude-exited": ("menu", "", "", False, False),
+    "codex-idle": (None, "›", "", False, False),
+    "codex-draft": ("draft", "›", "hello wor", False, False),
+    "codex-bang": ("draft", "!", "", False, False),
+    "codex-after-bang-cleared": (None, "›", "", False, False),
+    "codex-busy": (None, "›", "", True, False),
+    "codex-busy-draft": ("draft", "›", "queued note one", True, False),
+    "codex-busy-queued": (None, "›", "", False, False),
+    "codex-busy-tab": (None, "›", "", True, False),
+    "codex-busy-tab-draft": ("draft", "›", "queued note two", True, False),
+    "codex-busy-tab-queued": (None, "›", "", True, False),
+    "codex-after-busy": (None, "›", "", False, False),
+    "codex-after-busy-tab": (None, "›", "", False, False),
+    "codex-dialog": ("permission_dialog", "", "", False, False),
+    "codex-dialog-typed": ("permission_dialog", "", "", False, False),
+    "codex-after-dialog": (None, "›", "", False, False),
+    "codex-shell": ("menu", "", "", False, False),
+    "codex-exited": ("menu", "", "", False, False),
+}
+CASES = [("120x40", n, v) for n, v in EXPECTED.items()] + [
+    ("200x50", n, v) for n, v in EXPECTED_200.items()
+]
+
+
+def load(name: str, size: str = "120x40") -> str:
+    return (SCREENS / size / f"{name}.ansi").read_text(encoding="utf-8")
 
 
 def test_every_fixture_is_covered():
-    assert sorted(p.stem for p in SCREENS.glob("*.ansi")) == sorted(EXPECTED)
+    assert sorted(p.stem for p in (SCREENS / "120x40").glob("*.ansi")) == sorted(EXPECTED)
+    assert sorted(p.stem for p in (SCREENS / "200x50").glob("*.ansi")) == sorted(EXPECTED_200)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_real_client_screens(name):
+@pytest.mark.parametrize(("size", "name", "expected"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_real_client_screens(size, name, expected):
     backend = name.split("-", 1)[0]
-    seen = tmux.classify_screen(load(name), backend)
-    assert (seen.reason, seen.prompt, seen.input_text, seen.busy, seen.queued) == EXPECTED[name]
+    seen = tmux.classify_screen(load(name, size), backend)
+    assert (seen.reason, seen.prompt, seen.input_text, seen.busy, seen.queued) == expected
+
+
+def test_codex_is_held_while_busy_and_claude_is_not():
+    assert tmux.HOLD_WHEN_BUSY == {"claude": False, "codex": True}
+
+
+def test_named_box_rule_and_highlighted_option():
+    named = "\u2500" * 20 + " worker \u2500"
+    assert tmux._is_rule(named) and tmux._is_rule("\u2500" * 30)
+    assert not tmux._is_rule("\u2500\u2500 text")
+    option = "\u203a \x1b[1;7m1. Yes, proceed (y)\x1b[0m\n  2. No\n"
+    assert tmux.classify_screen(option, "codex").reason == "menu"
 
 
 @pytest.mark.parametrize("name", ["claude-idle", "claude-busy", "claude-busy-queued"])
