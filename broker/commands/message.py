@@ -2,10 +2,11 @@
 
 import time
 
-from broker.cli_support import read_body, ready_session, tmux_module
+from broker.cli_support import read_body
 from broker.clock import normalise_timestamp
+from broker.conf import max_text_len
 from broker.exceptions import ValidationError
-from broker.output import max_text_len, task_json, task_text
+from broker.output import task_json, task_text
 
 POLL_INTERVAL = 0.5
 
@@ -29,20 +30,43 @@ def _render(
         out.text(f"{header}\n{body}" if header else body)
 
 
-def send(parsed, out) -> None:
+# ------------------------------------------------------------------------------ validators
+def check_body(call) -> tuple[str, int]:
+    """send / broadcast: the body (§4.4.1), then the output limit."""
+    return read_body(call.options), max_text_len()
+
+
+def check_poll(call) -> tuple[str | None, int]:
+    """poll: ``--since`` normalised, then the output limit."""
+    raw = call.options["since"]
+    since = None
+    if raw is not None:
+        since = normalise_timestamp(raw)
+        if since is None:
+            raise ValidationError(
+                f"Invalid value for '--since': '{raw}' is not an ISO-8601 timestamp."
+            )
+    return since, max_text_len()
+
+
+def check_limit(call) -> int:
+    """ack / cancel / show: the output limit."""
+    return max_text_len()
+
+
+# ------------------------------------------------------------------------------ handlers
+def send(call, out) -> None:
     from broker.services import message_send
 
-    opts = parsed.options
-    text = read_body(opts)
-    limit = max_text_len()
-    session_id = ready_session(parsed)
+    opts = call.options
+    text, limit = call.checked
     task, notified = message_send(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         to_ref=opts["to"],
         text=text,
         limit=limit,
-        tmux=tmux_module(),
+        tmux=call.tmux,
     )
     _render(
         out,
@@ -55,19 +79,17 @@ def send(parsed, out) -> None:
     )
 
 
-def broadcast(parsed, out) -> None:
+def broadcast(call, out) -> None:
     from broker.services import message_broadcast
 
-    opts = parsed.options
-    text = read_body(opts)
-    limit = max_text_len()
-    session_id = ready_session(parsed)
+    opts = call.options
+    text, limit = call.checked
     summary, recipients, delivered = message_broadcast(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         text=text,
         limit=limit,
-        tmux=tmux_module(),
+        tmux=call.tmux,
     )
     if out.json_mode:
         out.json(
@@ -86,20 +108,12 @@ def broadcast(parsed, out) -> None:
         )
 
 
-def poll(parsed, out) -> None:
-    from broker.services import message_poll, session_gate
+def poll(call, out) -> None:
+    from broker.services import message_poll, require_session_member
 
-    opts = parsed.options
-    since = None
-    if opts["since"] is not None:
-        since = normalise_timestamp(opts["since"])
-        if since is None:
-            raise ValidationError(
-                f"Invalid value for '--since': '{opts['since']}' is not an ISO-8601 timestamp."
-            )
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    agent_id = session_gate(session_id, opts["agent_id"])
+    opts = call.options
+    since, limit = call.checked
+    agent_id = require_session_member(call.session_id, call.agent_id)
     query = dict(
         agent_id=agent_id, include_all=opts["all"], since=since, page_size=opts["page_size"]
     )
@@ -121,40 +135,29 @@ def poll(parsed, out) -> None:
         out.text("\n\n".join(task_text(t, full=full, limit=limit) for t in tasks))
 
 
-def _task_command(parsed, out, service, header: str | None = None) -> None:
+def _task_command(call, out, service, header: str | None = None) -> None:
     """ack / cancel / show: one task by --task-id, rendered with an optional header."""
-    opts = parsed.options
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    task = service(session_id=session_id, agent_ref=opts["agent_id"], task_ref=opts["task_id"])
+    opts = call.options
+    limit = call.checked
+    task = service(session_id=call.session_id, agent_ref=call.agent_id, task_ref=opts["task_id"])
     _render(
         out, task, full=opts["full"], limit=limit, header=header, quiet=opts.get("quiet", False)
     )
 
 
-def ack(parsed, out) -> None:
+def ack(call, out) -> None:
     from broker.services import message_ack
 
-    _task_command(parsed, out, message_ack, "Message acknowledged.")
+    _task_command(call, out, message_ack, "Message acknowledged.")
 
 
-def cancel(parsed, out) -> None:
+def cancel(call, out) -> None:
     from broker.services import message_cancel
 
-    _task_command(parsed, out, message_cancel, "Task canceled.")
+    _task_command(call, out, message_cancel, "Task canceled.")
 
 
-def show(parsed, out) -> None:
+def show(call, out) -> None:
     from broker.services import message_show
 
-    _task_command(parsed, out, message_show)
-
-
-HANDLERS = {
-    "send": send,
-    "broadcast": broadcast,
-    "poll": poll,
-    "ack": ack,
-    "cancel": cancel,
-    "show": show,
-}
+    _task_command(call, out, message_show)
