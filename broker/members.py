@@ -626,6 +626,16 @@ def member_capture(
     return target, content
 
 
+def _not_ready(target: Target, result) -> CafleetError:
+    """``pane %5 is not ready: waiting for permission`` (nothing was typed)."""
+    words = getattr(result, "reason_text", "") or "not ready"
+    return CafleetError(f"pane {target.pane} is not ready: {words}")
+
+
+def _coding_agent(target: Target) -> str:
+    return target.placement.coding_agent or "claude"
+
+
 def member_send_input(
     *,
     session_id: str,
@@ -635,8 +645,17 @@ def member_send_input(
     freetext: str | None = None,
     tmux,
 ) -> Target:
-    """cli.md §4.5.5 (inputs already validated): a menu digit, or ``4`` + literal text."""
+    """cli.md §4.5.5 (inputs already validated): a menu digit, or ``4`` + literal text.
+
+    An explicit Director action: no screen gate, but the pane's foreground process must be
+    the member's coding agent (never a shell), else ``pane <p> is not ready: <reason>``.
+    """
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
+    gate = tmux.agent_gate(target.pane, _coding_agent(target))
+    if gate.status != "delivered":
+        if gate.reason == "tmux_error":
+            raise CafleetError(f"send failed: could not inspect pane {target.pane}")
+        raise _not_ready(target, gate)
     try:
         if freetext is None:
             tmux.send_choice(target.pane, choice)
@@ -648,22 +667,31 @@ def member_send_input(
 
 
 def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: str, tmux) -> Target:
-    """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter."""
+    """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter,
+    behind the pane gate (docs/delivery.md); a refused gate types nothing."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
-        tmux.send_exec(target.pane, command)
+        result = tmux.send_exec(target.pane, command, coding_agent=_coding_agent(target))
     except Exception as exc:  # noqa: BLE001
         raise CafleetError(f"send failed: {exc}") from None
+    if result.status == "held" or result.reason == "pane_gone":
+        raise _not_ready(target, result)
+    if not result:
+        raise CafleetError(f"send failed: tmux could not type into pane {target.pane}.")
     return target
 
 
 def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Target:
-    """cli.md §4.5.7: type the member's poll command into its pane (tmux.md §9)."""
+    """cli.md §4.5.7: type the member's poll command into its pane, behind the pane gate."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
-        delivered = tmux.poll_trigger(target.pane, session_id, target.member_id)
+        delivered = tmux.poll_trigger(
+            target.pane, session_id, target.member_id, coding_agent=_coding_agent(target)
+        )
     except Exception as exc:  # noqa: BLE001
         raise CafleetError(f"send failed: {exc}") from None
+    if delivered.status == "held" or delivered.reason == "pane_gone":
+        raise _not_ready(target, delivered)
     if not delivered:
         raise CafleetError(
             "send failed: tmux send-keys did not deliver the poll-trigger "

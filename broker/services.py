@@ -264,13 +264,14 @@ def _sender_missing(agent_id: str) -> str:
     return f"Sender agent not found or not active in session: {agent_id}"
 
 
-def _preview(tmux, *, pane_id: str | None, task: Task, limit: int) -> bool:
-    if not pane_id or tmux is None or not tmux.tmux_binary():
+def _preview(tmux, *, pane: tuple[str, str] | None, task: Task, limit: int) -> bool:
+    """Type the preview into ``pane`` = ``(pane_id, coding_agent)``; True when delivered."""
+    if not pane or not pane[0] or tmux is None or not tmux.tmux_binary():
         return False
     payload = tmux.preview_payload(
         task.task_id, task.from_agent_id, task.status_timestamp, task.text, limit
     )
-    return bool(tmux.deliver_preview(pane_id, payload))
+    return bool(tmux.deliver_preview(pane[0], payload, coding_agent=pane[1]))
 
 
 def message_send(
@@ -307,9 +308,11 @@ def message_send(
     notified = False
     if to_id != sender_id:
         pane = (
-            Placement.objects.filter(agent_id=to_id).values_list("tmux_pane_id", flat=True).first()
+            Placement.objects.filter(agent_id=to_id)
+            .values_list("tmux_pane_id", "coding_agent")
+            .first()
         )
-        notified = _preview(tmux, pane_id=pane, task=task, limit=limit)
+        notified = _preview(tmux, pane=pane, task=task, limit=limit)
     return task, notified
 
 
@@ -361,14 +364,15 @@ def message_broadcast(
             text=f"Broadcast sent to {len(recipients)} recipients",
         )
         Task.objects.bulk_create([*deliveries, summary])
-    panes = dict(
-        Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False).values_list(
-            "agent_id", "tmux_pane_id"
-        )
-    )
+    panes = {
+        aid: (pane, agent)
+        for aid, pane, agent in Placement.objects.filter(
+            agent_id__in=recipients, tmux_pane_id__isnull=False
+        ).values_list("agent_id", "tmux_pane_id", "coding_agent")
+    }
     delivered = 0
     for task in deliveries:
-        if _preview(tmux, pane_id=panes.get(task.context_id), task=task, limit=limit):
+        if _preview(tmux, pane=panes.get(task.context_id), task=task, limit=limit):
             delivered += 1
     return summary, len(recipients), delivered
 

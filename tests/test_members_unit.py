@@ -7,6 +7,7 @@ them, and can make any tmux verb fail.
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +20,7 @@ from broker.clock import new_id, now
 from broker.exceptions import CafleetError
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
 from broker.services import agent_register, session_create, session_delete
+from tests.delivery_sim import PaneSim
 
 BIN = Path(__file__).resolve().parent / "bin"
 CALLER = ("main", "@1", "%0")
@@ -38,7 +40,7 @@ class Recorder:
         }
         self.failures: dict[str, object] = {}
 
-    def __call__(self, args, *, timeout=10.0):
+    def __call__(self, args, *, timeout=10.0, input=None):
         args = [str(a) for a in args]
         self.events.append(("run", args, timeout))
         verb = args[0]
@@ -73,7 +75,9 @@ def rec(monkeypatch):
     recorder = Recorder()
     monkeypatch.setattr(tmux_mod, "run", recorder)
     monkeypatch.setattr(tmux_mod, "tmux_binary", lambda: "/usr/bin/tmux")
-    monkeypatch.setattr(tmux_mod, "time", SimpleNamespace(sleep=recorder.sleep))
+    monkeypatch.setattr(
+        tmux_mod, "time", SimpleNamespace(sleep=recorder.sleep, monotonic=time.monotonic)
+    )
     monkeypatch.setenv("TMUX", "/tmp/cafleet-fake-tmux,1,0")
     monkeypatch.setenv("TMUX_PANE", "%0")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -599,30 +603,40 @@ def test_capture_argv_cleaning_and_errors(team, rec):
 
 
 # ------------------------------------------------------------------------------ keystrokes
+@pytest.fixture
+def pane(monkeypatch, tmp_path):
+    """The member's pane %7 simulated (tests/delivery_sim.py): ``tmux.run`` goes to it."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    sim = PaneSim("%7")
+    monkeypatch.setattr(tmux_mod, "run", sim)
+    monkeypatch.setattr(tmux_mod, "tmux_binary", lambda: "/usr/bin/tmux")
+    monkeypatch.setattr(tmux_mod, "_foreground_argv", lambda pid: None)
+    monkeypatch.setattr(tmux_mod, "VERIFY_POLL", 0.0)
+    monkeypatch.setattr(
+        tmux_mod, "time", SimpleNamespace(sleep=lambda s: None, monotonic=time.monotonic)
+    )
+    return sim
+
+
 @pytest.mark.django_db
-def test_send_input_choice_and_freetext_keystrokes(team, rec):
+def test_send_input_choice_and_freetext_keystrokes(team, pane):
     member = add_member(team)
     common = dict(
         session_id=team.sid, agent_ref=team.did, member_ref=member.agent_id[:8], tmux=tmux_mod
     )
     members.member_send_input(choice=2, **common)
-    assert rec.script() == [["send-keys", "-t", "%7", "2"]]
-    rec.events.clear()
+    assert pane.keystrokes == [["send-keys", "-t", "%7", "2"]]
+    pane.calls.clear()
     members.member_send_input(freetext="hi $HOME `x` Enter C-c", **common)
-    assert rec.script() == [
+    assert pane.keystrokes == [
         ["send-keys", "-t", "%7", "4"],
         ["send-keys", "-t", "%7", "-l", "hi $HOME `x` Enter C-c"],
-        ("sleep", 0.12),
         ["send-keys", "-t", "%7", "Enter"],
     ]
-    rec.events.clear()
+    pane.calls.clear()
     members.member_send_input(freetext="", **common)
-    assert rec.script() == [
-        ["send-keys", "-t", "%7", "4"],
-        ("sleep", 0.12),
-        ["send-keys", "-t", "%7", "Enter"],
-    ]
-    rec.failures["send-keys"] = "no server running"
+    assert pane.keystrokes == [["send-keys", "-t", "%7", "4"], ["send-keys", "-t", "%7", "Enter"]]
+    pane.fail["send-keys"] = "no server running"
     with pytest.raises(
         CafleetError,
         match=r"^send failed: tmux command failed: tmux send-keys "
@@ -632,7 +646,34 @@ def test_send_input_choice_and_freetext_keystrokes(team, rec):
 
 
 @pytest.mark.django_db
-def test_exec_keystrokes(team, rec):
+def test_send_input_refuses_a_pane_not_running_the_agent(team, pane):
+    member = add_member(team)
+    pane.command = "bash"
+    with pytest.raises(CafleetError) as info:
+        members.member_send_input(
+            session_id=team.sid,
+            agent_ref=team.did,
+            member_ref=member.agent_id,
+            choice=1,
+            tmux=tmux_mod,
+        )
+    assert info.value.message == "pane %7 is not ready: agent not running"
+    assert pane.keystrokes == []
+
+
+@pytest.mark.django_db
+def test_send_input_still_answers_a_menu(team, pane):
+    """The screen gate does not apply: answering a question is the Director's action."""
+    member = add_member(team)
+    pane.dialog = True
+    members.member_send_input(
+        session_id=team.sid, agent_ref=team.did, member_ref=member.agent_id, choice=1, tmux=tmux_mod
+    )
+    assert pane.keystrokes == [["send-keys", "-t", "%7", "1"]]
+
+
+@pytest.mark.django_db
+def test_exec_keystrokes(team, pane):
     member = add_member(team)
     target = members.member_exec(
         session_id=team.sid,
@@ -642,28 +683,48 @@ def test_exec_keystrokes(team, rec):
         tmux=tmux_mod,
     )
     assert target.member.name == "worker"
-    assert rec.script() == [
-        ["send-keys", "-t", "%7", "-l", "! git status | wc -l"],
-        ("sleep", 0.12),
-        ["send-keys", "-t", "%7", "Enter"],
-    ]
+    assert [c[0] for c in pane.keystrokes] == ["paste-buffer", "send-keys"]
+    assert pane.keystrokes[1] == ["send-keys", "-t", "%7", "Enter"]
+    assert pane.submitted == ["! git status | wc -l"]
 
 
 @pytest.mark.django_db
-def test_ping_keystrokes_and_not_delivered(team, rec):
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        ({"dialog": True}, "waiting for permission"),
+        ({"draft": "hello wor"}, "draft in the input"),
+        ({"command": "bash"}, "agent not running"),
+        ({"gone": True}, "pane gone"),
+    ],
+)
+def test_exec_and_ping_refuse_a_pane_that_is_not_ready(team, pane, setup, words):
+    member = add_member(team)
+    for key, value in setup.items():
+        setattr(pane, key, value)
+    common = dict(
+        session_id=team.sid, agent_ref=team.did, member_ref=member.agent_id, tmux=tmux_mod
+    )
+    with pytest.raises(CafleetError) as info:
+        members.member_exec(command="rm -rf build", **common)
+    assert info.value.message == f"pane %7 is not ready: {words}"
+    with pytest.raises(CafleetError) as info:
+        members.member_ping(**common)
+    assert info.value.message == f"pane %7 is not ready: {words}"
+    assert pane.keystrokes == [] and pane.submitted == []
+
+
+@pytest.mark.django_db
+def test_ping_keystrokes_and_not_delivered(team, pane):
     member = add_member(team)
     common = dict(
         session_id=team.sid, agent_ref=team.did[:8], member_ref=member.agent_id, tmux=tmux_mod
     )
     members.member_ping(**common)
     poll = f"cafleet --session-id {team.sid} message poll --agent-id {member.agent_id}"
-    assert rec.script() == [
-        ["send-keys", "-t", "%7", "-l", poll],
-        ("sleep", 0.12),
-        ["send-keys", "-t", "%7", "Enter"],
-    ]
-    assert [e[2] for e in rec.events if e[0] == "run"] == [5.0, 5.0]
-    rec.failures["send-keys"] = "can't find pane: %7"
+    assert pane.submitted == [poll]
+    assert [c[0] for c in pane.keystrokes] == ["paste-buffer", "send-keys"]
+    pane.fail["paste-buffer"] = "server exited unexpectedly"
     with pytest.raises(CafleetError) as info:
         members.member_ping(**common)
     assert info.value.message == (
@@ -1153,7 +1214,7 @@ def test_cli_list_json(team, mcli):
 
 
 @pytest.mark.django_db
-def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli):
+def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli, monkeypatch, tmp_path):
     member = add_member(team, name="alice")
     base = ("--session-id", team.sid)
     ids = ("--agent-id", team.did, "--member-id", member.agent_id[:8])
@@ -1168,6 +1229,12 @@ def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli):
         "lines": 30,
         "content": "line one\nline two\n",
     }
+    # the keystroke commands go through the gate: a simulated idle pane answers them
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    sim = PaneSim("%7")
+    monkeypatch.setattr(tmux_mod, "run", sim)
+    monkeypatch.setattr(tmux_mod, "_foreground_argv", lambda pid: None)
+    monkeypatch.setattr(tmux_mod, "VERIFY_POLL", 0.0)
     res = mcli(*base, "member", "send-input", *ids, "--choice", "2")
     assert res.out == "Sent choice 2 to member alice (%7).\n"
     res = mcli("--json", *base, "member", "send-input", *ids, "--choice", "3")
@@ -1183,7 +1250,7 @@ def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli):
     assert json.loads(res.out)["value"] == ""
     res = mcli(*base, "member", "exec", *ids, "  git status  ")
     assert res.out == "Sent bash command 'git status' to member alice (%7).\n"
-    assert rec.calls[-2] == ["send-keys", "-t", "%7", "-l", "! git status"]
+    assert sim.submitted[-1] == "! git status"
     res = mcli(*base, "member", "exec", *ids, "echo 'it' | tr a-z A-Z")
     assert res.out == ("Sent bash command \"echo 'it' | tr a-z A-Z\" to member alice (%7).\n")
     res = mcli(*base, "member", "exec", *ids, "echo \"a\" 'b' \\x")
