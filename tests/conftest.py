@@ -59,6 +59,8 @@ def _isolated_env(monkeypatch):
         "CAFLEET_DEBUG",
     ):
         monkeypatch.delenv(var, raising=False)
+    # In-process tests never start a background delivery worker (tests that do, opt in).
+    monkeypatch.setenv("CAFLEET_DELIVERY_AUTOSTART", "0")
 
 
 # ----------------------------------------------------------------------------- in-process
