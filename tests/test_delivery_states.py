@@ -9,7 +9,7 @@ import pytest
 
 from broker import delivery
 from broker.clock import new_id, now
-from broker.models import Agent, Delivery, DeliveryState, Placement, Task, TaskType
+from broker.models import Agent, Delivery, Placement, Task, TaskType
 from broker.services import (
     message_ack,
     message_broadcast,
