@@ -285,6 +285,20 @@ def preview_after_commit(tmux, tasks: list[Task], *, sender_id: str, limit: int)
     return rows
 
 
+def delivery_of(task: Task) -> Delivery | None:
+    """The task's delivery row, or None (broadcast summaries, and tasks written without
+    one, have none)."""
+    try:
+        return task.delivery
+    except Delivery.DoesNotExist:
+        return None
+
+
+def delivery_json(task: Task) -> dict | None:
+    row = delivery_of(task)
+    return None if row is None else row.as_dict()
+
+
 def is_delivered(delivery: Delivery | None) -> bool:
     return delivery is not None and delivery.state in (DeliveryState.OFFERED, DeliveryState.SEEN)
 

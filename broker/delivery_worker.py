@@ -3,7 +3,7 @@
 One worker per database and host, enforced by a lease row in ``delivery_workers`` (key =
 host name + database path) that the worker refreshes with a heartbeat. A command that leaves
 a delivery held calls ``ensure_worker``: when no live worker holds the lease it starts one in
-the background (``python -m broker.delivery_worker``, detached, output appended to a 0600
+the background (``python -m broker.delivery_main``, detached, output appended to a 0600
 log file beside the database). ``delivery_run`` is the loop itself; it runs in the
 foreground for ops and service managers.
 
@@ -25,7 +25,6 @@ loses the lease.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -184,7 +183,7 @@ def ensure_worker(*, environ=os.environ) -> bool:
     try:
         os.fchmod(fd, 0o600)
         subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", "broker.delivery_worker"],
+            [sys.executable, "-m", "broker.delivery_main"],
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
@@ -322,7 +321,7 @@ def open_count() -> int:
 
 
 # ------------------------------------------------------------------------------ the loop
-def _log(stream, line: str) -> None:
+def log_line(stream, line: str) -> None:
     if stream is not None:
         stream.write(f"{now()} {line}\n")
         stream.flush()
@@ -356,7 +355,7 @@ def delivery_run(
             "a delivery worker is already running for this database "
             f"(pid {holder.pid if holder else '?'})."
         )
-    _log(log, f"worker pid {pid} holds the lease for {key}")
+    log_line(log, f"worker pid {pid} holds the lease for {key}")
     passes = 0
     last_busy = clock()
     last_beat = clock()
@@ -365,12 +364,12 @@ def delivery_run(
             passes += 1
             if clock() - last_beat >= HEARTBEAT_EVERY:
                 if not heartbeat(key, pid):
-                    _log(log, "lease taken over by another worker; exiting")
+                    log_line(log, "lease taken over by another worker; exiting")
                     return passes
                 last_beat = clock()
             result = retry_held(tmux, limit=limit)
             if result.tried or result.gone:
-                _log(
+                log_line(
                     log,
                     f"retried {result.tried}, delivered {result.delivered}, "
                     f"recipient gone {result.gone}",
@@ -382,41 +381,13 @@ def delivery_run(
                 outcomes.update(skipped)
                 record(outcomes)
                 for note in notes:
-                    _log(log, f"escalated to Director {note.context_id[:8]}: {note.text}")
+                    log_line(log, f"escalated to Director {note.context_id[:8]}: {note.text}")
             if open_count():
                 last_busy = clock()
             elif clock() - last_busy >= idle:
-                _log(log, f"nothing held for {idle:g} s; exiting")
+                log_line(log, f"nothing held for {idle:g} s; exiting")
                 return passes
             sleep(interval)
         return passes
     finally:
         release(key, pid)
-
-
-def _run_from_environment() -> int:
-    """``python -m broker.delivery_worker``: the background worker's entry point."""
-    from cafleet_project.cli import setup_django
-
-    setup_django(("deliver",))
-    from broker import tmux
-    from broker.database import ensure_ready
-    from broker.output import max_text_len
-
-    def _stop(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        ensure_ready()
-        delivery_run(tmux=tmux, limit=max_text_len(), log=sys.stdout)
-    except CafleetError as exc:
-        _log(sys.stdout, f"Error: {exc.message}")
-        return 1
-    except KeyboardInterrupt:
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_run_from_environment())

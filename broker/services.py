@@ -20,7 +20,6 @@ from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
-    Delivery,
     DeliveryState,
     Placement,
     Session,
@@ -343,19 +342,11 @@ def _seen(tasks: list[Task]) -> None:
     stamp = now()
     fresh = []
     for task in tasks:
-        row = delivery_of(task)
+        row = delivery.delivery_of(task)
         if row is not None and row.state != DeliveryState.SEEN:
             fresh.append(task.task_id)
             row.state, row.seen_at, row.updated_at = DeliveryState.SEEN, stamp, stamp
     delivery.mark_seen(fresh, stamp=stamp)
-
-
-def delivery_of(task: Task) -> Delivery | None:
-    """The task's delivery row, or None (broadcast summaries have none)."""
-    try:
-        return task.delivery
-    except Delivery.DoesNotExist:
-        return None
 
 
 def find_task(session_id: str, task_ref: str) -> Task:

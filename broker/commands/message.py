@@ -30,6 +30,7 @@ def _render(
 
 
 def send(parsed, out) -> None:
+    from broker.delivery import delivery_json, send_summary
     from broker.services import message_send
 
     opts = parsed.options
@@ -49,9 +50,9 @@ def send(parsed, out) -> None:
         task,
         full=opts["full"],
         limit=limit,
-        header="Message sent.",
+        header=f"Message sent. {send_summary(task.delivery)}",
         quiet=opts["quiet"],
-        extra={"notification_sent": notified},
+        extra={"notification_sent": notified, "delivery": delivery_json(task)},
     )
 
 
@@ -87,6 +88,7 @@ def broadcast(parsed, out) -> None:
 
 
 def poll(parsed, out) -> None:
+    from broker.delivery import delivery_json
     from broker.services import message_poll, session_gate
 
     opts = parsed.options
@@ -114,7 +116,9 @@ def poll(parsed, out) -> None:
             tasks = message_poll(**query)
     full = opts["full"]
     if out.json_mode:
-        out.json([task_json(t, full=full, limit=limit) for t in tasks])
+        out.json(
+            [{**task_json(t, full=full, limit=limit), "delivery": delivery_json(t)} for t in tasks]
+        )
     elif not tasks:
         out.text("No messages found.")
     else:
@@ -145,9 +149,33 @@ def cancel(parsed, out) -> None:
 
 
 def show(parsed, out) -> None:
+    """The task render, plus its delivery: a ``delivery`` key in JSON, a line in text (the
+    first line; with ``--full`` the line before ``text:``)."""
+    from broker.delivery import delivery_json, delivery_line, delivery_of
     from broker.services import message_show
 
-    _task_command(parsed, out, message_show)
+    opts = parsed.options
+    limit = max_text_len()
+    session_id = ready_session(parsed)
+    task = message_show(session_id=session_id, agent_ref=opts["agent_id"], task_ref=opts["task_id"])
+    if out.json_mode:
+        out.json(
+            {
+                "task": {
+                    **task_json(task, full=opts["full"], limit=limit),
+                    "delivery": delivery_json(task),
+                }
+            }
+        )
+        return
+    line = delivery_line(delivery_of(task))
+    body = task_text(task, full=opts["full"], limit=limit)
+    if line and opts["full"]:  # in the block, before the text (which stays last)
+        head, sep, text = body.partition("\n  text:  ")
+        body = f"{head}\n  {line}{sep}{text}"
+    elif line:  # a first line, so the body stays last and byte-exact
+        body = f"{line}\n{body}"
+    out.text(body)
 
 
 HANDLERS = {
