@@ -151,3 +151,23 @@ def test_broadcast_output_unchanged(cli, fleet, fake):
     fake.gate["%6"] = "busy"
     r = cli(*sid(fleet), "message", "broadcast", "--agent-id", fleet.director, "--text", "x")
     assert re.fullmatch(r"broadcast id=[0-9a-f]{8} recipients=2 delivered=1\n", r.out)
+
+
+def test_member_list_activity_counts_held_deliveries(cli, fleet, fake):
+    alice = add_member(fleet, "alice", "%5")
+    bob = add_member(fleet, "bob", "%6")
+    fake.gate["%5"] = "permission_dialog"
+    for text in ("one", "two", "three"):
+        send(cli, fleet, alice, text=text)
+    send(cli, fleet, bob)
+    first = Delivery.objects.filter(task__context_id=alice).order_by("task__created_at")[0]
+    cli(*sid(fleet), "message", "ack", "--agent-id", alice, "--task-id", first.task_id)
+    r = cli(*sid(fleet), "member", "list", "--agent-id", fleet.director, "--activity")
+    assert r.lines[1].endswith("  unread  held")
+    assert r.lines[2].endswith("  ------  ----")
+    cells = {line.split()[1]: line.split()[-2:] for line in r.lines[3:]}
+    assert cells == {"alice": ["2", "2"], "bob": ["1", "0"]}  # unread, held
+    j = cli("--json", *sid(fleet), "member", "list", "--agent-id", fleet.director, "--activity")
+    assert {e["name"]: e["held"] for e in j.json} == {"alice": 2, "bob": 0}
+    plain = cli("--json", *sid(fleet), "member", "list", "--agent-id", fleet.director)
+    assert "held" not in plain.json[0]

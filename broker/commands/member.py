@@ -109,6 +109,7 @@ ACTIVITY_COLUMNS = (
     ("last_ack", 9),
     ("idle", 5),
     ("unread", 6),
+    ("held", 4),
 )
 
 
@@ -153,6 +154,7 @@ def list_row(row, activity: bool) -> list[str]:
             clock_part(row.last_ack),
             idle_text(row.idle),
             str(row.unread),
+            str(row.held),
         ]
     return head + [
         placement.coding_agent,
@@ -195,6 +197,7 @@ def list_json(row, activity: bool) -> dict:
             last_ack=row.last_ack,
             idle=row.idle,
             unread=row.unread,
+            held=row.held,
         )
     return data
 
