@@ -247,14 +247,17 @@ def _cutoff(seconds: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
-def escalation_text(member: Agent, task: Task, reason: str | None, held_since: str) -> str:
+def escalation_text(
+    member: Agent, task: Task, reason: str | None, held_since: str, director_id: str
+) -> str:
     minutes = max(1, int(_age(held_since) // 60))
     return (
         f"Delivery held: member {member.name} ({member.agent_id[:8]}) has not been shown "
         f"message {task.task_id[:8]} from {task.from_agent_id[:8]} for {minutes} min: "
         f"{reason_words(reason) or 'not ready'}. Nothing was typed into its pane; the "
-        f"message stays queued and is offered again when the pane is ready. Look with "
-        f"'cafleet member capture --member-id {member.agent_id[:8]}'."
+        "message stays queued and is offered again when the pane is ready. Look with: "
+        f"cafleet --session-id {member.session_id} member capture --agent-id {director_id} "
+        f"--member-id {member.agent_id}"
     )
 
 
@@ -309,7 +312,9 @@ def escalate(*, timeout: float) -> list[Task]:
                 status_state=TaskState.INPUT_REQUIRED,
                 status_timestamp=stamp,
                 origin_task_id=None,
-                text=escalation_text(member, task, delivery.reason, delivery.held_since or stamp),
+                text=escalation_text(
+                    member, task, delivery.reason, delivery.held_since or stamp, director_id
+                ),
             )
             create_owed([note.task_id], stamp)
         sent.append(note)

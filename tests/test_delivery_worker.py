@@ -180,6 +180,10 @@ def test_escalation_exactly_once_and_no_keystroke_into_the_member_pane(fleet):
     assert note.status_state == "input_required" and note.origin_task_id is None
     assert "alice" in note.text and member[:8] in note.text and task.task_id[:8] in note.text
     assert "waiting for permission" in note.text
+    assert note.text.endswith(
+        f"cafleet --session-id {fleet.sid} member capture --agent-id {fleet.director} "
+        f"--member-id {member}"
+    )
     d = Delivery.objects.get(task_id=task.task_id)
     assert d.state == "held" and d.escalated_at is not None
     # the member's pane was only ever asked through the gate; nothing was typed there
