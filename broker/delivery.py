@@ -21,7 +21,6 @@ outcomes are recorded afterwards by the calling thread.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -51,7 +50,7 @@ REASON_WORDS = {
 # A failed preview with one of these reasons is final: the recipient is gone.
 GONE_REASONS = frozenset({"pane_gone", "recipient_gone"})
 # Previews of one broadcast typed at the same time (each pane has its own typist lock).
-MAX_PARALLEL = 16
+MAX_PARALLEL = 32
 OPEN_STATES = (DeliveryState.OWED, DeliveryState.HELD)
 
 
@@ -154,6 +153,8 @@ def run_jobs(tmux, jobs: list[Job], *, parallel: int = MAX_PARALLEL) -> dict[str
         for group in groups:
             results.update(one_pane(group))
         return results
+    from concurrent.futures import ThreadPoolExecutor  # only a broadcast needs threads
+
     with ThreadPoolExecutor(max_workers=min(parallel, len(groups))) as pool:
         for done in pool.map(one_pane, groups):
             results.update(done)
