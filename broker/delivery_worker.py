@@ -361,12 +361,16 @@ def delivery_run(
             f"(pid {holder.pid if holder else '?'})."
         )
     log_line(log, f"worker pid {pid} holds the lease for {key}")
+    database = database_file()
     passes = 0
     last_busy = clock()
     last_beat = clock()
     try:
         while max_passes is None or passes < max_passes:
             passes += 1
+            if not os.path.exists(database):
+                log_line(log, f"database {database} is gone; exiting")
+                return passes
             if clock() - last_beat >= HEARTBEAT_EVERY:
                 if not heartbeat(key, pid):
                     log_line(log, "lease taken over by another worker; exiting")

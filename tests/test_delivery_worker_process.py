@@ -119,7 +119,11 @@ def test_ensure_worker_starts_one_background_worker(fresh_db, procs):
         proc = subprocess.run(
             [sys.executable, "-c", code],
             cwd=REPO,
-            env={**fresh_db.env, "CAFLEET_DELIVERY_IDLE_EXIT": "3"},
+            env={
+                **fresh_db.env,
+                "CAFLEET_DELIVERY_IDLE_EXIT": "3",
+                "CAFLEET_DELIVERY_AUTOSTART": "1",
+            },
             capture_output=True,
             timeout=30,
             check=True,
@@ -145,3 +149,18 @@ def _zombie(pid: int) -> bool:
             return fh.read().split(") ", 1)[1].startswith("Z")
     except OSError:
         return True
+
+
+def test_worker_exits_when_its_database_is_removed(fresh_db, tmp_path, procs):
+    log = tmp_path / "w.log"
+    with open(log, "w") as fh:
+        w = start(fresh_db, fh, CAFLEET_DELIVERY_IDLE_EXIT="600")
+    procs.append(w)
+    wait_for(lambda: lease(fresh_db))
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(f"{fresh_db.path}{suffix}")
+        except FileNotFoundError:
+            pass
+    assert w.wait(timeout=20) == 0
+    assert f"database {fresh_db.path} is gone; exiting" in log.read_text()
