@@ -166,23 +166,17 @@ def log_path() -> str:
     return os.path.join(os.path.dirname(database_file()), LOG_NAME)
 
 
-def ensure_worker(*, environ=os.environ) -> bool:
-    """Start a background worker unless one holds the lease. True when one was started.
+def spawn_worker(*, environ=os.environ) -> int:
+    """Start a detached worker process; its pid. Raises OSError when it cannot start.
 
-    Two commands may both start one; the second loses the lease race and exits at once.
+    Its own session (no controlling terminal, not killed with the command's process group),
+    stdin from /dev/null, stdout and stderr appended to the 0600 log beside the database.
     """
-    if not autostart_enabled(environ):
-        return False
-    try:
-        if lease_holder() is not None:
-            return False
-        path = log_path()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except Exception:  # noqa: BLE001 - a worker that cannot start leaves the row held
-        return False
+    path = log_path()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [sys.executable, "-m", "broker.delivery_main"],
             stdin=subprocess.DEVNULL,
             stdout=fd,
@@ -191,11 +185,27 @@ def ensure_worker(*, environ=os.environ) -> bool:
             start_new_session=True,
             env=dict(environ),
         )
-        return True
-    except OSError:
-        return False
     finally:
         os.close(fd)
+    return proc.pid
+
+
+def ensure_worker(*, environ=os.environ) -> bool:
+    """Start a background worker unless one holds the lease. True when one was started.
+
+    Two commands may both start one; the second loses the lease race and exits at once.
+    Never raises: a worker that cannot start leaves the delivery held (the next command
+    that holds one tries again).
+    """
+    if not autostart_enabled(environ):
+        return False
+    try:
+        if lease_holder() is not None:
+            return False
+        spawn_worker(environ=environ)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------ one pass

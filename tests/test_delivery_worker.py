@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -292,7 +293,12 @@ def test_autostart_off_starts_nothing(fleet, monkeypatch):
 
 def test_autostart_skips_when_a_live_worker_holds_the_lease(fleet, monkeypatch):
     started = []
-    monkeypatch.setattr(worker.subprocess, "Popen", lambda *a, **k: started.append((a, k)))
+
+    def popen(*a, **k):
+        started.append((a, k))
+        return types.SimpleNamespace(pid=4242)
+
+    monkeypatch.setattr(worker.subprocess, "Popen", popen)
     worker.acquire(worker.lease_key(), os.getppid())
     assert worker.ensure_worker(environ={"CAFLEET_DELIVERY_AUTOSTART": "1"}) is False
     DeliveryWorker.objects.all().delete()
