@@ -183,7 +183,17 @@ def held_bench(work: Path, rounds: int) -> dict:
 
             found = wait_until(landed, 15)
             if not found:
-                results.append({"round": i, "send": sent, "held": True, "latency_s": None})
+                con = sqlite3.connect(db_path)
+                state = con.execute(
+                    "SELECT d.state, d.reason, d.attempts FROM task_deliveries d "
+                    "JOIN tasks t ON t.task_id = d.task_id WHERE t.text = ?",
+                    (body,),
+                ).fetchall()
+                con.close()
+                results.append(
+                    {"round": i, "send": sent, "held": True, "latency_s": None,
+                     "delivery": state, "pane": tmux.capture(pane)[-300:]}
+                )  # fmt: skip
                 continue
             rest, got = found
             results.append(

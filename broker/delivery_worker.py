@@ -404,8 +404,17 @@ def delivery_run(
             if open_count():
                 last_busy = clock()
             elif clock() - last_busy >= idle:
-                log_line(log, f"nothing held for {idle:g} s; exiting")
-                return passes
+                # Release first, then look once more: a command that held a delivery just
+                # now either saw no lease (and starts a worker) or committed its row before
+                # this second look (and this worker stays).
+                release(key, pid)
+                if not open_count():
+                    log_line(log, f"nothing held for {idle:g} s; exiting")
+                    return passes
+                if not acquire(key, pid):
+                    log_line(log, "a new worker took over at idle exit; exiting")
+                    return passes
+                last_busy = clock()
             sleep(interval)
         return passes
     finally:

@@ -308,3 +308,24 @@ def test_autostart_skips_when_a_live_worker_holds_the_lease(fleet, monkeypatch):
     assert kwargs["start_new_session"] is True and kwargs["stdin"] == subprocess.DEVNULL
     log = worker.log_path()
     assert os.stat(log).st_mode & 0o777 == 0o600
+
+
+def test_idle_exit_looks_again_after_releasing_the_lease(fleet, monkeypatch):
+    """A command that holds a delivery while the worker is leaving is not stranded."""
+    tmux = FakeTmux()
+    member = add_member(fleet, "alice", "%5")
+    tmux.gate["%5"] = "busy"
+    original = worker.release
+    held = []
+
+    def release(key, pid):
+        original(key, pid)
+        if not held:  # right after the lease is given up, a send holds a delivery
+            held.append(send(fleet, tmux, member)[0])
+
+    monkeypatch.setattr(worker, "release", release)
+    passes = run(tmux, idle=1.0, max_passes=12)
+    assert passes == 12  # it stayed for the new held delivery
+    offers_for_it = tmux.offers.count("%5")
+    assert offers_for_it >= 1 + 8  # the send's try plus the worker's retries
+    assert not DeliveryWorker.objects.exists()
