@@ -514,14 +514,14 @@ class SessionAdmin(ReadOnlyAdmin):
                 "title": "Soft-delete sessions?",
                 "subtitle": None,
                 "sessions": sessions,
-                "live": [s for s in sessions if s.deleted_at is None],
+                "live": [s for s in sessions if not s.is_deleted],
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "cafleet/admin/session_soft_delete.html", context)
         deleted = agents = 0
         for session in sessions:
             _, count = session_delete(session_ref=session.session_id)
-            if session.deleted_at is None:
+            if not session.is_deleted:
                 deleted += 1
                 agents += count
                 self.log_change(request, session, f"Soft-deleted; {count} agents deregistered.")

@@ -197,7 +197,7 @@ class SendForm(forms.Form):
         ]
 
     def clean_text(self) -> str:
-        from broker.cli_support import max_body_bytes
+        from broker.conf import max_body_bytes
 
         # Browsers send textarea line breaks as CRLF; the CLI sends what it is given (LF).
         text = self.cleaned_data["text"].replace("\r\n", "\n")
@@ -219,7 +219,7 @@ def send_as_administrator(session: Session, administrator, to: str, text: str) -
     """Send through the CLI's services. Returns the new row (the summary for a broadcast)
     and the success message. Raises CafleetError."""
     from broker import tmux
-    from broker.output import max_text_len
+    from broker.conf import max_text_len
     from broker.services import message_broadcast, message_send
 
     limit = max_text_len()
@@ -440,7 +440,7 @@ def timeline_view(request, model_admin, object_id: str):
         (a for a in agent_rows if a.is_administrator and a.status == AgentStatus.ACTIVE), None
     )
     may_send = request.user.has_perm("cafleet.add_task")
-    can_send = may_send and administrator is not None and session.deleted_at is None
+    can_send = may_send and administrator is not None and not session.is_deleted
     recipients = [
         (a.agent_id, f"{a.name} ({agent_kind(a, session.director_agent_id)}, {a.agent_id[:8]})")
         for a in agent_rows

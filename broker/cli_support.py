@@ -1,4 +1,4 @@
-"""Helpers shared by the command handlers: input validation, bodies, session lookup."""
+"""Helpers shared by the command validators: control characters and message bodies."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import stat
 import sys
 
+from broker.conf import max_body_bytes
 from broker.exceptions import ValidationError
-from broker.output import positive_int_env
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CHUNK = 65536
@@ -18,10 +18,6 @@ def reject_controls(flag: str, value: str | None) -> None:
     """Names, descriptions and labels may not hold C0/C1 controls or DEL (cli.md §3.1)."""
     if value is not None and _CONTROL.search(value):
         raise ValidationError(f"{flag} may not contain control characters.")
-
-
-def max_body_bytes() -> int:
-    return positive_int_env("CAFLEET_MAX_BODY_BYTES", 1048576)
 
 
 def _read_limited(stream, limit: int) -> tuple[bytes, int | None]:
@@ -85,18 +81,3 @@ def read_body(options: dict, stdin=None) -> str:
     if not body:
         raise ValidationError("message text may not be empty.")
     return body
-
-
-def ready_session(parsed) -> str:
-    """Database readiness, then the --session-id resolved among all sessions."""
-    from broker.database import ensure_ready
-    from broker.ids import resolve_session
-
-    ensure_ready()
-    return resolve_session(parsed.session_id)
-
-
-def tmux_module():
-    from broker import tmux
-
-    return tmux

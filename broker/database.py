@@ -11,8 +11,8 @@ import re
 import sqlite3
 from urllib.parse import quote
 
+from broker.conf import DatabaseURLError, database_path
 from broker.exceptions import CafleetError, NotReady
-from cafleet_project.dburl import DatabaseURLError, database_path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 APP_LABEL = "cafleet"

@@ -3,7 +3,7 @@
 One worker per database and host, enforced by a lease row in ``delivery_workers`` (key =
 host name + database path) that the worker refreshes with a heartbeat. A command that leaves
 a delivery held calls ``ensure_worker``: when no live worker holds the lease it starts one in
-the background (``python -m broker.delivery_main``, detached, output appended to a 0600
+the background (``cafleet deliver``, run as ``python -m cafleet_project.cli deliver``, detached, output appended to a 0600
 log file beside the database). ``delivery_run`` is the loop itself; it runs in the
 foreground for ops and service managers.
 
@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 
+from broker import conf
 from broker.clock import new_id, now
 from broker.delivery import (
     build_jobs,
@@ -62,36 +63,19 @@ INTERVAL = 0.5
 HEARTBEAT_EVERY = 2.0
 STALE_AFTER = 15.0
 LOG_NAME = "delivery-worker.log"
-DEFAULT_HOLD_TIMEOUT = 300.0
-DEFAULT_IDLE_EXIT = 180.0
 
 
 # ------------------------------------------------------------------------------ settings
-def _positive_seconds(name: str, default: float, environ=os.environ) -> float:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise CafleetError(f"invalid value for {name}: '{raw}' (expected a positive number).")
-    return value
-
-
 def hold_timeout(environ=os.environ) -> float:
-    return _positive_seconds("CAFLEET_DELIVERY_HOLD_TIMEOUT", DEFAULT_HOLD_TIMEOUT, environ)
+    return conf.delivery_hold_timeout(environ)
 
 
 def idle_exit(environ=os.environ) -> float:
-    return _positive_seconds("CAFLEET_DELIVERY_IDLE_EXIT", DEFAULT_IDLE_EXIT, environ)
+    return conf.delivery_idle_exit(environ)
 
 
 def autostart_enabled(environ=os.environ) -> bool:
-    """``CAFLEET_DELIVERY_AUTOSTART=0`` keeps commands from starting a background worker
-    (a service manager runs ``cafleet deliver`` instead)."""
-    return environ.get("CAFLEET_DELIVERY_AUTOSTART", "1").strip() != "0"
+    return conf.delivery_autostart(environ)
 
 
 # ------------------------------------------------------------------------------ lease
@@ -177,7 +161,7 @@ def spawn_worker(*, environ=os.environ) -> int:
     try:
         os.fchmod(fd, 0o600)
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", "broker.delivery_main"],
+            [sys.executable, "-m", "cafleet_project.cli", "deliver"],
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,

@@ -19,6 +19,7 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from broker.clock import new_id, now
+from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.models import (
@@ -30,7 +31,12 @@ from broker.models import (
     TaskState,
     TaskType,
 )
-from broker.services import _dump, check_live_session, check_not_reserved, find_active_agent
+from broker.output import compact_json
+from broker.services import (
+    check_not_reserved,
+    require_active_agent,
+    require_live_session,
+)
 
 # ------------------------------------------------------------------------------ constants
 DEFAULT_PROMPT = (
@@ -124,7 +130,7 @@ def member_target(
     """
     director_id = resolve_agent(session_id, agent_ref)
     member_id = resolve_agent(session_id, member_ref)
-    member = find_active_agent(session_id, member_id)
+    member = require_active_agent(session_id, member_id)
     placement = Placement.objects.filter(agent_id=member_id).first()
     if placement is None:
         if deleting:
@@ -148,32 +154,16 @@ def member_target(
 
 
 # ------------------------------------------------------------------------------ create
-def tmux_guard(tmux, environ=os.environ) -> None:
-    """tmux.md §2 (member commands and doctor): binary on PATH, then ``TMUX`` set."""
-    if not tmux.tmux_binary():
-        raise CafleetError("tmux binary not found on PATH")
-    if not environ.get("TMUX"):
-        raise CafleetError("cafleet member commands must be run inside a tmux session")
-
-
-def caller_pane(tmux, environ=os.environ) -> tuple[str, str, str]:
-    """tmux.md §3: the caller's ``(tmux_session, window_id, pane_id)``; tmux errors as is."""
-    try:
-        return tmux.caller_pane(environ)
-    except tmux.TmuxError as exc:
-        raise CafleetError(str(exc)) from None
-
-
 def member_preflight(
     *, name: str, coding_agent: str, tmux, environ=os.environ, which=shutil.which
 ) -> tuple[str, str, str]:
     """``member create`` steps 2-5 (nothing written): reserved name, tmux guard, backend
     binary, caller pane. Returns the caller's ``(tmux_session, window_id, pane_id)``."""
     check_not_reserved(name)
-    tmux_guard(tmux, environ)
+    tmux.require_tmux(environ)
     if not which(coding_agent):
         raise CafleetError(f"binary {coding_agent} not found on PATH")
-    return caller_pane(tmux, environ)
+    return tmux.require_caller_pane(environ)
 
 
 def _register(
@@ -187,16 +177,14 @@ def _register(
 ) -> tuple[Agent, Placement]:
     """Step 6: the member and its pending placement, one transaction."""
     prefix = "register failed: "
-    check_live_session(session_id, prefix=prefix)
+    require_live_session(session_id, prefix=prefix)
     director_id = resolve_agent(session_id, director_ref)
-    director = Agent.objects.filter(
-        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
-    ).first()
-    if director is None:
-        raise CafleetError(
-            f"{prefix}Director agent '{director_id}' not found or not active "
-            f"in session '{session_id}'."
-        )
+    director = require_active_agent(
+        session_id,
+        director_id,
+        error=f"{prefix}Director agent '{director_id}' not found or not active "
+        f"in session '{session_id}'.",
+    )
     if director.is_administrator:
         raise CafleetError(f"{prefix}Administrator cannot be a director")
     tmux_session, window_id, _pane = caller
@@ -208,7 +196,7 @@ def _register(
             name=name,
             description=description,
             registered_at=stamp,
-            agent_card_json=_dump({"name": name, "description": description, "skills": []}),
+            agent_card_json=compact_json({"name": name, "description": description, "skills": []}),
         )
         placement = Placement.objects.create(
             agent=agent,
@@ -295,7 +283,7 @@ def member_create(
     window_id = caller[1]
     argv = backend_argv(coding_agent, name, text)
     try:
-        pane = tmux.split_window(window_id, argv, environ.get("CAFLEET_DATABASE_URL"))
+        pane = tmux.split_window(window_id, argv, raw_database_url(environ))
         if not pane:
             raise tmux.TmuxError("split-window printed no pane id")
     except Exception as exc:  # noqa: BLE001 - every spawn failure rolls back
@@ -549,8 +537,6 @@ def member_capture(
     target = member_target(
         session_id=session_id, agent_ref=agent_ref, member_ref=member_ref, action="capture"
     )
-    if lines <= 0:
-        raise CafleetError(f"capture failed: capture_pane: lines must be positive, got {lines}")
     try:
         content = tmux.capture(target.pane, lines, ansi=ansi)
     except Exception as exc:  # noqa: BLE001

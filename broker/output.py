@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-
-from broker.exceptions import CafleetError
 
 ELLIPSIS = "…"
 DESCRIPTION_CUT = 60
-
-
-# ------------------------------------------------------------------------------ env values
-def positive_int_env(name: str, default: int, environ=os.environ) -> int:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw.strip(), 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise CafleetError(f"invalid value for {name}: '{raw}' (expected a positive integer).")
-    return value
-
-
-def max_text_len() -> int:
-    return positive_int_env("CAFLEET_MAX_TEXT_LEN", 200)
 
 
 def cut(text: str, limit: int | None) -> str:
@@ -50,7 +29,7 @@ class Output:
     def dumps(self, obj) -> str:
         if self.pretty:
             return json.dumps(obj, ensure_ascii=False, indent=2)
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(obj)
 
     def json(self, obj) -> None:
         self.stdout.write(self.dumps(obj) + "\n")
@@ -67,6 +46,7 @@ class Output:
 
 
 def compact_json(obj) -> str:
+    """The one compact JSON form: UTF-8 kept, no spaces (output lines, stored cards)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -28,6 +28,7 @@ from broker.models import (
     TaskType,
     card_kind,
 )
+from broker.output import compact_json
 
 RESERVED_NAME = "administrator"
 DIRECTOR_NAME = "Director"
@@ -52,10 +53,6 @@ def administrator_card(session_id: str) -> dict:
     }
 
 
-def _dump(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
 # ------------------------------------------------------------------------------ sessions
 def session_create(
     *, label: str | None, coding_agent: str, caller: tuple[str, str, str]
@@ -71,7 +68,7 @@ def session_create(
             name=DIRECTOR_NAME,
             description=DIRECTOR_DESCRIPTION,
             registered_at=stamp,
-            agent_card_json=_dump(
+            agent_card_json=compact_json(
                 {"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION, "skills": []}
             ),
         )
@@ -93,7 +90,7 @@ def session_create(
             name=card["name"],
             description=card["description"],
             registered_at=stamp,
-            agent_card_json=_dump(card),
+            agent_card_json=compact_json(card),
         )
     return session, director, admin, placement
 
@@ -144,17 +141,19 @@ def session_delete(*, session_ref: str) -> tuple[Session, int]:
     return session, count
 
 
-def check_live_session(session_id: str, *, prefix: str = "") -> Session:
+# ------------------------------------------------------------------------------ gates
+# One function per kind of check (cli.md §2.8 step 7), each named by what it requires.
+def require_live_session(session_id: str, *, prefix: str = "") -> Session:
+    """The session exists and is not deleted."""
     session = Session.objects.filter(session_id=session_id).first()
     if session is None:
         raise NotFound(f"{prefix}Session '{session_id}' not found.")
-    if session.deleted_at is not None:
+    if session.is_deleted:
         raise CafleetError(f"{prefix}session {session_id} is deleted")
     return session
 
 
-# ------------------------------------------------------------------------------ agents
-def session_gate(session_id: str, agent_ref: str) -> str:
+def require_session_member(session_id: str, agent_ref: str) -> str:
     """The acting agent belongs to the session (any status). Returns its full id."""
     agent_id = resolve_agent(session_id, agent_ref)
     if not Agent.objects.filter(agent_id=agent_id, session_id=session_id).exists():
@@ -162,29 +161,41 @@ def session_gate(session_id: str, agent_ref: str) -> str:
     return agent_id
 
 
+def require_active_agent(session_id: str, agent_id: str, *, error: str | None = None) -> Agent:
+    """The agent is active in the session; else ``error`` (the caller's wording for its
+    role: sender, director) or ``Agent <id> not found``. Returns the agent."""
+    agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
+    if agent is None:
+        raise CafleetError(error) if error else NotFound(f"Agent {agent_id} not found")
+    return agent
+
+
+# ------------------------------------------------------------------------------ agents
+
+
 def agent_register(
     *, session_id: str, name: str, description: str, skills_json: str | None
 ) -> Agent:
-    check_not_reserved(name)
+    """The caller checked the name (``check_not_reserved``, a step-3 validation)."""
     skills = []
     if skills_json is not None:
         try:
             skills = json.loads(skills_json)
         except ValueError as exc:
             raise CafleetError(f"Invalid JSON in --skills: {exc}") from None
-    check_live_session(session_id)
+    require_live_session(session_id)
     return Agent.objects.create(
         agent_id=new_id(),
         session_id=session_id,
         name=name,
         description=description,
         registered_at=now(),
-        agent_card_json=_dump({"name": name, "description": description, "skills": skills}),
+        agent_card_json=compact_json({"name": name, "description": description, "skills": skills}),
     )
 
 
 def agent_deregister(*, session_id: str, agent_ref: str) -> Agent:
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     agent = Agent.objects.select_related("session").get(agent_id=agent_id)
     if agent.is_root_director_of(agent.session):
         raise CafleetError(
@@ -199,35 +210,20 @@ def agent_deregister(*, session_id: str, agent_ref: str) -> Agent:
 
 
 def agent_list(*, session_id: str, agent_ref: str) -> list[Agent]:
-    session_gate(session_id, agent_ref)
+    require_session_member(session_id, agent_ref)
     return list(Agent.objects.in_session(session_id).active().ordered())
 
 
-def find_active_agent(session_id: str, agent_id: str) -> Agent:
-    """The active agent of the session, else ``Agent <id> not found``."""
-    agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
-    if agent is None:
-        raise NotFound(f"Agent {agent_id} not found")
-    return agent
-
-
 def agent_show(*, session_id: str, agent_ref: str, target_ref: str) -> tuple[Agent, object]:
-    session_gate(session_id, agent_ref)
-    target = find_active_agent(session_id, resolve_agent(session_id, target_ref))
+    require_session_member(session_id, agent_ref)
+    target = require_active_agent(session_id, resolve_agent(session_id, target_ref))
     placement = Placement.objects.filter(agent_id=target.agent_id).first()
     return target, placement
 
 
 # ------------------------------------------------------------------------------ messages
-def require_active_sender(session_id: str, agent_id: str) -> None:
-    if not Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).exists():
-        raise CafleetError(f"Sender agent not found or not active in session: {agent_id}")
-
-
-def active_sender(session_id: str, agent_ref: str) -> str:
-    agent_id = resolve_agent(session_id, agent_ref)
-    require_active_sender(session_id, agent_id)
-    return agent_id
+def _sender_missing(agent_id: str) -> str:
+    return f"Sender agent not found or not active in session: {agent_id}"
 
 
 def message_send(
@@ -237,7 +233,7 @@ def message_send(
     to_id = resolve_agent(session_id, to_ref)
     if to_id == to_ref and not is_full_id(to_ref) and not is_wellformed_prefix(to_ref):
         raise CafleetError(f"Invalid destination format: {to_ref}")
-    require_active_sender(session_id, sender_id)
+    require_active_agent(session_id, sender_id, error=_sender_missing(sender_id))
     dest = (
         Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE)
         .values_list("session_id", flat=True)
@@ -274,7 +270,8 @@ def message_broadcast(
 
     Returns (summary, recipients N, previews delivered K).
     """
-    sender_id = active_sender(session_id, agent_ref)
+    sender_id = resolve_agent(session_id, agent_ref)
+    require_active_agent(session_id, sender_id, error=_sender_missing(sender_id))
     stamp = now()
     summary_id = new_id()
     with transaction.atomic():
@@ -363,7 +360,7 @@ def find_task(session_id: str, task_ref: str) -> Task:
 
 
 def message_ack(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     task.ack(by=agent_id)
     _seen([task])
@@ -371,7 +368,7 @@ def message_ack(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
 
 
 def message_cancel(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     task.cancel(by=agent_id)
     return task
@@ -379,7 +376,7 @@ def message_cancel(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
 
 def message_show(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
     """Any agent of the session may read the task; the recipient reading it has seen it."""
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     if task.context_id == agent_id:
         _seen([task])

@@ -137,6 +137,32 @@ def caller_pane(environ=os.environ) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+# --- §2 guards ------------------------------------------------------------------------------
+
+#: tmux.md §2: the text when ``TMUX`` is unset (member commands and doctor).
+OUTSIDE_TMUX = "cafleet member commands must be run inside a tmux session"
+
+
+def require_tmux(environ=os.environ) -> None:
+    """The tmux guard (tmux.md §2): the binary on PATH, then ``TMUX`` set; else CafleetError."""
+    from broker.exceptions import CafleetError
+
+    if not tmux_binary():
+        raise CafleetError("tmux binary not found on PATH")
+    if not environ.get("TMUX"):
+        raise CafleetError(OUTSIDE_TMUX)
+
+
+def require_caller_pane(environ=os.environ) -> tuple[str, str, str]:
+    """:func:`caller_pane` with its failure text as a CafleetError (tmux.md §3)."""
+    from broker.exceptions import CafleetError
+
+    try:
+        return caller_pane(environ)
+    except TmuxError as exc:
+        raise CafleetError(str(exc)) from None
+
+
 # --- §4 spawn and layout -------------------------------------------------------------------
 
 
@@ -144,7 +170,7 @@ def split_window(window_id: str, argv: list[str], database_url: str | None) -> s
     """Spawn ``argv`` in a new pane of ``window_id`` without focusing it; return its pane id.
 
     ``-e CAFLEET_DATABASE_URL=<database_url>`` is added when ``database_url`` is not ``None``
-    (pass ``os.environ.get("CAFLEET_DATABASE_URL")``; an empty value is passed through).
+    (pass ``broker.conf.raw_database_url()``; an empty value is passed through).
     Raises :class:`TmuxError`.
     """
     args = ["split-window", "-d", "-t", window_id, "-P", "-F", "#{pane_id}"]

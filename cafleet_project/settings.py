@@ -4,6 +4,7 @@ import os
 import secrets
 from pathlib import Path
 
+from broker import conf
 from cafleet_project.settings_lean import DATABASE_PATH, DATABASES  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -15,7 +16,7 @@ def _secret_key() -> str:
     Never created in a directory that does not exist yet (only ``db init`` makes that);
     until then an ephemeral key serves.
     """
-    env_key = os.environ.get("CAFLEET_SECRET_KEY")
+    env_key = conf.secret_key()
     if env_key:
         return env_key
     directory = os.path.dirname(os.path.abspath(DATABASE_PATH))

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from broker.commands import Call
 from broker.models import Delivery
 from tests.delivery_fakes import FakeTmux
 from tests.test_delivery_states import add_member
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fake(monkeypatch):
     tmux = FakeTmux()
-    monkeypatch.setattr("broker.commands.message.tmux_module", lambda: tmux)
+    monkeypatch.setattr(Call, "tmux", property(lambda self: tmux))
     return tmux
 
 
@@ -94,9 +95,9 @@ def test_show_adds_one_line_and_a_json_key(cli, fleet, fake):
     held = Delivery.objects.get(task__task_id__startswith=tid)
     # the sender reads it: nothing changes
     r = cli(*sid(fleet), "message", "show", "--agent-id", fleet.director, "--task-id", tid)
-    assert r.lines[0] == f"delivery: held (waiting for permission) since {held.held_since}"
-    assert r.lines[1].startswith(f"[{tid} | from:{fleet.director[:8]} | ")
-    assert r.lines[2:] == ["line one", "line two"]
+    assert r.lines[0].startswith(f"[{tid} | from:{fleet.director[:8]} | ")
+    assert r.lines[1:3] == ["line one", "line two"]
+    assert r.lines[3:] == [f"delivery: held (waiting for permission) since {held.held_since}"]
     full = cli(*sid(fleet), "message", "show", "--agent-id", fleet.director, "--task-id", tid,
                "--full")  # fmt: skip
     assert [x.split(":")[0] for x in full.lines] == [
@@ -125,7 +126,7 @@ def test_show_of_a_broadcast_summary_has_no_delivery(cli, fleet, fake):
     summary = Task.objects.get(type="broadcast_summary")
     r = cli(*sid(fleet), "message", "show", "--agent-id", fleet.director, "--task-id",
             summary.task_id)  # fmt: skip
-    assert not r.lines[0].startswith("delivery:")
+    assert not any(line.startswith("delivery:") for line in r.lines)
     j = cli("--json", *sid(fleet), "message", "show", "--agent-id", fleet.director, "--task-id",
             summary.task_id)  # fmt: skip
     assert j.json["task"]["delivery"] is None

@@ -304,7 +304,7 @@ def test_autostart_skips_when_a_live_worker_holds_the_lease(fleet, monkeypatch):
     DeliveryWorker.objects.all().delete()
     assert worker.ensure_worker(environ={"CAFLEET_DELIVERY_AUTOSTART": "1"}) is True
     (argv,), kwargs = started[0]
-    assert argv == [sys.executable, "-m", "broker.delivery_main"]
+    assert argv == [sys.executable, "-m", "cafleet_project.cli", "deliver"]
     assert kwargs["start_new_session"] is True and kwargs["stdin"] == subprocess.DEVNULL
     log = worker.log_path()
     assert os.stat(log).st_mode & 0o777 == 0o600

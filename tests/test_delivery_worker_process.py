@@ -3,6 +3,7 @@ dead holder's lease, background start by `ensure_worker`, idle exit, 0600 log.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,9 +13,9 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import CAFLEET, REPO
 
-WORKER = [sys.executable, "-m", "broker.delivery_main"]
+WORKER = [CAFLEET, "deliver"]
 
 
 def lease(db) -> list[tuple]:
@@ -164,3 +165,46 @@ def test_worker_exits_when_its_database_is_removed(fresh_db, tmp_path, procs):
             pass
     assert w.wait(timeout=20) == 0
     assert f"database {fresh_db.path} is gone; exiting" in log.read_text()
+
+
+def test_cafleet_deliver_background_starts_one_worker(fresh_db):
+    env = {"CAFLEET_DELIVERY_IDLE_EXIT": "30"}
+    first = fresh_db.run("deliver", "--background", env=env)
+    assert first.code == 0, first.err
+    log = fresh_db.path.parent / "delivery-worker.log"
+    pid = int(first.out.split("(pid ")[1].split(")")[0])
+    assert first.out == (f"Delivery worker started in the background (pid {pid}); log: {log}\n")
+    try:
+        wait_for(lambda: lease(fresh_db) and lease(fresh_db)[0][1] == str(pid))
+        again = fresh_db.run("--json", "deliver", "--background", env=env)
+        assert again.json == {"started": False, "pid": pid, "log": str(log)}
+        assert os.stat(log).st_mode & 0o777 == 0o600
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not lease(fresh_db))  # SIGTERM: clean stop, lease released
+    assert log.read_text().rstrip().endswith(" stopped")
+
+
+def test_cafleet_deliver_checks_its_settings_then_the_database(file_db):
+    bad = file_db.run("deliver", env={"CAFLEET_DELIVERY_HOLD_TIMEOUT": "soon"})
+    assert (bad.code, bad.out) == (1, "")
+    assert bad.err == (
+        "Error: invalid value for CAFLEET_DELIVERY_HOLD_TIMEOUT: 'soon' (expected a positive "
+        "number).\n"
+    )
+    missing = file_db.run("deliver")
+    assert missing.code == 1
+    assert missing.err == (
+        f"Error: database {file_db.path} is not initialised. Run 'cafleet db init'.\n"
+    )
+    assert not file_db.path.exists()
+
+
+def test_cafleet_deliver_foreground_json_lines(fresh_db):
+    r = fresh_db.run("--json", "deliver", env={"CAFLEET_DELIVERY_IDLE_EXIT": "0.5"})
+    assert r.code == 0, r.err
+    events = [json.loads(line) for line in r.out.splitlines()]
+    assert [list(e) for e in events] == [["ts", "message"]] * len(events)
+    assert events[0]["message"].startswith("worker pid ")
+    assert events[-1]["message"] == "nothing held for 0.5 s; exiting"
+    assert all(len(e["ts"]) == 32 for e in events)

@@ -2,15 +2,9 @@
 
 import os
 
-from broker.cli_support import tmux_module
 
-
-def doctor(parsed, out) -> None:
-    from broker.members import caller_pane, tmux_guard
-
-    tmux = tmux_module()
-    tmux_guard(tmux)
-    session_name, window_id, pane_id = caller_pane(tmux)
+def doctor(call, out) -> None:
+    session_name, window_id, pane_id = call.caller
     env_pane = os.environ.get("TMUX_PANE", "")
     if out.json_mode:
         out.json(
@@ -35,6 +29,3 @@ def doctor(parsed, out) -> None:
             ]
         )
     )
-
-
-HANDLERS = {"": doctor}

@@ -1,14 +1,13 @@
 """``cafleet member create|delete|list|capture|send-input|exec|ping`` (cli.md §4.5).
 
-Check order (cli.md §2.8, §4.5): the ``--session-id`` requirement (``dispatch``), then
-input validation (exit 2), then the tmux guard, then database readiness, then id resolution
-and the target checks (``broker.members``), then the effects and the output.
+``broker.commands.dispatch`` runs the checks of cli.md §2.8 that the grammar table
+declares (the validators and the tmux prerequisite below, database readiness, id
+resolution); the target checks are in ``broker.members``; handlers render the result.
 """
 
 import os
 
-from broker import members
-from broker.cli_support import ready_session, reject_controls, tmux_module
+from broker.cli_support import reject_controls
 from broker.exceptions import ValidationError
 from broker.output import field_line
 
@@ -17,24 +16,32 @@ ID_WIDTH = 14
 
 
 # ------------------------------------------------------------------------------ create
-def create(parsed, out) -> None:
-    from broker.members import member_create, member_preflight
+def check_create(call) -> None:
+    reject_controls("--name", call.options["name"])
+    reject_controls("--description", call.options["description"])
 
-    opts = parsed.options
-    reject_controls("--name", opts["name"])
-    reject_controls("--description", opts["description"])
-    tmux = tmux_module()
-    caller = member_preflight(name=opts["name"], coding_agent=opts["coding_agent"], tmux=tmux)
-    session_id = ready_session(parsed)
+
+def preflight(call) -> tuple[str, str, str]:
+    """Reserved name, tmux guard, backend binary, caller pane (cli.md §4.5.1 steps 2-5)."""
+    from broker.members import member_preflight
+
+    opts = call.options
+    return member_preflight(name=opts["name"], coding_agent=opts["coding_agent"], tmux=call.tmux)
+
+
+def create(call, out) -> None:
+    from broker.members import member_create
+
+    opts = call.options
     agent, placement = member_create(
-        session_id=session_id,
-        director_ref=opts["agent_id"],
+        session_id=call.session_id,
+        director_ref=call.agent_id,
         name=opts["name"],
         description=opts["description"],
         coding_agent=opts["coding_agent"],
         prompt=opts.get("prompt") or (),
-        caller=caller,
-        tmux=tmux,
+        caller=call.caller,
+        tmux=call.tmux,
         environ=os.environ,
         warn=out.warn,
     )
@@ -68,19 +75,16 @@ def create(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ delete
-def delete(parsed, out) -> None:
+def delete(call, out) -> None:
     from broker.members import member_delete
 
-    opts = parsed.options
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
+    opts = call.options
     member_id, header, status = member_delete(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         member_ref=opts["member_id"],
         force=opts["force"],
-        tmux=tmux,
+        tmux=call.tmux,
         warn=out.warn,
     )
     if out.json_mode:
@@ -202,12 +206,13 @@ def list_json(row, activity: bool) -> dict:
     return data
 
 
-def list_(parsed, out) -> None:
+def list_(call, out) -> None:
     from broker.members import member_list
 
-    opts = parsed.options
-    session_id = ready_session(parsed)
-    rows = member_list(session_id=session_id, agent_ref=opts["agent_id"], activity=opts["activity"])
+    opts = call.options
+    rows = member_list(
+        session_id=call.session_id, agent_ref=call.agent_id, activity=opts["activity"]
+    )
     if out.json_mode:
         out.json([list_json(r, opts["activity"]) for r in rows])
     else:
@@ -215,20 +220,17 @@ def list_(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ capture
-def capture(parsed, out) -> None:
+def capture(call, out) -> None:
     from broker.members import member_capture
 
-    opts = parsed.options
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
+    opts = call.options
     target, content = member_capture(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         member_ref=opts["member_id"],
         lines=opts["lines"],
         ansi=opts["ansi"],
-        tmux=tmux,
+        tmux=call.tmux,
     )
     if out.json_mode:
         out.json(
@@ -244,8 +246,9 @@ def capture(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ send-input
-def validate_send_input(choice, freetext) -> None:
+def check_send_input(call) -> None:
     """cli.md §4.5.5 validation, in order (exit 2)."""
+    choice, freetext = call.options["choice"], call.options["freetext"]
     if freetext is not None and freetext.lstrip().startswith("!"):
         raise ValidationError(
             "--freetext may not start with '!' — that triggers the coding "
@@ -258,22 +261,18 @@ def validate_send_input(choice, freetext) -> None:
         raise ValidationError("free text may not contain newlines.")
 
 
-def send_input(parsed, out) -> None:
+def send_input(call, out) -> None:
     from broker.members import member_send_input
 
-    opts = parsed.options
+    opts = call.options
     choice, freetext = opts["choice"], opts["freetext"]
-    validate_send_input(choice, freetext)
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
     target = member_send_input(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         member_ref=opts["member_id"],
         choice=choice,
         freetext=freetext,
-        tmux=tmux,
+        tmux=call.tmux,
     )
     name, pane = target.member.name, target.pane
     if out.json_mode:
@@ -288,8 +287,9 @@ def send_input(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ exec
-def validate_command(command: str) -> str:
+def check_exec(call) -> str:
     """cli.md §4.5.6 validation (exit 2); returns the stripped command."""
+    command = call.options["command"]
     if "\n" in command or "\r" in command:
         raise ValidationError("command may not contain newlines.")
     if not command.strip():
@@ -297,20 +297,17 @@ def validate_command(command: str) -> str:
     return command.strip()
 
 
-def exec_(parsed, out) -> None:
+def exec_(call, out) -> None:
     from broker.members import member_exec
 
-    opts = parsed.options
-    command = validate_command(opts["command"])
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
+    opts = call.options
+    command = call.checked
     target = member_exec(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         member_ref=opts["member_id"],
         command=command,
-        tmux=tmux,
+        tmux=call.tmux,
     )
     if out.json_mode:
         out.json({"member_agent_id": target.member_id, "pane_id": target.pane, "command": command})
@@ -319,15 +316,15 @@ def exec_(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ ping
-def ping(parsed, out) -> None:
+def ping(call, out) -> None:
     from broker.members import member_ping
 
-    opts = parsed.options
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
+    opts = call.options
     target = member_ping(
-        session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"], tmux=tmux
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
+        member_ref=opts["member_id"],
+        tmux=call.tmux,
     )
     if out.json_mode:
         out.json({"member_agent_id": target.member_id, "pane_id": target.pane})
@@ -335,14 +332,3 @@ def ping(parsed, out) -> None:
         out.text(target.member_id[:8])
     else:
         out.text(f"Pinged member {target.member.name} ({target.pane}) — poll keystroke dispatched.")
-
-
-HANDLERS = {
-    "create": create,
-    "delete": delete,
-    "list": list_,
-    "capture": capture,
-    "send-input": send_input,
-    "exec": exec_,
-    "ping": ping,
-}

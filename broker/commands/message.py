@@ -2,10 +2,11 @@
 
 import time
 
-from broker.cli_support import read_body, ready_session, tmux_module
+from broker.cli_support import read_body
 from broker.clock import normalise_timestamp
+from broker.conf import max_text_len
 from broker.exceptions import ValidationError
-from broker.output import max_text_len, task_json, task_text
+from broker.output import task_json, task_text
 
 POLL_INTERVAL = 0.5
 
@@ -29,21 +30,44 @@ def _render(
         out.text(f"{header}\n{body}" if header else body)
 
 
-def send(parsed, out) -> None:
+# ------------------------------------------------------------------------------ validators
+def check_body(call) -> tuple[str, int]:
+    """send / broadcast: the body (§4.4.1), then the output limit."""
+    return read_body(call.options), max_text_len()
+
+
+def check_poll(call) -> tuple[str | None, int]:
+    """poll: ``--since`` normalised, then the output limit."""
+    raw = call.options["since"]
+    since = None
+    if raw is not None:
+        since = normalise_timestamp(raw)
+        if since is None:
+            raise ValidationError(
+                f"Invalid value for '--since': '{raw}' is not an ISO-8601 timestamp."
+            )
+    return since, max_text_len()
+
+
+def check_limit(call) -> int:
+    """ack / cancel / show: the output limit."""
+    return max_text_len()
+
+
+# ------------------------------------------------------------------------------ handlers
+def send(call, out) -> None:
     from broker.delivery import delivery_json, send_summary
     from broker.services import message_send
 
-    opts = parsed.options
-    text = read_body(opts)
-    limit = max_text_len()
-    session_id = ready_session(parsed)
+    opts = call.options
+    text, limit = call.checked
     task, notified = message_send(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         to_ref=opts["to"],
         text=text,
         limit=limit,
-        tmux=tmux_module(),
+        tmux=call.tmux,
     )
     _render(
         out,
@@ -56,19 +80,17 @@ def send(parsed, out) -> None:
     )
 
 
-def broadcast(parsed, out) -> None:
+def broadcast(call, out) -> None:
     from broker.services import message_broadcast
 
-    opts = parsed.options
-    text = read_body(opts)
-    limit = max_text_len()
-    session_id = ready_session(parsed)
+    opts = call.options
+    text, limit = call.checked
     summary, recipients, delivered = message_broadcast(
-        session_id=session_id,
-        agent_ref=opts["agent_id"],
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
         text=text,
         limit=limit,
-        tmux=tmux_module(),
+        tmux=call.tmux,
     )
     if out.json_mode:
         out.json(
@@ -87,21 +109,13 @@ def broadcast(parsed, out) -> None:
         )
 
 
-def poll(parsed, out) -> None:
+def poll(call, out) -> None:
     from broker.delivery import delivery_json
-    from broker.services import message_poll, session_gate
+    from broker.services import message_poll, require_session_member
 
-    opts = parsed.options
-    since = None
-    if opts["since"] is not None:
-        since = normalise_timestamp(opts["since"])
-        if since is None:
-            raise ValidationError(
-                f"Invalid value for '--since': '{opts['since']}' is not an ISO-8601 timestamp."
-            )
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    agent_id = session_gate(session_id, opts["agent_id"])
+    opts = call.options
+    since, limit = call.checked
+    agent_id = require_session_member(call.session_id, call.agent_id)
     query = dict(
         agent_id=agent_id, include_all=opts["all"], since=since, page_size=opts["page_size"]
     )
@@ -125,39 +139,39 @@ def poll(parsed, out) -> None:
         out.text("\n\n".join(task_text(t, full=full, limit=limit) for t in tasks))
 
 
-def _task_command(parsed, out, service, header: str | None = None) -> None:
+def _task_command(call, out, service, header: str | None = None) -> None:
     """ack / cancel / show: one task by --task-id, rendered with an optional header."""
-    opts = parsed.options
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    task = service(session_id=session_id, agent_ref=opts["agent_id"], task_ref=opts["task_id"])
+    opts = call.options
+    limit = call.checked
+    task = service(session_id=call.session_id, agent_ref=call.agent_id, task_ref=opts["task_id"])
     _render(
         out, task, full=opts["full"], limit=limit, header=header, quiet=opts.get("quiet", False)
     )
 
 
-def ack(parsed, out) -> None:
+def ack(call, out) -> None:
     from broker.services import message_ack
 
-    _task_command(parsed, out, message_ack, "Message acknowledged.")
+    _task_command(call, out, message_ack, "Message acknowledged.")
 
 
-def cancel(parsed, out) -> None:
+def cancel(call, out) -> None:
     from broker.services import message_cancel
 
-    _task_command(parsed, out, message_cancel, "Task canceled.")
+    _task_command(call, out, message_cancel, "Task canceled.")
 
 
-def show(parsed, out) -> None:
+def show(call, out) -> None:
     """The task render, plus its delivery: a ``delivery`` key in JSON, a line in text (the
-    first line; with ``--full`` the line before ``text:``)."""
+    last line; with ``--full`` the line before ``text:``, so the full body stays last)."""
     from broker.delivery import delivery_json, delivery_line, delivery_of
     from broker.services import message_show
 
-    opts = parsed.options
-    limit = max_text_len()
-    session_id = ready_session(parsed)
-    task = message_show(session_id=session_id, agent_ref=opts["agent_id"], task_ref=opts["task_id"])
+    opts = call.options
+    limit = call.checked
+    task = message_show(
+        session_id=call.session_id, agent_ref=call.agent_id, task_ref=opts["task_id"]
+    )
     if out.json_mode:
         out.json(
             {
@@ -173,16 +187,6 @@ def show(parsed, out) -> None:
     if line and opts["full"]:  # in the block, before the text (which stays last)
         head, sep, text = body.partition("\n  text:  ")
         body = f"{head}\n  {line}{sep}{text}"
-    elif line:  # a first line, so the body stays last and byte-exact
-        body = f"{line}\n{body}"
+    elif line:  # after the render, whose first line stays the task header
+        body = f"{body}\n{line}"
     out.text(body)
-
-
-HANDLERS = {
-    "send": send,
-    "broadcast": broadcast,
-    "poll": poll,
-    "ack": ack,
-    "cancel": cancel,
-    "show": show,
-}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import logging
-import os
 import re
 import signal
 import socket
@@ -22,34 +21,23 @@ import sys
 
 from broker.exceptions import CafleetError
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 THREADS = 4
 _USERNAME_BAD = re.compile(r"[^\w.@+-]")
 
 
 # ------------------------------------------------------------------------------ options
-def listen_port(parsed, environ=os.environ) -> int:
-    value = parsed.options.get("port")
-    if value is not None:
-        return value  # the grammar already checked 1-65535 (exit 2 otherwise)
-    raw = environ.get("CAFLEET_BROKER_PORT")
-    if raw is None:
-        return DEFAULT_PORT
-    text = raw.strip()
-    port = int(text) if re.fullmatch(r"[0-9]{1,5}", text) else 0
-    if not 1 <= port <= 65535:
-        raise CafleetError(
-            f"invalid value for CAFLEET_BROKER_PORT: '{raw}' (expected a port number 1-65535)."
-        )
-    return port
+def check_listen(call) -> tuple[str, int]:
+    """Host and port: the flag, else ``CAFLEET_BROKER_HOST`` / ``CAFLEET_BROKER_PORT``."""
+    from broker import conf
 
-
-def listen_host(parsed, environ=os.environ) -> str:
-    value = parsed.options.get("host")
-    if value is None:
-        value = environ.get("CAFLEET_BROKER_HOST") or DEFAULT_HOST
-    return value
+    opts = call.options
+    host = opts.get("host")
+    if host is None:
+        host = conf.broker_host()
+    port = opts.get("port")  # the grammar already checked 1-65535 (exit 2 otherwise)
+    if port is None:
+        port = conf.broker_port()
+    return host, port
 
 
 def url_host(host: str) -> str:
@@ -164,9 +152,8 @@ def create_server(host: str, port: int):
         raise CafleetError(f"cannot listen on {host}:{port}: {exc}") from None
 
 
-def server(parsed, out) -> None:
-    host = listen_host(parsed)
-    port = listen_port(parsed)
+def server(call, out) -> None:
+    host, port = call.checked
     signal.signal(signal.SIGTERM, _stop)
     try:
         serve(host, port, out)
@@ -206,6 +193,3 @@ def serve(host: str, port: int, out) -> None:
             wsgi_server.close()
         except OSError:
             pass
-
-
-HANDLERS = {"": server}
