@@ -24,7 +24,15 @@ from broker.clock import new_id, now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
-from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
+from broker.models import (
+    Agent,
+    AgentStatus,
+    DeliveryState,
+    Placement,
+    Task,
+    TaskState,
+    TaskType,
+)
 from broker.output import compact_json
 from broker.services import (
     PREFIX_HINT,
@@ -541,6 +549,7 @@ class MemberRow:
     last_ack: str | None = None
     unread: int = 0
     idle: int | None = None
+    held: int = 0
 
 
 def _latest(queryset, outer: str, field: str):
@@ -596,6 +605,17 @@ def member_list(
                 ),
                 0,
             ),
+            # deliveries held by the pane gate (docs/delivery-states.md), unread tasks only
+            a_held=Coalesce(
+                Subquery(
+                    received.filter(
+                        status_state=TaskState.INPUT_REQUIRED, delivery__state=DeliveryState.HELD
+                    )
+                    .annotate(n=Count("task_id"))
+                    .values("n")[:1]
+                ),
+                0,
+            ),
         )
     rows = []
     moment = at or datetime.now(UTC)
@@ -606,6 +626,7 @@ def member_list(
             row.last_recv = placement.a_last_recv
             row.last_ack = placement.a_last_ack
             row.unread = int(placement.a_unread or 0)
+            row.held = int(placement.a_held or 0)
             row.idle = idle_seconds(row.last_sent, row.last_recv, moment)
         rows.append(row)
     return rows

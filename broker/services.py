@@ -12,6 +12,7 @@ import json
 
 from django.db import transaction
 
+from broker import delivery
 from broker.clock import new_id, now
 from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
@@ -19,6 +20,7 @@ from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
+    DeliveryState,
     Placement,
     Session,
     Task,
@@ -264,16 +266,6 @@ def _sender_missing(agent_id: str) -> str:
     return f"Sender agent not found or not active in session: {agent_id}"
 
 
-def _preview(tmux, *, pane: tuple[str, str] | None, task: Task, limit: int) -> bool:
-    """Type the preview into ``pane`` = ``(pane_id, coding_agent)``; True when delivered."""
-    if not pane or not pane[0] or tmux is None or not tmux.tmux_binary():
-        return False
-    payload = tmux.preview_payload(
-        task.task_id, task.from_agent_id, task.status_timestamp, task.text, limit
-    )
-    return bool(tmux.deliver_preview(pane[0], payload, coding_agent=pane[1]))
-
-
 def message_send(
     *, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int, tmux=None
 ) -> tuple[Task, bool]:
@@ -305,15 +297,10 @@ def message_send(
             origin_task_id=None,
             text=text,
         )
-    notified = False
-    if to_id != sender_id:
-        pane = (
-            Placement.objects.filter(agent_id=to_id)
-            .values_list("tmux_pane_id", "coding_agent")
-            .first()
-        )
-        notified = _preview(tmux, pane=pane, task=task, limit=limit)
-    return task, notified
+        delivery.create_owed([task.task_id], stamp)
+    rows = delivery.preview_after_commit(tmux, [task], sender_id=sender_id, limit=limit)
+    task.delivery = rows[task.task_id]
+    return task, delivery.is_delivered(task.delivery)
 
 
 def message_broadcast(
@@ -364,16 +351,9 @@ def message_broadcast(
             text=f"Broadcast sent to {len(recipients)} recipients",
         )
         Task.objects.bulk_create([*deliveries, summary])
-    panes = {
-        aid: (pane, agent)
-        for aid, pane, agent in Placement.objects.filter(
-            agent_id__in=recipients, tmux_pane_id__isnull=False
-        ).values_list("agent_id", "tmux_pane_id", "coding_agent")
-    }
-    delivered = 0
-    for task in deliveries:
-        if _preview(tmux, pane=panes.get(task.context_id), task=task, limit=limit):
-            delivered += 1
+        delivery.create_owed([t.task_id for t in deliveries], stamp)
+    rows = delivery.preview_after_commit(tmux, deliveries, sender_id=sender_id, limit=limit)
+    delivered = sum(1 for row in rows.values() if delivery.is_delivered(row))
     return summary, len(recipients), delivered
 
 
@@ -385,15 +365,35 @@ def message_poll(
         qs = qs.unread()
     if since is not None:
         qs = qs.filter(status_timestamp__gte=since)
-    qs = qs.newest_first()
+    qs = qs.newest_first().select_related("delivery")
     if page_size is not None:
         qs = qs[:page_size]
-    return list(qs)
+    tasks = list(qs)
+    _seen(tasks)
+    return tasks
+
+
+def _seen(tasks: list[Task]) -> None:
+    """The recipient was shown these tasks: their deliveries become ``seen`` (one UPDATE),
+    and the rows in hand say so too."""
+    stamp = now()
+    fresh = []
+    for task in tasks:
+        row = delivery.delivery_of(task)
+        if row is not None and row.state != DeliveryState.SEEN:
+            fresh.append(task.task_id)
+            row.state, row.seen_at, row.updated_at = DeliveryState.SEEN, stamp, stamp
+    delivery.mark_seen(fresh, stamp=stamp)
 
 
 def find_task(session_id: str, task_ref: str) -> Task:
     task_id = resolve_task(session_id, task_ref)
-    task = Task.objects.visible_in_session(session_id).filter(task_id=task_id).first()
+    task = (
+        Task.objects.visible_in_session(session_id)
+        .filter(task_id=task_id)
+        .select_related("delivery")
+        .first()
+    )
     if task is None:
         raise NotFound(f"Task {task_id} not found")
     return task
@@ -403,6 +403,7 @@ def message_ack(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
     agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     task.ack(by=agent_id)
+    _seen([task])
     return task
 
 
@@ -414,5 +415,9 @@ def message_cancel(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
 
 
 def message_show(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    require_session_member(session_id, agent_ref)
-    return find_task(session_id, task_ref)
+    """Any agent of the session may read the task; the recipient reading it has seen it."""
+    agent_id = require_session_member(session_id, agent_ref)
+    task = find_task(session_id, task_ref)
+    if task.context_id == agent_id:
+        _seen([task])
+    return task

@@ -1159,17 +1159,17 @@ def test_cli_list_text_layout(team, mcli):
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity")
     out = lines_of(res.out)
     assert out[1:3] == [
-        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread",
-        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------",
+        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread  held",
+        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------  ----",
     ]
     assert (
         out[3] == f"  {one.agent_id[:8]}  alice               active  -          -          -"
-        "          -      0"
+        "          -      0       0"
     )
     assert out[4].startswith(
         f"  {two.agent_id[:8]}  a-much-longer-name  active  -          12:00:03   -          "
     )
-    assert out[4].endswith("  1")
+    assert out[4].endswith("  1       0")
     for line in out:
         assert line == line.rstrip()
 
@@ -1209,8 +1209,8 @@ def test_cli_list_json(team, mcli):
         "--json", "--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity"
     )
     entry = json.loads(res.out)[0]
-    assert list(entry)[-5:] == ["last_sent", "last_recv", "last_ack", "idle", "unread"]
-    assert (entry["last_sent"], entry["idle"], entry["unread"]) == (None, None, 0)
+    assert list(entry)[-6:] == ["last_sent", "last_recv", "last_ack", "idle", "unread", "held"]
+    assert (entry["last_sent"], entry["idle"], entry["unread"], entry["held"]) == (None, None, 0, 0)
 
 
 @pytest.mark.django_db

@@ -110,6 +110,7 @@ ACTIVITY_COLUMNS = (
     ("last_ack", 9),
     ("idle", 5),
     ("unread", 6),
+    ("held", 4),
 )
 
 
@@ -149,6 +150,7 @@ def list_row(row, activity: bool) -> list[str]:
             clock_part(row.last_ack),
             idle_text(row.idle),
             str(row.unread),
+            str(row.held),
         ]
     return head + [
         placement.coding_agent,
@@ -194,6 +196,7 @@ def list_json(row, activity: bool) -> dict:
             last_ack=row.last_ack,
             idle=row.idle,
             unread=row.unread,
+            held=row.held,
         )
     return data
 
