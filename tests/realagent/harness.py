@@ -8,6 +8,7 @@ Each client gets a private HOME (Claude) or CODEX_HOME (Codex) written here, poi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -353,6 +354,18 @@ class RealAgent:
         assert proc.returncode == 0, proc.stderr
         self.server.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", self.pane)
 
+    def submit(self, text: str) -> None:
+        """Type ``text`` as a bracketed paste, then Enter in a later tmux call."""
+        self.paste(text)
+        time.sleep(0.2)
+        self.send_keys("Enter")
+
+    def foreground_pgid(self) -> int:
+        """The pane tty's foreground process group (field 8 of /proc/<pane_pid>/stat)."""
+        st = proc_stat(self.pane_pid)
+        assert st is not None and st[2] > 0, f"no foreground group for pane {self.pane}"
+        return st[2]
+
     def foreground(self) -> dict:
         """What tmux and /proc say about the pane's foreground process."""
         info = self.server.run(
@@ -379,16 +392,11 @@ def _environ_has(pid: int, needle: str) -> bool:
         return False
 
 
-def stopped(pid: int):
-    """Context manager: SIGSTOP ``pid`` on entry, SIGCONT on exit."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def _cm():
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(pid, signal.SIGCONT)
-
-    return _cm()
+@contextlib.contextmanager
+def stopped_group(pgid: int):
+    """SIGSTOP the process group ``pgid`` on entry, SIGCONT it on exit (even on error)."""
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(pgid, signal.SIGCONT)

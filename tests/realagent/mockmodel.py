@@ -67,10 +67,23 @@ class Recorded:
     time: float = field(default_factory=time.time)
 
 
+# Text parts the clients add to user messages on their own (context, reminders); not typed.
+_CLIENT_TAGS = ("system-reminder", "environment_context", "user_instructions", "permissions")
+
+
+def _client_added(text: str) -> bool:
+    stripped = text.strip()
+    return any(
+        stripped.startswith(f"<{tag}>") and stripped.endswith(f"</{tag}>")
+        for tag in _CLIENT_TAGS
+    )
+
+
 def _iter_texts(content) -> list[str]:
-    """Plain text pieces of one message ``content`` (string or list of parts)."""
+    """Typed text pieces of one message ``content`` (string or list of parts), without
+    the parts the client adds itself (``<system-reminder>…``, ``<environment_context>…``)."""
     if isinstance(content, str):
-        return [content]
+        return [] if _client_added(content) else [content]
     out: list[str] = []
     if isinstance(content, list):
         for part in content:
@@ -78,10 +91,10 @@ def _iter_texts(content) -> list[str]:
                 out.append(part)
             elif isinstance(part, dict):
                 kind = part.get("type")
-                if kind in ("text", "input_text", "output_text") and isinstance(
-                    part.get("text"), str
-                ):
-                    out.append(part["text"])
+                text = part.get("text")
+                if (kind in ("text", "input_text", "output_text") and isinstance(text, str)
+                        and not _client_added(text)):
+                    out.append(text)
     return out
 
 
