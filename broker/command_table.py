@@ -50,6 +50,13 @@ TEXT_FILE = Opt(
 NAME = Opt(("--name",), "name", required=True, help="Agent name.")
 DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
 
+SETTINGS_FILE = Opt(
+    ("--settings-file",),
+    "settings_file",
+    metavar="PATH",
+    help="Claude settings file (default ~/.claude/settings.json).",
+)
+
 BODY = (TEXT, TEXT_FILE)
 QUIET_FULL = (("quiet", "full"),)
 BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
@@ -381,9 +388,57 @@ GROUPS: tuple[Group, ...] = (
             ),
         ),
     ),
+    Group(
+        "hooks",
+        "Install or remove cafleet's hooks in your own Claude Code settings.",
+        (
+            Command(
+                "install",
+                "Add cafleet's hooks to a Claude settings file (backup first).",
+                (SETTINGS_FILE,),
+                handler=_in("hook", "install"),
+            ),
+            Command(
+                "uninstall",
+                "Remove cafleet's hooks (byte-identical restore when unedited).",
+                (SETTINGS_FILE,),
+                handler=_in("hook", "uninstall"),
+            ),
+        ),
+    ),
 )
 
 TOP_COMMANDS: tuple[Command, ...] = (
+    Command(
+        "hook",
+        "Run by the coding agent's hooks: reads the event's JSON on stdin.",
+        (
+            Opt(
+                ("--director",),
+                "director",
+                kind="flag",
+                help="Installed by 'hooks install': skip members (they have their own).",
+            ),
+            Opt(
+                ("--timeout",),
+                "timeout",
+                kind="float",
+                minimum=0,
+                maximum=86400,
+                min_open=True,
+                metavar="SECONDS",
+                help="'wait' only: exit 0 after this long.",
+            ),
+        ),
+        (Arg("EVENT", "event", help="A Claude Code hook event, or 'wait'."),),
+        handler=_in("hook", "hook"),
+        epilog=(
+            "  Events: SessionStart UserPromptSubmit PreToolUse PostToolUse",
+            "  PermissionRequest Notification Stop SessionEnd, or 'wait' (the background",
+            "  waiter of the Stop hook). Always exits 0 with no output on failure (logged",
+            "  to hook.log beside the database); 'wait' exits 2 with new mail on stderr.",
+        ),
+    ),
     Command(
         "doctor",
         "Show the calling tmux pane's identifiers.",

@@ -125,6 +125,15 @@ def delivery_autostart(environ=os.environ) -> bool:
     return environ.get("CAFLEET_DELIVERY_AUTOSTART", "1").strip() != "0"
 
 
+DEFAULT_HOOK_GRACE = 30.0
+
+
+def hook_grace(environ=os.environ) -> float:
+    """Seconds a delivery waits for the recipient's hooks (waiter, PostToolUse) before the
+    gated keystroke preview is tried instead (docs/hooks.md)."""
+    return positive_seconds("CAFLEET_HOOK_GRACE", DEFAULT_HOOK_GRACE, environ)
+
+
 # ------------------------------------------------------------------------------ server
 def broker_host(environ=os.environ) -> str:
     return environ.get("CAFLEET_BROKER_HOST") or DEFAULT_HOST

@@ -27,10 +27,13 @@ from django.db import transaction
 from django.db.models import CharField, Count, F, IntegerField, Value
 from django.db.models.functions import Cast, Coalesce
 
+from broker import agentstate
 from broker.clock import now
 from broker.models import Delivery, DeliveryState, Placement, Task, TaskState
 
 CHANNEL_KEYS = "keys"
+#: Channels: keystroke preview, hook additionalContext, background waiter (docs/hooks.md).
+CHANNELS = (CHANNEL_KEYS, "hook", "wake")
 # Reasons the tmux layer gives for a held or failed preview (DELIVERY-INTERFACE), in words.
 REASON_WORDS = {
     "pane_gone": "pane gone",
@@ -46,6 +49,9 @@ REASON_WORDS = {
     "no_tmux": "tmux not found",
     "recipient_gone": "recipient gone",
     "migrated": "recorded before delivery states existed",
+    # Set from the recipient's hook-reported state (docs/hooks.md).
+    "hook": "waiting for the agent's next hook",
+    "hook_wait": "the agent's waiter will wake it",
 }
 # A failed preview with one of these reasons is final: the recipient is gone.
 GONE_REASONS = frozenset({"pane_gone", "recipient_gone"})
@@ -249,6 +255,16 @@ def build_jobs(
         ).values_list("agent_id", "tmux_pane_id", "coding_agent")
     )
     have_tmux = tmux is not None and bool(tmux.tmux_binary())
+    hooked = agentstate.routes(set(placements) - {sender_id})
+    held_since = (
+        dict(
+            Delivery.objects.filter(
+                task_id__in=[t.task_id for t in tasks if t.context_id in hooked]
+            ).values_list("task_id", "held_since")
+        )
+        if hooked
+        else {}
+    )
     jobs = []
     for task in tasks:
         if task.context_id == sender_id:
@@ -257,6 +273,13 @@ def build_jobs(
         placed = placements.get(task.context_id)
         if placed is None:
             skipped[task.task_id] = Outcome("skipped", "no_pane")
+            continue
+        route = hooked.get(task.context_id)
+        if route and not (
+            route in agentstate.HOOK_REASONS and agentstate.grace_over(held_since.get(task.task_id))
+        ):
+            # The recipient's hooks hand it over (or it is gone): no keystroke now.
+            skipped[task.task_id] = Outcome("held", route)
             continue
         if not have_tmux:
             skipped[task.task_id] = Outcome("skipped", "no_tmux")

@@ -229,8 +229,9 @@ def retry_held(tmux, *, limit: int) -> PassResult:
     live = [t for t in tasks if t.context.status == AgentStatus.ACTIVE and t.context_id in panes]
     gone = {t.task_id for t in tasks} - {t.task_id for t in live}
     result.gone = mark_gone(gone, "recipient_gone")
-    jobs, _skipped = build_jobs(live, sender_id="", limit=limit, tmux=tmux)
+    jobs, skipped = build_jobs(live, sender_id="", limit=limit, tmux=tmux)
     outcomes = run_jobs(tmux, jobs)
+    outcomes.update({k: o for k, o in skipped.items() if o.status == "held"})
     record(outcomes)
     result.tried = len(jobs)
     result.delivered = sum(1 for o in outcomes.values() if o.status == "delivered")

@@ -71,11 +71,47 @@ RECOVERY_HINT = (
 )
 
 
-def backend_argv(coding_agent: str, name: str, prompt: str) -> list[str]:
-    """The member's program and arguments (tmux.md §4.2); the prompt is one argument, last."""
+def backend_argv(
+    coding_agent: str, name: str, prompt: str, settings: str | None = None
+) -> list[str]:
+    """The member's program and arguments (tmux.md §4.2); the prompt is one argument, last.
+
+    ``settings``: the member's Claude settings file (hooks and allow rules, docs/hooks.md),
+    passed with ``--settings``.
+    """
     if coding_agent == "codex":
         return ["codex", "--ask-for-approval", "never", "--sandbox", "workspace-write", prompt]
-    return ["claude", "--permission-mode", "dontAsk", "--name", name, prompt]
+    extra = ["--settings", settings] if settings else []
+    return ["claude", "--permission-mode", "dontAsk", "--name", name, *extra, prompt]
+
+
+def member_env(agent) -> dict[str, str]:
+    """Variables that name the member to its own ``cafleet hook`` calls."""
+    return {"CAFLEET_SESSION_ID": agent.session_id, "CAFLEET_AGENT_ID": agent.agent_id}
+
+
+def _settings_for(agent, coding_agent: str, environ) -> str | None:
+    """Write the member's hooks settings file (Claude only); None when it cannot be written
+    (the member then runs without hooks: keystroke previews)."""
+    if coding_agent != "claude":
+        return None
+    from broker.conf import database_path
+    from broker.hooksettings import write_member_settings
+
+    try:
+        return write_member_settings(database_path(environ), agent.agent_id)
+    except Exception:  # noqa: BLE001 - hooks are an improvement, never a spawn failure
+        return None
+
+
+def remove_settings(agent_id: str, environ=os.environ) -> None:
+    from broker.conf import database_path
+    from broker.hooksettings import remove_member_settings
+
+    try:
+        remove_member_settings(database_path(environ), agent_id)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 class PromptError(Exception):
@@ -282,6 +318,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
     A rollback that fails leaves an orphan; that is reported, never raised, so the
     original failure stays the command's error.
     """
+    remove_settings(agent.agent_id)
     try:
         agent.deregister()
     except Exception as exc:  # noqa: BLE001 - any failure here only warns
@@ -385,9 +422,10 @@ def _spawn_registered(agent, placement, *, prompt, caller, tmux, environ, warn, 
         raise fail(f"prompt resolution failed: {exc}") from None
 
     window_id = caller[1]
-    argv = backend_argv(coding_agent, name, text)
+    settings = _settings_for(agent, coding_agent, environ)
+    argv = backend_argv(coding_agent, name, text, settings)
     try:
-        pane = tmux.split_window(window_id, argv, raw_database_url(environ))
+        pane = tmux.split_window(window_id, argv, raw_database_url(environ), env=member_env(agent))
         if not pane:
             raise tmux.TmuxError("split-window printed no pane id")
     except Exception as exc:  # noqa: BLE001 - every spawn failure rolls back
@@ -533,6 +571,7 @@ def _tail(tmux, pane: str, warn) -> str:
 
 
 def _deregister(member: Agent) -> None:
+    remove_settings(member.agent_id)
     try:
         member.deregister()
     except Exception as exc:  # noqa: BLE001

@@ -400,3 +400,41 @@ class DeliveryWorker(models.Model):
 
     def __str__(self):
         return f"{self.key} pid {self.pid}"
+
+
+class AgentStateName(models.TextChoices):
+    """What the agent's own hooks last reported (docs/hooks.md)."""
+
+    WORKING = "working"
+    WAITING_PERMISSION = "waiting_permission"
+    IDLE = "idle"
+    GONE = "gone"
+
+
+class AgentState(models.Model):
+    """The last state an agent's hooks reported, with when it began and when it was last
+    confirmed. Written by ``cafleet hook`` (``broker.hook``) with plain SQL; read by the
+    delivery path (``broker.agentstate``), ``member list --activity`` and the admin."""
+
+    agent = models.OneToOneField(
+        Agent,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="hook_state",
+        db_column="agent_id",
+    )
+    state = models.CharField(max_length=24, choices=AgentStateName.choices)
+    event = models.CharField(max_length=32)
+    since = models.CharField(max_length=32)
+    reported_at = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "agent_states"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=AgentStateName.values), name="agent_states_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.agent_id[:8]} {self.state}"

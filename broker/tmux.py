@@ -165,7 +165,9 @@ def require_caller_pane(environ=os.environ) -> tuple[str, str, str]:
 # --- §4 spawn and layout -------------------------------------------------------------------
 
 
-def split_window(window_id: str, argv: list[str], database_url: str | None) -> str:
+def split_window(
+    window_id: str, argv: list[str], database_url: str | None, env: dict | None = None
+) -> str:
     """Spawn ``argv`` in a new pane of ``window_id`` without focusing it; return its pane id.
 
     ``-e CAFLEET_DATABASE_URL=<database_url>`` is added when ``database_url`` is not ``None``
@@ -175,6 +177,8 @@ def split_window(window_id: str, argv: list[str], database_url: str | None) -> s
     args = ["split-window", "-d", "-t", window_id, "-P", "-F", "#{pane_id}"]
     if database_url is not None:
         args += ["-e", f"CAFLEET_DATABASE_URL={database_url}"]
+    for key, value in (env or {}).items():  # the member's own ids (docs/hooks.md)
+        args += ["-e", f"{key}={value}"]
     args += list(argv)
     return run(args).strip()
 

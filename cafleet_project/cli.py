@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-from broker.grammar import Parsed, UsageError, find_command, parse
-
 # Modules that the ORM imports at start-up but never uses on the command line (form fields,
 # system checks). Loading them on first attribute access instead of at import saves a large
 # share of start-up time on every call; the admin and tests load them as usual. (sqlparse is
@@ -64,6 +62,8 @@ def setup_django(path: tuple[str, ...]) -> None:
     when Django is already set up (``manage.py cafleet ...``, tests). The settings module
     variable and the lazy-import finder are left for :func:`run` to restore.
     """
+    from broker.grammar import find_command
+
     full = find_command(path).full_settings
     if "django.conf" in sys.modules:
         from django.apps import apps
@@ -85,7 +85,7 @@ def setup_django(path: tuple[str, ...]) -> None:
     apps.populate(settings.INSTALLED_APPS)
 
 
-def run(parsed: Parsed) -> None:
+def run(parsed) -> None:
     """Set Django up and run the command's handler; the process-wide state that the set-up
     touched (``DJANGO_SETTINGS_MODULE``, ``sys.meta_path``) is restored afterwards."""
     saved_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
@@ -121,7 +121,19 @@ def _silence_stdout() -> None:
         pass
 
 
+def _is_hook_call(argv: list[str]) -> bool:
+    """``cafleet hook EVENT ...`` without ``--help``: the fast path (docs/hooks.md)."""
+    return bool(argv) and argv[0] == "hook" and not {"--help", "-h"} & set(argv[1:])
+
+
 def _main(argv: list[str]) -> int:
+    if _is_hook_call(argv):
+        # Runs on every tool call of every agent: no grammar, no Django (broker.hook).
+        from broker.hook import main as hook_main
+
+        return hook_main(argv[1:])
+    from broker.grammar import UsageError, parse
+
     try:
         parsed = parse(argv)
     except UsageError as exc:

@@ -25,7 +25,7 @@ class FakeTmux:
         self.calls: list[str] = []
         self._split = split
 
-    def split_window(self, window_id, argv, database_url):
+    def split_window(self, window_id, argv, database_url, env=None):
         self.calls.append("split-window")
         if self._split is not None:
             return self._split(argv)

@@ -234,6 +234,13 @@ def test_malformed_prompt_message(words, reason):
 
 
 # ------------------------------------------------------------------------------ create
+def settings_path(agent_id: str) -> str:
+    from broker.conf import database_path
+    from broker.hooksettings import member_settings_path
+
+    return member_settings_path(database_path(), agent_id)
+
+
 @pytest.mark.django_db
 def test_create_claude_exact_calls_and_rows(team, rec):
     rec.outputs["display-message"] = "main|@5|%3\n"  # the caller's window, not D's stored @1
@@ -252,11 +259,18 @@ def test_create_claude_exact_calls_and_rows(team, rec):
             "#{pane_id}",
             "-e",
             f"CAFLEET_DATABASE_URL={os.environ['CAFLEET_DATABASE_URL']}",
+            # issue 10: the member's ids for its own hooks, and its hooks settings file.
+            "-e",
+            f"CAFLEET_SESSION_ID={team.sid}",
+            "-e",
+            f"CAFLEET_AGENT_ID={agent.agent_id}",
             "claude",
             "--permission-mode",
             "dontAsk",
             "--name",
             "alice",
+            "--settings",
+            settings_path(agent.agent_id),
             prompt,
         ],
         ["select-layout", "-t", "@5", "main-vertical"],
@@ -290,6 +304,10 @@ def test_create_codex_without_database_url(team, rec, monkeypatch):
         "-P",
         "-F",
         "#{pane_id}",
+        "-e",
+        f"CAFLEET_SESSION_ID={team.sid}",
+        "-e",
+        f"CAFLEET_AGENT_ID={agent.agent_id}",
         "codex",
         "--ask-for-approval",
         "never",
@@ -297,7 +315,7 @@ def test_create_codex_without_database_url(team, rec, monkeypatch):
         "workspace-write",
         f"work on {{x}} {agent.agent_id}",
     ]
-    assert "-e" not in split
+    assert not any(w.startswith("CAFLEET_DATABASE_URL") for w in split)
     assert placement.coding_agent == "codex"
 
 
