@@ -538,7 +538,7 @@ def main(argv: list[str], *, stdin=None, stdout=None, stderr=None, environ=os.en
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     db_path = None
-    event = "?"
+    event = " ".join(argv[:1])[:40] or "?"
     try:
         event, director, timeout = _parse(argv)
         if director and environ.get("CAFLEET_AGENT_ID"):
