@@ -41,9 +41,11 @@ def team(fresh_db):
 
 
 def hook(db, fleet, event, payload=None, *, env=None, raw: bytes | None = None, args=()):
-    data = raw if raw is not None else json.dumps(
-        {"session_id": "s", "hook_event_name": event, **(payload or {})}
-    ).encode()
+    data = (
+        raw
+        if raw is not None
+        else json.dumps({"session_id": "s", "hook_event_name": event, **(payload or {})}).encode()
+    )
     base = {"CAFLEET_AGENT_ID": fleet.member, "CAFLEET_SESSION_ID": fleet.sid}
     return db.run("hook", event, *args, input=data, env={**base, **(env or {})})
 
@@ -56,9 +58,7 @@ def send(db, fleet, text="please look at the build", to=None):
 
 
 def delivery(db, task_id):
-    return rows(
-        db, "SELECT state, channel FROM task_deliveries WHERE task_id = ?", task_id
-    )[0]
+    return rows(db, "SELECT state, channel FROM task_deliveries WHERE task_id = ?", task_id)[0]
 
 
 def log_lines(db):
@@ -283,7 +283,7 @@ def test_member_settings_hold_hooks_and_allow_rules(tmp_path):
     assert set(hooks) == {e for e, _ in hooksettings.SYNC_EVENTS} | {"Stop"}
     stop = hooks["Stop"][0]["hooks"][0]
     assert stop["asyncRewake"] is True and stop["timeout"] == hooksettings.WAIT_HOOK_TIMEOUT
-    assert "exec \"$b\" hook wait --timeout 3540;" in stop["command"]
+    assert 'exec "$b" hook wait --timeout 3540;' in stop["command"]
     post = hooks["PostToolUse"][0]
     assert post["matcher"] == "*" and post["hooks"][0]["timeout"] == hooksettings.SYNC_TIMEOUT
     path = hooksettings.write_member_settings(db, "a" * 36, "/opt/x/cafleet")
