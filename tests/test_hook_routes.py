@@ -1,0 +1,106 @@
+"""The channel choice (docs/hooks.md): a recipient whose hooks report it keeps its mail for
+the hook (or its waiter) and gets no keystroke; keystrokes come back after the grace period
+or when the hooks have gone quiet. In-process, with the stand-in tmux layer."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from broker import agentstate, hook
+from broker.clock import now
+from broker.conf import database_path
+from broker.delivery_worker import retry_held
+from broker.models import AgentState
+from tests.delivery_fakes import FakeTmux
+from tests.test_delivery_states import add_member, row, send
+
+pytestmark = pytest.mark.django_db
+
+
+def ago(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+
+def report(agent_id: str, state: str, age: float = 0.0) -> None:
+    AgentState.objects.update_or_create(
+        agent_id=agent_id,
+        defaults={"state": state, "event": "test", "since": ago(age), "reported_at": ago(age)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "age", "reason"),
+    [
+        ("working", 1, "hook"),
+        ("waiting_permission", 1, "permission_dialog"),
+        ("waiting_permission", 30, "hook"),
+        ("gone", 1, "agent_not_running"),
+    ],
+)
+def test_reported_state_holds_without_touching_the_pane(fleet, state, age, reason):
+    tmux = FakeTmux()
+    member = add_member(fleet, "alice", "%5")
+    report(member, state, age)
+    task, notified = send(fleet, tmux, member)
+    d = row(task.task_id)
+    assert notified is False
+    assert (d.state, d.reason) == ("held", reason)
+    assert tmux.offers == []  # no gate, no screen read, no keystroke
+
+
+@pytest.mark.parametrize(("state", "age"), [("idle", 1), ("working", 500), ("gone", 60)])
+def test_no_live_hook_means_keystrokes(fleet, state, age):
+    tmux = FakeTmux()
+    member = add_member(fleet, "alice", "%5")
+    report(member, state, age)
+    task, notified = send(fleet, tmux, member)
+    assert notified is True and tmux.typed_into("%5")
+    assert row(task.task_id).channel == "keys"
+
+
+def test_live_waiter_holds_for_the_wake(fleet):
+    tmux = FakeTmux()
+    member = add_member(fleet, "alice", "%5")
+    report(member, "idle")
+    db = database_path()
+    hook.ensure_hooks_dir(db)
+    fd = hook._take_lock(hook.waiter_lock_path(db, member), 0)
+    assert fd is not None
+    try:
+        task, notified = send(fleet, tmux, member)
+    finally:
+        os.close(fd)
+    assert (row(task.task_id).state, row(task.task_id).reason) == ("held", "hook_wait")
+    assert tmux.offers == []
+    # The waiter is gone: the worker's next pass types the preview.
+    retry_held(tmux, limit=200)
+    assert tmux.typed_into("%5")
+
+
+def test_keys_after_the_grace_period(fleet, monkeypatch):
+    monkeypatch.setenv("CAFLEET_HOOK_GRACE", "5")
+    tmux = FakeTmux()
+    member = add_member(fleet, "alice", "%5")
+    report(member, "working")
+    task, _ = send(fleet, tmux, member)
+    retry_held(tmux, limit=200)
+    assert tmux.offers == [] and row(task.task_id).state == "held"
+    d = row(task.task_id)
+    d.held_since = ago(6)
+    d.save()
+    report(member, "working")
+    retry_held(tmux, limit=200)
+    assert tmux.typed_into("%5")
+    assert (row(task.task_id).state, row(task.task_id).channel) == ("seen", "keys")
+
+
+def test_route_table():
+    assert agentstate.route(None, 0, False) is None
+    assert agentstate.route("idle", 0, True) == "hook_wait"
+    assert agentstate.route("gone", 0, True) == "agent_not_running"
+    assert agentstate.route("working", agentstate.HOOK_ACTIVE + 1, False) is None
+    assert agentstate.grace_over(None) is False
+    assert agentstate.grace_over(now()) is False
