@@ -272,8 +272,8 @@ def mark_submitted(con, agent_id: str, prompt: str, stamp: str) -> int:
     done = 0
     for prefix in sorted(prefixes):
         done += con.execute(
-            "UPDATE task_deliveries SET state = 'seen', seen_at = ?, updated_at = ? "
-            "WHERE state IN ('owed', 'held', 'offered') AND task_id IN "
+            "UPDATE task_deliveries SET state = 'seen', reason = NULL, seen_at = ?, "
+            "updated_at = ? WHERE state IN ('owed', 'held', 'offered') AND task_id IN "
             "(SELECT task_id FROM tasks WHERE context_id = ? AND task_id LIKE ?)",
             (stamp, stamp, agent_id, prefix + "%"),
         ).rowcount

@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from broker.clock import new_id, now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
+from broker.hook import STATE_WORDS
 from broker.ids import resolve_agent
 from broker.models import (
     Agent,
     AgentStatus,
+    Delivery,
     DeliveryState,
     Placement,
     Task,
@@ -589,6 +591,9 @@ class MemberRow:
     unread: int = 0
     idle: int | None = None
     held: int = 0
+    state: str | None = None  # the hook-reported state in words (docs/hooks.md)
+    state_age: int | None = None  # seconds since that state began
+    channel: str | None = None  # channel of the newest delivered message: keys | hook | wake
 
 
 def _latest(queryset, outer: str, field: str):
@@ -604,6 +609,13 @@ def idle_seconds(last_sent: str | None, last_recv: str | None, at: datetime) -> 
         return None
     latest = datetime.fromisoformat(max(stamps))
     return max(0, int((at - latest).total_seconds() // 1))
+
+
+def _whole_seconds(stamp: str | None, at: datetime) -> int | None:
+    try:
+        return max(0, int((at - datetime.fromisoformat(stamp)).total_seconds()))
+    except (TypeError, ValueError):
+        return None
 
 
 def member_list(
@@ -655,6 +667,15 @@ def member_list(
                 ),
                 0,
             ),
+            a_state=F("agent__hook_state__state"),
+            a_state_since=F("agent__hook_state__since"),
+            a_channel=Subquery(
+                Delivery.objects.filter(
+                    task__context_id=OuterRef("agent_id"), channel__isnull=False
+                )
+                .order_by("-offered_at", "-task_id")
+                .values("channel")[:1]
+            ),
         )
     rows = []
     moment = at or datetime.now(UTC)
@@ -667,6 +688,10 @@ def member_list(
             row.unread = int(placement.a_unread or 0)
             row.held = int(placement.a_held or 0)
             row.idle = idle_seconds(row.last_sent, row.last_recv, moment)
+            row.channel = placement.a_channel
+            if placement.a_state:
+                row.state = STATE_WORDS.get(placement.a_state, placement.a_state)
+                row.state_age = _whole_seconds(placement.a_state_since, moment)
         rows.append(row)
     return rows
 

@@ -164,10 +164,11 @@ def test_member_list_activity_counts_held_deliveries(cli, fleet, fake):
     first = Delivery.objects.filter(task__context_id=alice).order_by("task__created_at")[0]
     cli(*sid(fleet), "message", "ack", "--agent-id", alice, "--task-id", first.task_id)
     r = cli(*sid(fleet), "member", "list", "--agent-id", fleet.director, "--activity")
-    assert r.lines[1].endswith("  unread  held")
-    assert r.lines[2].endswith("  ------  ----")
-    cells = {line.split()[1]: line.split()[-2:] for line in r.lines[3:]}
-    assert cells == {"alice": ["2", "2"], "bob": ["1", "0"]}  # unread, held
+    assert r.lines[1].endswith("  unread  held  channel  state  age")
+    assert r.lines[2].endswith("  ------  ----  -------  -----  ---")
+    cells = {line.split()[1]: line.split()[-5:] for line in r.lines[3:]}
+    # unread, held, channel, state, age (no hook ever reported: no state)
+    assert cells == {"alice": ["2", "2", "-", "-", "-"], "bob": ["1", "0", "keys", "-", "-"]}
     j = cli("--json", *sid(fleet), "member", "list", "--agent-id", fleet.director, "--activity")
     assert {e["name"]: e["held"] for e in j.json} == {"alice": 2, "bob": 0}
     plain = cli("--json", *sid(fleet), "member", "list", "--agent-id", fleet.director)

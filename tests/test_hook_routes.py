@@ -104,3 +104,28 @@ def test_route_table():
     assert agentstate.route("working", agentstate.HOOK_ACTIVE + 1, False) is None
     assert agentstate.grace_over(None) is False
     assert agentstate.grace_over(now()) is False
+
+
+def test_member_list_and_show_name_channel_and_state(fleet, cli, monkeypatch):
+    from broker.commands import Call
+    from broker.models import Delivery
+
+    tmux = FakeTmux()
+    monkeypatch.setattr(Call, "tmux", property(lambda self: tmux))
+    member = add_member(fleet, "alice", "%5")
+    report(member, "waiting_permission", 75)
+    task, _ = send(fleet, tmux, member)
+    Delivery.objects.filter(task_id=task.task_id).update(
+        state="seen", reason=None, channel="hook", offered_at=now(), seen_at=now()
+    )
+    r = cli("--session-id", fleet.sid, "member", "list", "--agent-id", fleet.director,
+            "--activity")  # fmt: skip
+    assert r.lines[3].endswith("  hook     waiting for permission  1m")
+    j = cli("--json", "--session-id", fleet.sid, "member", "list", "--agent-id",
+            fleet.director, "--activity")  # fmt: skip
+    entry = j.json[0]
+    assert (entry["channel"], entry["state"]) == ("hook", "waiting for permission")
+    assert 75 <= entry["state_age"] < 90
+    show = cli("--session-id", fleet.sid, "message", "show", "--agent-id", member,
+               "--task-id", task.task_id)  # fmt: skip
+    assert any(line.strip().startswith("delivery: seen via hook") for line in show.lines), show.out

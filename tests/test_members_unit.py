@@ -1178,17 +1178,19 @@ def test_cli_list_text_layout(team, mcli):
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity")
     out = lines_of(res.out)
     assert out[1:3] == [
-        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread  held",
-        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------  ----",
+        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread  held"
+        "  channel  state  age",
+        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------  ----"
+        "  -------  -----  ---",
     ]
     assert (
         out[3] == f"  {one.agent_id[:8]}  alice               active  -          -          -"
-        "          -      0       0"
+        "          -      0       0     -        -      -"
     )
     assert out[4].startswith(
         f"  {two.agent_id[:8]}  a-much-longer-name  active  -          12:00:03   -          "
     )
-    assert out[4].endswith("  1       0")
+    assert out[4].endswith("  1       0     -        -      -")
     for line in out:
         assert line == line.rstrip()
 
@@ -1228,7 +1230,10 @@ def test_cli_list_json(team, mcli):
         "--json", "--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity"
     )
     entry = json.loads(res.out)[0]
-    assert list(entry)[-6:] == ["last_sent", "last_recv", "last_ack", "idle", "unread", "held"]
+    assert list(entry)[-9:] == [
+        "last_sent", "last_recv", "last_ack", "idle", "unread", "held",
+        "channel", "state", "state_age",
+    ]  # fmt: skip
     assert (entry["last_sent"], entry["idle"], entry["unread"], entry["held"]) == (None, None, 0, 0)
 
 

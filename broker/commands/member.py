@@ -111,6 +111,9 @@ ACTIVITY_COLUMNS = (
     ("idle", 5),
     ("unread", 6),
     ("held", 4),
+    ("channel", 7),
+    ("state", 5),
+    ("age", 3),
 )
 
 
@@ -151,6 +154,9 @@ def list_row(row, activity: bool) -> list[str]:
             idle_text(row.idle),
             str(row.unread),
             str(row.held),
+            row.channel or "-",
+            row.state or "-",
+            idle_text(row.state_age),
         ]
     return head + [
         placement.coding_agent,
@@ -197,6 +203,9 @@ def list_json(row, activity: bool) -> dict:
             idle=row.idle,
             unread=row.unread,
             held=row.held,
+            channel=row.channel,
+            state=row.state,
+            state_age=row.state_age,
         )
     return data
 

@@ -97,8 +97,11 @@ def start_member(tmux_server, mock_model, agent_workdir, fleet_db):
             # cafleet on PATH; never the stand-in agents of tests/bin.
             "PATH": ":".join(
                 [VENV_BIN]
-                + [p for p in os.environ.get("PATH", "/usr/bin:/bin").split(":")
-                   if p and Path(p) != BIN_DIR]
+                + [
+                    p
+                    for p in os.environ.get("PATH", "/usr/bin:/bin").split(":")
+                    if p and Path(p) != BIN_DIR
+                ]
             ),
         }
         started.append(member)
