@@ -577,6 +577,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         "registered",
         "unread",
         "held",
+        "reported_state",
         "mailbox",
     )
     list_filter = (KindFilter, "status", "placement__coding_agent", "session")
@@ -595,6 +596,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         "deregistered",
         "unread",
         "held",
+        "reported_state",
         "mailbox",
         "send",
         "card",
@@ -610,7 +612,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("session", "placement")
+            .select_related("session", "placement", "hook_state")
             .annotate(unread_count=_count(unread), held_count=_count(held))
         )
 
@@ -628,6 +630,21 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
     @admin.display(description="held previews", ordering="held_count")
     def held(self, obj):
         return obj.held_count
+
+    @admin.display(description="state (hooks)", ordering="hook_state__state")
+    def reported_state(self, obj):
+        """The state the agent's own hooks last reported and its age (docs/hooks.md)."""
+        from broker.agentstate import describe
+        from broker.models import AgentState
+
+        try:
+            row = obj.hook_state
+        except AgentState.DoesNotExist:
+            row = None
+        words, age = describe(row)
+        if words is None:
+            return "—"
+        return f"{words} · {age}s" if age is not None else words
 
     @admin.display(description="send")
     def send(self, obj):

@@ -105,10 +105,21 @@ def delivery_badge(task):
     if not label:
         return ""
     state = label.split(":")[0].split(" ")[0]
-    return format_html(
+    badge = format_html(
         '<span class="cafleet-preview cafleet-preview-{}" title="inline preview">{}</span>',
         state,
         label,
+    )
+    from broker.delivery import delivery_of
+
+    row = delivery_of(task)
+    if row is None or not row.channel:
+        return badge
+    # The channel that handed it over (docs/hooks.md): keys, hook or wake.
+    return format_html(
+        '{} <span class="cafleet-channel" title="delivery channel">via {}</span>',
+        badge,
+        row.channel,
     )
 
 
