@@ -2,6 +2,7 @@
 inside and outside an isolated tmux server. doctor never touches the database."""
 
 import json
+import os
 
 import pytest
 
@@ -22,6 +23,10 @@ def test_text_output_inside_tmux(file_db, tmux_server):
         f"  window_id:     {tmux_server.window}\n"
         f"  pane_id:       {pane}\n"
         f"  TMUX_PANE:     {pane}\n"
+        "hooks:\n"
+        f"  settings:      {os.environ['HOME']}/.claude/settings.json\n"
+        "  installed:     no ('cafleet hooks install' adds them)\n"
+        "  cafleet denied: no\n"
     )
     assert not file_db.path.exists()  # no database access, nothing created
 
@@ -39,7 +44,12 @@ def test_json_output_is_pinned_to_tmux_pane(file_db, tmux_server):
                     "window_id": window,
                     "pane_id": pane,
                     "tmux_pane_env": pane,
-                }
+                },
+                "hooks": {
+                    "settings_file": f"{os.environ['HOME']}/.claude/settings.json",
+                    "installed": False,
+                    "denied": [],
+                },
             },
             separators=(",", ":"),
         )
