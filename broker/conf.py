@@ -134,6 +134,12 @@ def hook_grace(environ=os.environ) -> float:
     return positive_seconds("CAFLEET_HOOK_GRACE", DEFAULT_HOOK_GRACE, environ)
 
 
+def hook_identity(environ=os.environ) -> tuple[str | None, str | None]:
+    """``(CAFLEET_AGENT_ID, CAFLEET_SESSION_ID)``: the member ``member create`` started, as
+    its own hooks see it (unset or empty: ``None``)."""
+    return environ.get("CAFLEET_AGENT_ID") or None, environ.get("CAFLEET_SESSION_ID") or None
+
+
 # ------------------------------------------------------------------------------ server
 def broker_host(environ=os.environ) -> str:
     return environ.get("CAFLEET_BROKER_HOST") or DEFAULT_HOST

@@ -191,7 +191,9 @@ class Identity:
 
 def identify(con, environ=os.environ) -> Identity | None:
     """One query: the agent (by ``CAFLEET_AGENT_ID`` or by ``TMUX_PANE``) and its mail."""
-    agent_id = environ.get("CAFLEET_AGENT_ID")
+    from broker.conf import hook_identity
+
+    agent_id, session = hook_identity(environ)
     if agent_id:
         row = con.execute(FAST_BY_ID, (agent_id,)).fetchone()
     else:
@@ -202,7 +204,6 @@ def identify(con, environ=os.environ) -> Identity | None:
     if row is None:
         return None
     me = Identity(row)
-    session = environ.get("CAFLEET_SESSION_ID")
     if agent_id and session and session != me.session_id:
         return None
     return me
@@ -541,7 +542,9 @@ def main(argv: list[str], *, stdin=None, stdout=None, stderr=None, environ=os.en
     event = " ".join(argv[:1])[:40] or "?"
     try:
         event, director, timeout = _parse(argv)
-        if director and environ.get("CAFLEET_AGENT_ID"):
+        from broker.conf import hook_identity
+
+        if director and hook_identity(environ)[0]:
             return 0  # a member: its own per-member hooks speak for it
         db_path = database_path(environ)
         payload = read_payload(stdin)
