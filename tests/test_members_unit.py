@@ -424,7 +424,8 @@ def test_create_register_failures(team, rec):
     with pytest.raises(CafleetError) as info:
         spawn(team, director="zzzz")
     assert info.value.message == (
-        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'."
+        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'"
+        " (an id prefix needs at least 8 characters)."
     )
     other = agent_register(session_id=team.sid, name="lead", description="x", skills_json=None)
     agent, _ = spawn(team, director=other.agent_id[:8])  # nested teams; prefix resolves
