@@ -32,6 +32,11 @@ def start_standin(server, log, backend="claude"):
     return pane, events[0]["pid"]
 
 
+def process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().rpartition(")")[2].split()[0]
+
+
 def payload(tag: str, body: str) -> str:
     return tmux.preview_payload(tag * 8, "5678ef01" * 4, "T0", body, 200)
 
@@ -177,6 +182,9 @@ def test_stopped_client_still_gets_the_message_exactly_once(tmux_env, standin_lo
     os.kill(pid, signal.SIGSTOP)  # the stand-in this test started
     resume = threading.Timer(0.3, os.kill, (pid, signal.SIGCONT))
     resume.start()
+    # tmux continues a pane's direct child at once; the stand-in runs under `sh -c`, so
+    # the stop holds
+    server.wait_until(lambda: process_state(pid) == "T", 0.2, "stand-in stopped")
     try:
         result = tmux.deliver_preview(pane, payload("d", "while stopped"), coding_agent=backend)
     finally:
