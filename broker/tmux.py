@@ -81,25 +81,19 @@ def _escape_arg(arg: str) -> str:
 def run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT, input: str | None = None) -> str:
     """Run ``tmux <args>`` and return its stdout (decoded as UTF-8, bad bytes replaced).
 
-    ``input`` is written to tmux's stdin (``load-buffer -b <name> -``); without it stdin is
-    not connected. Raises :class:`TmuxError` on a non-zero exit, a missing binary or a
-    timeout. Arguments ending in ``;`` are escaped (module docstring) so they reach tmux's
+    The output is returned as tmux wrote it: no newline translation, so a carriage return
+    stays a ``\\r`` (tmux.md §6 step 2 needs it) instead of becoming a line break.
+
+    ``input`` is written to tmux's stdin as UTF-8 (``load-buffer -b <name> -``); without it
+    stdin is not connected. Raises :class:`TmuxError` on a non-zero exit, a missing binary or
+    a timeout. Arguments ending in ``;`` are escaped (module docstring) so they reach tmux's
     command unchanged.
     """
     argv = ["tmux", *(_escape_arg(str(a)) for a in args)]
     shown = " ".join(argv)
-    extra = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    extra = {"input": input.encode("utf-8")} if input is not None else {"stdin": subprocess.DEVNULL}
     try:
-        proc = subprocess.run(
-            argv,
-            **extra,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
+        proc = subprocess.run(argv, **extra, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise TmuxError(
             f"tmux command timed out after {float(timeout)}s: {shown}",
@@ -109,14 +103,14 @@ def run(args: list[str], *, timeout: float = DEFAULT_TIMEOUT, input: str | None 
     except OSError as exc:
         raise TmuxError(f"tmux binary not found: {exc}", argv=argv) from exc
     if proc.returncode != 0:
-        stderr = (proc.stderr or "").strip()
+        stderr = (proc.stderr or b"").decode("utf-8", "replace").strip()
         raise TmuxError(
             f"tmux command failed: {shown}\nstderr: {stderr}",
             argv=argv,
             returncode=proc.returncode,
             stderr=stderr,
         )
-    return proc.stdout
+    return (proc.stdout or b"").decode("utf-8", "replace")
 
 
 # --- §3 the caller's pane ------------------------------------------------------------------
@@ -236,8 +230,23 @@ _PATTERNS = {
     "line_breaks": r"\r\n|[\n\r\x85\u2028\u2029]",
     # §10.4 step 4
     "controls": r"[\x00-\x1f\x7f\x80-\x9f]",
-    # §10.4 step 6
-    "fake_header": r"\[(?= *cafleet +msg)",
+    # Before step 1: compatibility forms that imitate ASCII (odd spaces, vertical, small,
+    # fullwidth and halfwidth forms, letterlike and mathematical letters); NFKC maps them.
+    "compat_lookalikes": (
+        "[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\u2100-\u214f\ufe10-\ufe19"
+        "\ufe30-\ufe6f\uff00-\uffef\U0001d400-\U0001d7ff]+"
+    ),
+    # §10.4 step 6, after lookalikes are folded (see harden_body): any opening bracket,
+    # then any whitespace or ⏎ (a former line break), then "cafleet msg" spelt with ASCII letters or the Cyrillic and
+    # Greek letters that look like them.
+    "fake_header": (
+        "[\\[{\u2045\u2329\u27e6\u27e8\u27ea\u27ec\u27ee\u2983\u2985\u2987\u2989"
+        "\u298b\u298d\u298f\u2991\u2993\u2995\u2997\u29fc\u2e22\u2e24\u2e26\u2e28"
+        "\u2768\u276a\u276c\u276e\u2770\u2772\u2774\u3008\u300a\u300c\u300e\u3010"
+        "\u3014\u3016\u3018\u301a]"
+        "(?=[\\s\u23ce]*[c\u0441\u03f2][a\u0430\u0251\u03b1]f[l\u04cf\u0456\u03b9\u01311|]"
+        "[e\u0435][e\u0435][t\u0442\u03c4][\\s\u23ce]+[m\u043c][s\u0455][g\u0261\u050d])"
+    ),
 }
 
 
@@ -250,13 +259,38 @@ def _rx(name: str) -> re.Pattern:
 
 
 def clean_capture(text: str) -> str:
-    """tmux.md §6: drop CSI sequences, then keep each line's text after its last ``\\r``."""
+    """tmux.md §6: drop CSI sequences, then keep each line's text after its last ``\\r``.
+
+    Lines are split on ``\\n`` only: a ``\\r`` is an overwrite within its line, never a
+    line break (:func:`run` keeps it as tmux wrote it).
+    """
     text = _rx("capture_csi").sub("", text)
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
+def last_lines(text: str, lines: int, *, ansi: bool = False) -> str:
+    """The last ``lines`` lines of a capture once its trailing blank lines are dropped.
+
+    ``capture-pane -S -N`` returns N lines of history *plus the whole visible pane*, so an
+    idle pane's capture ends in dozens of blank lines. A line is blank when nothing but
+    whitespace is left after cleaning (§6); ``ansi`` keeps the kept lines untouched. The
+    result ends with a newline unless it is empty.
+    """
+    raw = text.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()  # the newline after the last line
+    shown = clean_capture("\n".join(raw)).split("\n") if raw else []
+    kept = raw if ansi else shown
+    end = len(shown)
+    while end and not shown[end - 1].strip():
+        end -= 1
+    kept = kept[max(0, end - lines) : end]
+    return "\n".join(kept) + "\n" if kept else ""
+
+
 def capture(pane: str, lines: int, *, ansi: bool) -> str:
-    """``capture-pane -p -t <pane> -S -<lines>``; cleaned (§6) unless ``ansi``.
+    """``capture-pane -p -t <pane> -S -<lines>``, cut to its last ``lines`` non-blank-ended
+    lines (:func:`last_lines`); cleaned (§6) unless ``ansi``.
 
     ``lines`` ≤ 0 raises ``TmuxError("capture_pane: lines must be positive, got <N>")``
     before any tmux call; tmux failures raise :class:`TmuxError`.
@@ -264,7 +298,7 @@ def capture(pane: str, lines: int, *, ansi: bool) -> str:
     if lines <= 0:
         raise TmuxError(f"capture_pane: lines must be positive, got {lines}")
     out = run(["capture-pane", "-p", "-t", pane, "-S", f"-{lines}"])
-    return out if ansi else clean_capture(out)
+    return last_lines(out, lines, ansi=ansi)
 
 
 # --- safe delivery: pane gate, typist lock, bracketed paste, verify (docs/delivery.md) -------
@@ -1020,14 +1054,29 @@ def harden_body(text: str, limit: int) -> str:
     """The body line of a preview, tmux.md §10.4 steps 1-7 in order.
 
     Step 8 (trailing ``;``) is a property of the tmux call and is handled by :func:`run`.
+
+    Before step 1 the text is normalised so lookalikes cannot slip past steps 6 and 7:
+    characters that imitate ASCII get their NFKC form (fullwidth ``［``, ``／``, ``！``,
+    odd spaces, mathematical letters; other text such as ``…`` is kept as written), then
+    every invisible character (zero-width, bidi controls, BOM, fillers:
+    ``broker.textnorm.INVISIBLE``) is removed. Step 6 then defangs any opening bracket before ``cafleet msg``, whatever
+    whitespace or Cyrillic/Greek lookalike letters it is spelt with.
     """
+    import unicodedata
+
+    from broker import textnorm
+
+    text = _rx("compat_lookalikes").sub(  # 0a. compatibility forms imitating ASCII
+        lambda m: unicodedata.normalize("NFKC", m.group(0)), text
+    )
+    text = textnorm.strip_invisible(text)  # 0b. zero-width, bidi, BOM, fillers
     text = _rx("body_escapes").sub("", text)  # 1. escape sequences
     text = _rx("line_breaks").sub("\u23ce", text)  # 2. line breaks -> ⏎
     text = text.replace("\t", " ")  # 3. tab -> space
     text = _rx("controls").sub(_control_picture, text)  # 4. other controls
     if len(text) > limit:  # 5. cut
         text = text[:limit] + "\u2026"
-    text = _rx("fake_header").sub("(", text)  # 6. defang
+    text = _rx("fake_header").sub("(", text)  # 6. defang (any bracket, any lookalike)
     if text.startswith(("!", "/")):  # 7. no command on line 2
         text = " " + text
     return text

@@ -428,7 +428,8 @@ def test_create_register_failures(team, rec):
     with pytest.raises(CafleetError) as info:
         spawn(team, director="zzzz")
     assert info.value.message == (
-        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'."
+        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'"
+        " (an id prefix needs at least 8 characters)."
     )
     other = agent_register(session_id=team.sid, name="lead", description="x", skills_json=None)
     agent, _ = spawn(team, director=other.agent_id[:8])  # nested teams; prefix resolves
@@ -1139,34 +1140,37 @@ def test_cli_list_text_layout(team, mcli):
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did)
     assert lines_of(res.out) == [
         "1 member:",
-        "  agent_id        name      status  backend  session  window_id  pane_id  created_at",
-        "  --------------  --------  ------  -------  -------  ---------  -------  "
-        "--------------------",
-        f"  {one.agent_id[:12]}…   alice     active  claude   main     @1         %12      {ts(1)}",
+        "  agent_id  name      status  backend  session  window_id  pane_id  created_at",
+        "  --------  --------  ------  -------  -------  ---------  -------  " + "-" * len(ts(1)),
+        f"  {one.agent_id[:8]}  alice     active  claude   main     @1         %12      {ts(1)}",
     ]
     two = add_member(team, name="a-much-longer-name", stamp=ts(2), pane=None, coding_agent="codex")
     task(frm=team.did, to=two.agent_id, at=ts(3))
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did)
     out = lines_of(res.out)
     assert out[0] == "2 members:"
+    # columns widen to their longest value: every row stays aligned
+    assert out[1] == (
+        "  agent_id  name                status  backend  session  window_id  pane_id    created_at"
+    )
     assert out[4] == (
-        f"  {two.agent_id[:12]}…   a-much-longer-name  active  codex    main     "
+        f"  {two.agent_id[:8]}  a-much-longer-name  active  codex    main     "
         f"@1         (pending)  {ts(2)}"
     )
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity")
     out = lines_of(res.out)
     assert out[1:3] == [
-        "  agent_id        name      status  last_sent  last_recv  last_ack   idle   unread",
-        "  --------------  --------  ------  ---------  ---------  ---------  -----  ------",
+        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread  held",
+        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------  ----",
     ]
     assert (
-        out[3] == f"  {one.agent_id[:12]}…   alice     active  -          -          -"
-        "          -      0"
+        out[3] == f"  {one.agent_id[:8]}  alice               active  -          -          -"
+        "          -      0       0"
     )
     assert out[4].startswith(
-        f"  {two.agent_id[:12]}…   a-much-longer-name  active  -          12:00:03   -          "
+        f"  {two.agent_id[:8]}  a-much-longer-name  active  -          12:00:03   -          "
     )
-    assert out[4].endswith("  1")
+    assert out[4].endswith("  1       0")
     for line in out:
         assert line == line.rstrip()
 
@@ -1206,8 +1210,8 @@ def test_cli_list_json(team, mcli):
         "--json", "--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity"
     )
     entry = json.loads(res.out)[0]
-    assert list(entry)[-5:] == ["last_sent", "last_recv", "last_ack", "idle", "unread"]
-    assert (entry["last_sent"], entry["idle"], entry["unread"]) == (None, None, 0)
+    assert list(entry)[-6:] == ["last_sent", "last_recv", "last_ack", "idle", "unread", "held"]
+    assert (entry["last_sent"], entry["idle"], entry["unread"], entry["held"]) == (None, None, 0, 0)
 
 
 @pytest.mark.django_db
@@ -1217,14 +1221,14 @@ def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli, monkeypatch, 
     ids = ("--agent-id", team.did, "--member-id", member.agent_id[:8])
     rec.outputs["capture-pane"] = "line one\nline two\n\n"
     res = mcli(*base, "member", "capture", *ids, "--tail", "5", "--full")
-    assert (res.code, res.out) == (0, "line one\nline two\n\n")
+    assert (res.code, res.out) == (0, "line one\nline two\n")  # trailing blank dropped
     assert rec.calls[-1] == ["capture-pane", "-p", "-t", "%7", "-S", "-5"]
     res = mcli("--json", *base, "member", "capture", *ids)
     assert json.loads(res.out) == {
         "member_agent_id": member.agent_id,
         "pane_id": "%7",
         "lines": 30,
-        "content": "line one\nline two\n\n",
+        "content": "line one\nline two\n",
     }
     # the keystroke commands go through the gate: a simulated idle pane answers them
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))

@@ -23,7 +23,8 @@ class FakeTmux:
 
     def __call__(self, argv, **kwargs):
         assert kwargs.get("capture_output") is True
-        assert kwargs.get("text") is True
+        # run() reads bytes and decodes them itself, so a "\r" is never turned into "\n".
+        assert "text" not in kwargs and "universal_newlines" not in kwargs
         assert "shell" not in kwargs
         assert isinstance(argv, list)
         self.calls.append((argv, kwargs["timeout"]))
@@ -33,8 +34,8 @@ class FakeTmux:
             raise result
         if isinstance(result, tuple):
             rc, err = result
-            return subprocess.CompletedProcess(argv, rc, "", err)
-        return subprocess.CompletedProcess(argv, 0, result, "")
+            return subprocess.CompletedProcess(argv, rc, b"", err.encode())
+        return subprocess.CompletedProcess(argv, 0, result.encode(), b"")
 
     @property
     def argvs(self):
