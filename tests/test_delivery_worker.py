@@ -180,7 +180,10 @@ def test_escalation_exactly_once_and_no_keystroke_into_the_member_pane(fleet):
     )
     assert note.status_state == "input_required" and note.origin_task_id is None
     assert "alice" in note.text and member[:8] in note.text and task.task_id[:8] in note.text
-    assert "waiting for permission" in note.text
+    assert (
+        f"message {task.task_id[:8]} from {fleet.director[:8]} for 6 min: waiting for "
+        "permission." in note.text
+    )
     assert note.text.endswith(
         f"cafleet --session-id {fleet.sid} member capture --agent-id {fleet.director} "
         f"--member-id {member}"
