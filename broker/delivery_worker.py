@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from broker import conf
 from broker.clock import new_id, now
@@ -124,9 +124,13 @@ def acquire(key: str, pid: int, *, stale_after: float = STALE_AFTER) -> bool:
     with transaction.atomic():
         row = DeliveryWorker.objects.filter(key=key).first()
         if row is None:
-            DeliveryWorker.objects.create(
-                key=key, pid=str(pid), started_at=stamp, heartbeat_at=stamp
-            )
+            try:
+                with transaction.atomic():  # a database without IMMEDIATE writes may race here
+                    DeliveryWorker.objects.create(
+                        key=key, pid=str(pid), started_at=stamp, heartbeat_at=stamp
+                    )
+            except IntegrityError:
+                return False
             return True
         if row.pid != str(pid) and is_live(row, stale_after=stale_after):
             return False
