@@ -214,7 +214,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
     """
     try:
         agent.deregister()
-    except Exception as exc:  # noqa: BLE001 - any failure here only warns
+    except Exception as exc:  # any failure here only warns
         if _already_gone(agent.agent_id):
             return  # deregistered by someone else meanwhile: nothing is orphaned
         cause = " ".join(str(exc).split()) or type(exc).__name__
@@ -228,7 +228,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
 def _already_gone(agent_id: str) -> bool:
     try:
         return not Agent.objects.filter(agent_id=agent_id, status=AgentStatus.ACTIVE).exists()
-    except Exception:  # noqa: BLE001 - the database itself failing: report the orphan
+    except Exception:  # the database itself failing: report the orphan
         return False
 
 
@@ -276,12 +276,12 @@ def member_create(
         pane = tmux.split_window(window_id, argv, raw_database_url(environ))
         if not pane:
             raise tmux.TmuxError("split-window printed no pane id")
-    except Exception as exc:  # noqa: BLE001 - every spawn failure rolls back
+    except Exception as exc:  # every spawn failure rolls back
         raise fail(f"tmux split-window failed: {exc}.") from None
 
     try:
         recorded = _record_pane(agent.agent_id, pane)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _send_exit_quietly(tmux, pane)
         raise fail(f"placement update failed: {exc}.") from None
     if not recorded:
@@ -296,14 +296,14 @@ def member_create(
 def _send_exit_quietly(tmux, pane: str) -> None:
     try:
         tmux.send_exit(pane)
-    except Exception:  # noqa: BLE001, S110 - tmux.md §4.4 step 4: errors ignored
+    except Exception:  # tmux.md §4.4 step 4: errors ignored
         pass
 
 
 def _select_layout(tmux, window_id: str, warn) -> None:
     try:
         tmux.select_layout(window_id)
-    except Exception as exc:  # noqa: BLE001 - a layout failure only warns
+    except Exception as exc:  # a layout failure only warns
         warn(f"Warning: select-layout failed: {exc}")
 
 
@@ -364,7 +364,7 @@ def member_delete(
     if force:
         try:
             tmux.kill_pane(pane)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CafleetError(
                 f"kill_pane failed for pane {pane}: {exc}. The tmux server may "
                 "be unreachable. Verify with 'cafleet doctor', then re-run the "
@@ -374,7 +374,7 @@ def member_delete(
     else:
         try:
             tmux.send_exit(pane)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CafleetError(
                 f"send_exit failed for pane {pane}: {exc}. The tmux server may "
                 "be unreachable. Verify with 'cafleet doctor', then re-run "
@@ -396,7 +396,7 @@ def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
     while True:
         try:
             alive = pane in tmux.list_pane_ids()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CafleetError(
                 f"tmux call failed while waiting for pane {pane} to close: {exc}"
             ) from None
@@ -411,7 +411,7 @@ def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
 def _tail(tmux, pane: str, warn) -> str:
     try:
         return tmux.capture(pane, DELETE_TAIL_LINES, ansi=False).rstrip("\n")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         warn(
             f"Warning: capture_pane failed during timeout handling: {exc}. The timeout error "
             "and recovery hint still print."
@@ -422,7 +422,7 @@ def _tail(tmux, pane: str, warn) -> str:
 def _deregister(member: Agent) -> None:
     try:
         member.deregister()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"deregister failed: {exc}") from None
 
 
@@ -436,7 +436,7 @@ def member_capture(
     )
     try:
         content = tmux.capture(target.pane, lines, ansi=ansi)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"capture failed: {exc}") from None
     return target, content
 
@@ -457,7 +457,7 @@ def member_send_input(
             tmux.send_choice(target.pane, choice)
         else:
             tmux.send_freetext(target.pane, freetext)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     return target
 
@@ -467,7 +467,7 @@ def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: st
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
         tmux.send_exec(target.pane, command)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     return target
 
@@ -477,7 +477,7 @@ def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Ta
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
         delivered = tmux.poll_trigger(target.pane, session_id, target.member_id)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     if not delivered:
         raise CafleetError(
