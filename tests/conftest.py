@@ -40,6 +40,16 @@ TEST_DB = _RUN_DIR / "test-registry.db"
 os.environ["CAFLEET_DATABASE_URL"] = f"sqlite:///{TEST_DB}"
 
 
+# Fixtures that run cafleet (or Python) in subprocesses: a test using one is ``e2e``.
+SUBPROCESS_FIXTURES = frozenset({"file_db", "fresh_db"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings():
     from django.conf import settings

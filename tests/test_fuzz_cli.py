@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 EXAMPLES = 2500 if LONG else 150
