@@ -182,21 +182,33 @@ def fresh_db(file_db) -> FileDB:
     return file_db
 
 
-def seed_session(db: FileDB) -> Fleet:
-    """Create a session in a file database without tmux, through the service layer.
-
-    Runs in a subprocess so the test process's own Django connection is not involved.
-    """
-    code = (
-        "import json,sys;from cafleet_project.cli import setup_django;"
-        "setup_django(('session','create'));"
-        "from broker.services import session_create;"
-        "s,d,a,p=session_create(label='seed',coding_agent='claude',"
-        "caller=('cafleet-test','@1','%999999'));"
-        "print(json.dumps([s.session_id,d.agent_id,a.agent_id]))"
+def seed(db: FileDB, code: str):
+    """Run ``code`` with Django set up on ``db`` (the broker's services importable); it sets
+    ``result``, which comes back through JSON. One subprocess, so the test process's own
+    Django connection is not involved."""
+    script = (
+        "import json\n"
+        "from cafleet_project.cli import setup_django\n"
+        "setup_django(('session', 'create'))\n"
+        f"{code}\n"
+        "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, env=db.env, check=True, cwd=REPO
+        [sys.executable, "-c", script], capture_output=True, env=db.env, check=True, cwd=REPO
     )
-    sid, director, admin = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+SEED_SESSION = (
+    "from broker.services import session_create\n"
+    "s, d, a, p = session_create(label='seed', coding_agent='claude',"
+    " caller=('cafleet-test', '@1', '%999999'))\n"
+)
+
+
+def seed_session(db: FileDB) -> Fleet:
+    """Create a session in a file database without tmux, through the service layer."""
+    sid, director, admin = seed(
+        db, SEED_SESSION + "result = [s.session_id, d.agent_id, a.agent_id]"
+    )
     return Fleet(sid, director, admin, "%999999")

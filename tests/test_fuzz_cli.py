@@ -41,7 +41,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
+from broker.grammar import GLOBAL_OPTIONS, GROUPS, TOP_COMMANDS
+from tests.conftest import CAFLEET, REPO, SEED_SESSION, FileDB, seed, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -196,35 +197,17 @@ class World:
         self.stats: Counter = Counter()
 
     def reseed(self) -> None:
-        fleet = seed_session(self.db)
-        extra = self.db.run(
-            "--json",
-            "--session-id",
-            fleet.sid,
-            "agent",
-            "register",
-            "--name",
-            "peer",
-            "--description",
-            "a plain agent",
+        """A live session with its Director, Administrator, a plain peer and one message,
+        made through the services in one subprocess."""
+        self.sid, self.director, self.admin, self.peer, self.task = seed(
+            self.db,
+            SEED_SESSION + "from broker.services import agent_register, message_send\n"
+            "peer = agent_register(session_id=s.session_id, name='peer',"
+            " description='a plain agent', skills_json=None)\n"
+            "task, _ = message_send(session_id=s.session_id, agent_ref=d.agent_id,"
+            " to_ref=peer.agent_id, text='seed message', limit=200)\n"
+            "result = [s.session_id, d.agent_id, a.agent_id, peer.agent_id, task.task_id]",
         )
-        self.sid, self.director, self.admin = fleet.sid, fleet.director, fleet.admin
-        self.peer = extra.json["agent_id"]
-        sent = self.db.run(
-            "--json",
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            self.director,
-            "--to",
-            self.peer,
-            "--full",
-            "--text",
-            "seed message",
-        )
-        self.task = sent.json["task"]["task_id"]
 
     def ids(self) -> list[str]:
         full = [self.sid, self.director, self.admin, self.peer, self.task]
@@ -269,47 +252,25 @@ def world():
 
 
 # ------------------------------------------------------------------------------ strategies
-COMMANDS = {
-    ("db", "init"): [],
-    ("session", "create"): ["--label", "--coding-agent", "--json", "--full"],
-    ("session", "list"): ["--json"],
-    ("session", "show"): ["--json"],
-    ("session", "delete"): [],
-    ("agent", "register"): ["--name", "--description", "--skills"],
-    ("agent", "deregister"): ["--agent-id"],
-    ("agent", "list"): ["--agent-id", "--full"],
-    ("agent", "show"): ["--agent-id", "--id", "--full"],
-    ("message", "send"): ["--agent-id", "--to", "--text", "--text-file", "--full", "--quiet"],
-    ("message", "broadcast"): ["--agent-id", "--text", "--text-file", "--full"],
-    ("message", "poll"): ["--agent-id", "--all", "--since", "--page-size", "--wait", "--full"],
-    ("message", "ack"): ["--agent-id", "--task-id", "--full", "--quiet"],
-    ("message", "cancel"): ["--agent-id", "--task-id", "--full"],
-    ("message", "show"): ["--agent-id", "--task-id", "--full"],
-    ("member", "create"): ["--agent-id", "--name", "--description", "--coding-agent", "--full"],
-    ("member", "delete"): ["--agent-id", "--member-id", "--force", "-f"],
-    ("member", "list"): ["--agent-id", "--activity"],
-    ("member", "capture"): [
-        "--agent-id",
-        "--member-id",
-        "--lines",
-        "--tail",
-        "--ansi",
-        "--no-ansi",
-        "--full",
-    ],
-    ("member", "send-input"): ["--agent-id", "--member-id", "--choice", "--freetext"],
-    ("member", "exec"): ["--agent-id", "--member-id"],
-    ("member", "ping"): ["--agent-id", "--member-id", "--quiet"],
-    ("doctor",): [],
-    ("member",): [],
-    ("message",): [],
-    (): [],
-}
+# The command table, from the grammar: every command path (and each group alone, and no
+# command at all) with the option names it accepts. Never fuzzed: ``server`` serves until
+# stopped and ``django`` runs Django's own commands.
+NOT_FUZZED = {("server",), ("django",)}
+
+
+def option_names(command) -> list[str]:
+    return [name for o in command.options for name in (*o.names, *o.off_names)]
+
+
+COMMANDS = {(g.name, c.name): option_names(c) for g in GROUPS for c in g.commands}
+COMMANDS |= {(c.name,): option_names(c) for c in TOP_COMMANDS if (c.name,) not in NOT_FUZZED}
+COMMANDS |= {(g.name,): [] for g in GROUPS} | {(): []}
 ALL_FLAGS = sorted(
     {f for flags in COMMANDS.values() for f in flags}
     | {"--help", "--version", "--json", "--pretty", "--session-id", "--bogus", "-x", "--", "-"}
 )
-GLOBAL_FLAGS = ["--json", "--pretty", "--session-id", "--version", "--help", "--agent-id"]
+# The global options, plus --help and a command option in the wrong place.
+GLOBAL_FLAGS = [n for o in GLOBAL_OPTIONS for n in o.names] + ["--help", "--agent-id"]
 
 # Text that a command line can carry: no NUL; lone surrogates stand for undecodable bytes.
 argv_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=()), max_size=40)
@@ -493,27 +454,16 @@ def command_lines(draw, world: World):
 
 # Well-formed lines: the required options of each command, mostly valid values, plus a few
 # optional ones. They get past the parser and exercise validation, resolution and effects.
+def required_words(command) -> list[str]:
+    """The required options, ``BODY`` for a message body, then the required arguments."""
+    words = [o.names[0] for o in command.options if o.required]
+    if any(o.dest == "text" for o in command.options):
+        words.append("BODY")
+    return words + [a.name for a in command.args if a.required]
+
+
 REQUIRED = {
-    ("session", "create"): [],
-    ("session", "show"): ["SESSION_ID"],
-    ("session", "delete"): ["SESSION_ID"],
-    ("agent", "register"): ["--name", "--description"],
-    ("agent", "deregister"): ["--agent-id"],
-    ("agent", "list"): ["--agent-id"],
-    ("agent", "show"): ["--agent-id", "--id"],
-    ("message", "send"): ["--agent-id", "--to", "BODY"],
-    ("message", "broadcast"): ["--agent-id", "BODY"],
-    ("message", "poll"): ["--agent-id"],
-    ("message", "ack"): ["--agent-id", "--task-id"],
-    ("message", "cancel"): ["--agent-id", "--task-id"],
-    ("message", "show"): ["--agent-id", "--task-id"],
-    ("member", "create"): ["--agent-id", "--name", "--description"],
-    ("member", "delete"): ["--agent-id", "--member-id"],
-    ("member", "list"): ["--agent-id"],
-    ("member", "capture"): ["--agent-id", "--member-id"],
-    ("member", "send-input"): ["--agent-id", "--member-id"],
-    ("member", "exec"): ["--agent-id", "--member-id", "COMMAND"],
-    ("member", "ping"): ["--agent-id", "--member-id"],
+    (g.name, c.name): required_words(c) for g in GROUPS if g.name != "db" for c in g.commands
 }
 OPTIONAL_VALUES = {
     "--since": timestamps,
