@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -174,11 +175,22 @@ def file_db(tmp_path) -> FileDB:
     return FileDB(path, url, subprocess_env(url))
 
 
-@pytest.fixture
-def fresh_db(file_db) -> FileDB:
-    """An initialised file database, for subprocess tests."""
-    result = file_db.run("db", "init")
+@pytest.fixture(scope="session")
+def initialised_db_template(tmp_path_factory) -> Path:
+    """One database made by ``cafleet db init`` per run; ``fresh_db`` copies it."""
+    path = tmp_path_factory.mktemp("template") / "data" / "registry.db"
+    url = f"sqlite:///{path}"
+    result = FileDB(path, url, subprocess_env(url)).run("db", "init")
     assert result.code == 0, result.err
+    return path
+
+
+@pytest.fixture
+def fresh_db(file_db, initialised_db_template) -> FileDB:
+    """An initialised file database, for subprocess tests: a copy of the run's template
+    (private directory and file, as ``db init`` leaves them)."""
+    file_db.path.parent.mkdir(mode=0o700)
+    shutil.copy2(initialised_db_template, file_db.path)
     return file_db
 
 
