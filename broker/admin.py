@@ -27,6 +27,7 @@ from broker import admin_messages  # noqa: F401 - registers the message and plac
 from broker.admin_base import (
     DeletedFilter,
     KindFilter,
+    PlacementColumns,
     ReadOnlyAdmin,
     ReadOnlyInline,
     card_kind_column,
@@ -39,6 +40,7 @@ from broker.admin_display import (
     link,
     placement_of,
     show_time,
+    time_column,
 )
 from broker.admin_views import timeline_view
 from broker.models import (
@@ -85,13 +87,9 @@ class AgentColumns:
             return "—"
         return placement.tmux_pane_id or "(pending)"
 
-    @admin.display(description="registered", ordering="registered_at")
-    def registered(self, obj):
-        return show_time(obj.registered_at)
+    registered = time_column("registered_at", "registered")
 
-    @admin.display(description="deregistered", ordering="deregistered_at")
-    def deregistered(self, obj):
-        return show_time(obj.deregistered_at)
+    deregistered = time_column("deregistered_at", "deregistered")
 
     @admin.display(description="messages")
     def mailbox(self, obj):
@@ -251,9 +249,7 @@ class SessionAdmin(ReadOnlyAdmin):
     def short_id(self, obj):
         return format_html('<code title="{}">{}</code>', obj.session_id, obj.session_id[:8])
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return show_time(obj.created_at)
+    created = time_column("created_at", "created")
 
     @admin.display(description="deleted", ordering="deleted_at")
     def deleted(self, obj):
@@ -343,7 +339,7 @@ def mailbox_links(agent):
     )
 
 
-class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
+class AgentPlacementInline(PlacementColumns, ReadOnlyInline, admin.StackedInline):
     model = Placement
     fk_name = "agent"
     verbose_name = "placement"
@@ -351,18 +347,7 @@ class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
     fields = ("director", "tmux_session", "tmux_window_id", "pane", "coding_agent", "created")
     readonly_fields = fields
 
-    @admin.display(description="director")
-    def director(self, obj):
-        director = obj.director_agent
-        return link(admin_url(director), director.name) if director else "— (root Director)"
-
-    @admin.display(description="pane")
-    def pane(self, obj):
-        return obj.tmux_pane_id or "(pending)"
-
-    @admin.display(description="created")
-    def created(self, obj):
-        return show_time(obj.created_at)
+    created = time_column("created_at", "created", sortable=False)
 
 
 @admin.register(Agent)

@@ -9,7 +9,7 @@ from django.db.models import CharField, F, Func, IntegerField, Q, Subquery, Valu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from broker.admin_display import STATE_LABELS, utc_stamp
+from broker.admin_display import STATE_LABELS, admin_url, link, utc_stamp
 from broker.models import (
     ADMIN_KIND,
     Agent,
@@ -75,6 +75,19 @@ class ReadOnlyInline:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PlacementColumns:
+    """The director and pane columns of a placement (its list and the agent's inline)."""
+
+    @admin.display(description="director")
+    def director(self, obj):
+        director = obj.director_agent
+        return link(admin_url(director), director.name) if director else "— (root Director)"
+
+    @admin.display(description="pane")
+    def pane(self, obj):
+        return obj.tmux_pane_id or "(pending)"
 
 
 # ------------------------------------------------------------------------------ list filters

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from django.contrib import admin
 from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 from django.utils import timezone
@@ -101,3 +102,13 @@ def placement_of(agent):
 
 def link(url: str | None, text):
     return format_html('<a href="{}">{}</a>', url, text) if url else text
+
+
+def time_column(field: str, description: str, *, sortable: bool = True):
+    """A ModelAdmin column showing the timestamp ``field`` with :func:`show_time`."""
+
+    @admin.display(description=description, ordering=field if sortable else None)
+    def column(model_admin, obj):
+        return show_time(getattr(obj, field))
+
+    return column

@@ -12,9 +12,10 @@ from broker.admin_base import (
     MessageSessionFilter,
     MessageStateFilter,
     OutboxFilter,
+    PlacementColumns,
     ReadOnlyAdmin,
 )
-from broker.admin_display import admin_url, link, preview, show_time, state_label
+from broker.admin_display import admin_url, link, preview, show_time, state_label, time_column
 from broker.models import Agent, Placement, Task, TaskType
 
 
@@ -99,13 +100,9 @@ class TaskAdmin(ReadOnlyAdmin):
         label = state_label(obj)
         return format_html('<span class="cafleet-state cafleet-state-{}">{}</span>', label, label)
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return show_time(obj.created_at)
+    created = time_column("created_at", "created")
 
-    @admin.display(description="last change", ordering="status_timestamp")
-    def last_change(self, obj):
-        return show_time(obj.status_timestamp)
+    last_change = time_column("status_timestamp", "last change")
 
     @admin.display(description="body")
     def body_preview(self, obj):
@@ -163,7 +160,7 @@ class TaskAdmin(ReadOnlyAdmin):
 
 # ------------------------------------------------------------------------------ placements
 @admin.register(Placement)
-class PlacementAdmin(ReadOnlyAdmin):
+class PlacementAdmin(PlacementColumns, ReadOnlyAdmin):
     list_display = (
         "agent_link",
         "session_link",
@@ -187,15 +184,4 @@ class PlacementAdmin(ReadOnlyAdmin):
     def session_link(self, obj):
         return link(admin_url(obj.agent.session), str(obj.agent.session))
 
-    @admin.display(description="director")
-    def director(self, obj):
-        director = obj.director_agent
-        return link(admin_url(director), director.name) if director else "— (root Director)"
-
-    @admin.display(description="pane")
-    def pane(self, obj):
-        return obj.tmux_pane_id or "(pending)"
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return show_time(obj.created_at)
+    created = time_column("created_at", "created")
