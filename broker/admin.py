@@ -36,6 +36,7 @@ from broker.admin_base import (
 from broker.admin_display import (
     admin_url,
     agent_kind,
+    agent_link,
     changelist_url,
     link,
     placement_of,
@@ -160,8 +161,7 @@ class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
 
     @admin.display(description="director")
     def director(self, obj):
-        director = obj.placement.director_agent
-        return link(admin_url(director), director.name) if director else "— (root Director)"
+        return agent_link(obj.placement.director_agent, "— (root Director)")
 
     @admin.display(description="tmux session")
     def tmux_session(self, obj):
@@ -257,8 +257,7 @@ class SessionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="root Director")
     def root_director(self, obj):
-        director = obj.director_agent
-        return link(admin_url(director), director.name) if director else "—"
+        return agent_link(obj.director_agent, "—")
 
     @admin.display(description="Administrator")
     def administrator(self, obj):

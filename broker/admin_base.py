@@ -9,7 +9,7 @@ from django.db.models import CharField, F, Func, IntegerField, Q, Subquery, Valu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from broker.admin_display import STATE_LABELS, admin_url, link, utc_stamp
+from broker.admin_display import STATE_LABELS, agent_link, utc_stamp
 from broker.models import (
     ADMIN_KIND,
     Agent,
@@ -82,8 +82,7 @@ class PlacementColumns:
 
     @admin.display(description="director")
     def director(self, obj):
-        director = obj.director_agent
-        return link(admin_url(director), director.name) if director else "— (root Director)"
+        return agent_link(obj.director_agent, "— (root Director)")
 
     @admin.display(description="pane")
     def pane(self, obj):

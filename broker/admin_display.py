@@ -104,6 +104,11 @@ def link(url: str | None, text):
     return format_html('<a href="{}">{}</a>', url, text) if url else text
 
 
+def agent_link(agent, missing: str):
+    """A link to the agent's page named after it, or ``missing`` when there is no agent."""
+    return link(admin_url(agent), agent.name) if agent else missing
+
+
 def time_column(field: str, description: str, *, sortable: bool = True):
     """A ModelAdmin column showing the timestamp ``field`` with :func:`show_time`."""
 
