@@ -48,6 +48,7 @@ from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
+    DeliveryState,
     Placement,
     Session,
     Task,
@@ -360,6 +361,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         "pane",
         "registered",
         "unread",
+        "held",
         "mailbox",
     )
     list_filter = (KindFilter, "status", "placement__coding_agent", "session")
@@ -377,6 +379,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         "registered",
         "deregistered",
         "unread",
+        "held",
         "mailbox",
         "send",
         "card",
@@ -387,12 +390,13 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         unread = Task.objects.filter(
             context_id=OuterRef("pk"), status_state=TaskState.INPUT_REQUIRED
         )
+        held = unread.filter(delivery__state=DeliveryState.HELD)
         # select_related here replaces list_select_related (the ChangeList skips its own).
         return (
             super()
             .get_queryset(request)
             .select_related("session", "placement")
-            .annotate(unread_count=count_rows(unread))
+            .annotate(unread_count=count_rows(unread), held_count=count_rows(held))
         )
 
     @admin.display(description="session", ordering="session__created_at")
@@ -405,6 +409,10 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
             changelist_url(Task, inbox=obj.agent_id, state=TaskState.INPUT_REQUIRED),
             obj.unread_count,
         )
+
+    @admin.display(description="held previews", ordering="held_count")
+    def held(self, obj):
+        return obj.held_count
 
     @admin.display(description="send")
     def send(self, obj):

@@ -58,6 +58,35 @@ def state_label(task) -> str:
     return STATE_LABELS.get(task.status_state, task.status_state)
 
 
+def delivery_label(task) -> str:
+    """The preview's delivery state in words (docs/delivery-states.md), or "" for a row
+    without one (a broadcast summary)."""
+    from broker.delivery import delivery_of, reason_words
+
+    row = delivery_of(task)
+    if row is None:
+        return ""
+    if row.state == "held":
+        return f"held: {reason_words(row.reason)}"
+    if row.state == "failed":
+        return f"failed: {reason_words(row.reason)}"
+    if row.state == "owed" and row.reason:
+        return f"owed ({reason_words(row.reason)})"
+    return row.state
+
+
+def delivery_badge(task):
+    label = delivery_label(task)
+    if not label:
+        return ""
+    state = label.split(":")[0].split(" ")[0]
+    return format_html(
+        '<span class="cafleet-preview cafleet-preview-{}" title="inline preview">{}</span>',
+        state,
+        label,
+    )
+
+
 def preview(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "…"

@@ -15,7 +15,15 @@ from broker.admin_base import (
     PlacementColumns,
     ReadOnlyAdmin,
 )
-from broker.admin_display import admin_url, link, preview, show_time, state_label, time_column
+from broker.admin_display import (
+    admin_url,
+    delivery_badge,
+    link,
+    preview,
+    show_time,
+    state_label,
+    time_column,
+)
 from broker.models import Agent, Placement, Task, TaskType
 
 
@@ -28,6 +36,7 @@ class TaskAdmin(ReadOnlyAdmin):
         "recipient",
         "kind",
         "state",
+        "preview_state",
         "created",
         "last_change",
         "body_preview",
@@ -36,6 +45,7 @@ class TaskAdmin(ReadOnlyAdmin):
     list_display_links = ("short_id",)
     list_filter = (
         MessageStateFilter,
+        "delivery__state",
         "type",
         MessageSessionFilter,
         AgeFilter,
@@ -50,6 +60,7 @@ class TaskAdmin(ReadOnlyAdmin):
         "session_link",
         "kind",
         "state",
+        "preview_state",
         "sender",
         "recipient",
         "created",
@@ -65,6 +76,7 @@ class TaskAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
+            .select_related("context", "context__session", "delivery")
             .annotate(from_name=Subquery(sender, output_field=CharField()))
         )
 
@@ -99,6 +111,10 @@ class TaskAdmin(ReadOnlyAdmin):
     def state(self, obj):
         label = state_label(obj)
         return format_html('<span class="cafleet-state cafleet-state-{}">{}</span>', label, label)
+
+    @admin.display(description="preview", ordering="delivery__state")
+    def preview_state(self, obj):
+        return delivery_badge(obj) or "—"
 
     created = time_column("created_at", "created")
 

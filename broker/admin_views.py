@@ -28,6 +28,7 @@ from broker.admin_display import (
     admin_url,
     agent_kind,
     changelist_url,
+    delivery_badge,
     preview,
     show_time,
     state_label,
@@ -177,12 +178,20 @@ class Event:
     def url(self) -> str:
         return admin_url(self.task)
 
+    @property
+    def preview(self):
+        return delivery_badge(self.task) if self.kind == "sent" else ""
+
 
 @dataclass
 class Delivery:
     task: Task
     recipient: object
     state: str
+
+    @property
+    def preview(self):
+        return delivery_badge(self.task)
 
 
 class Who:
@@ -245,7 +254,7 @@ def build_timeline(
     if before:
         sends = sends.filter(created_at__lt=before)
         changes = changes.filter(status_timestamp__lt=before)
-    sent = list(sends.order_by("-created_at", "-task_id")[: page + 1])
+    sent = list(sends.select_related("delivery").order_by("-created_at", "-task_id")[: page + 1])
     changed = list(changes.order_by("-status_timestamp", "-task_id")[: page + 1])
 
     events: list[Event] = []
@@ -294,9 +303,11 @@ def build_timeline(
 
     summaries = {e.task.task_id: e for e in events if e.kind == "broadcast"}
     if summaries:
-        for task in Task.objects.filter(
-            origin_task_id__in=list(summaries), type=TaskType.UNICAST
-        ).order_by("task_id"):
+        for task in (
+            Task.objects.filter(origin_task_id__in=list(summaries), type=TaskType.UNICAST)
+            .select_related("delivery")
+            .order_by("task_id")
+        ):
             summaries[task.origin_task_id].deliveries.append(
                 Delivery(task, who(task.context_id), state_label(task))
             )

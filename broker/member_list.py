@@ -9,7 +9,7 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from broker.ids import resolve_agent
-from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
+from broker.models import Agent, AgentStatus, DeliveryState, Placement, Task, TaskState, TaskType
 
 
 @dataclass
@@ -21,6 +21,7 @@ class MemberRow:
     last_ack: str | None = None
     unread: int = 0
     idle: int | None = None
+    held: int = 0
 
 
 def _latest(queryset, outer: str, field: str):
@@ -76,6 +77,17 @@ def member_list(
                 ),
                 0,
             ),
+            # deliveries held by the pane gate (docs/delivery-states.md), unread tasks only
+            a_held=Coalesce(
+                Subquery(
+                    received.filter(
+                        status_state=TaskState.INPUT_REQUIRED, delivery__state=DeliveryState.HELD
+                    )
+                    .annotate(n=Count("task_id"))
+                    .values("n")[:1]
+                ),
+                0,
+            ),
         )
     rows = []
     moment = at or datetime.now(UTC)
@@ -86,6 +98,7 @@ def member_list(
             row.last_recv = placement.a_last_recv
             row.last_ack = placement.a_last_ack
             row.unread = int(placement.a_unread or 0)
+            row.held = int(placement.a_held or 0)
             row.idle = idle_seconds(row.last_sent, row.last_recv, moment)
         rows.append(row)
     return rows
