@@ -9,11 +9,8 @@ the write lock. Warnings go through a ``warn(line)`` callable (the command's std
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import string
 import time
-from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -22,6 +19,7 @@ from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.member_list import MemberRow, idle_seconds, member_list  # noqa: F401 - re-exported
+from broker.member_target import Target, member_target
 from broker.models import (
     Agent,
     AgentStatus,
@@ -29,30 +27,18 @@ from broker.models import (
 )
 from broker.output import compact_json
 from broker.services import (
-    PREFIX_HINT,
     check_not_reserved,
-    is_short_prefix,
     require_active_agent,
     require_live_session,
 )
+from broker.spawn_prompt import (
+    PromptError,
+    backend_argv,
+    build_prompt,
+    check_template_widths,
+)
 
 # ------------------------------------------------------------------------------ constants
-DEFAULT_PROMPT = (
-    "Member of cafleet session {session_id} (agent={agent_id}, "
-    "director={director_agent_id}).\n"
-    "Load skill 'cafleet'. Bash auto-approves. Poll: cafleet --session-id {session_id} "
-    "message poll --agent-id {agent_id}"
-)
-_BRACES_HINT = "Double literal braces ({{, }}) to keep them as text."
-_PLACEHOLDERS = "{session_id}, {agent_id}, {director_agent_id}"
-#: Largest width or precision a custom prompt's replacement field may ask for. A field such
-#: as ``{agent_id:>99999999999}`` would otherwise try to build a string of that many
-#: characters (MemoryError) — the whole prompt must fit one command-line argument anyway.
-MAX_FORMAT_WIDTH = 10000
-#: Bound on a custom prompt's length once its widths are applied (many fields of width
-#: 10000 each would still need gigabytes); larger is refused before registration.
-MAX_PROMPT_CHARS = 131072
-
 #: tmux.md §5 / §12.
 DELETE_DEADLINE = 15.0
 DELETE_POLL_INTERVAL = 0.5
@@ -65,146 +51,8 @@ RECOVERY_HINT = (
 )
 
 
-def backend_argv(coding_agent: str, name: str, prompt: str) -> list[str]:
-    """The member's program and arguments (tmux.md §4.2); the prompt is one argument, last."""
-    if coding_agent == "codex":
-        return ["codex", "--ask-for-approval", "never", "--sandbox", "workspace-write", prompt]
-    return ["claude", "--permission-mode", "dontAsk", "--name", name, prompt]
-
-
-class PromptError(Exception):
-    """A custom prompt that cannot be resolved; ``str(exc)`` is the contract's reason."""
-
-
-def build_prompt(words, *, session_id: str, agent_id: str, director_agent_id: str) -> str:
-    """Resolve the spawn prompt (tmux.md §4.1) with Python format-string rules.
-
-    ``words`` are the words after ``--``, joined with single spaces; none (or only empty
-    strings) selects the two-line default template.
-    """
-    words = tuple(words or ())
-    template = " ".join(words) if any(words) else DEFAULT_PROMPT
-    try:
-        return template.format(
-            session_id=session_id, agent_id=agent_id, director_agent_id=director_agent_id
-        )
-    except KeyError as exc:
-        name = exc.args[0] if exc.args else ""
-        raise PromptError(
-            f"Unknown placeholder '{name}' in custom prompt. Supported "
-            f"placeholders: {_PLACEHOLDERS}. {_BRACES_HINT}"
-        ) from None
-    except (IndexError, ValueError, AttributeError, TypeError) as exc:
-        raise PromptError(f"Malformed custom prompt: {exc}. {_BRACES_HINT}") from None
-
-
-def check_template_widths(words) -> None:
-    """Refuse a custom prompt whose widths or precisions exceed :data:`MAX_FORMAT_WIDTH`.
-
-    Runs before anything is registered. Only the sizes are checked here: any other template
-    error is left to :func:`build_prompt` (which runs after registration, cli.md §4.5.1
-    step 7). Every number in a format spec counts, nested fields included.
-    """
-    words = tuple(words or ())
-    if not any(words):
-        return
-    template = " ".join(words)
-    pending = [template]
-    padding = 0
-    while pending:
-        try:
-            fields = list(string.Formatter().parse(pending.pop()))
-        except ValueError:
-            return  # malformed: build_prompt reports it
-        for _literal, _name, spec, _conversion in fields:
-            if not spec:
-                continue
-            for number in re.findall(r"\d+", spec):
-                if len(number.lstrip("0")) > 5 or int(number) > MAX_FORMAT_WIDTH:
-                    raise PromptError(
-                        f"Malformed custom prompt: format width or precision {number} is "
-                        f"larger than {MAX_FORMAT_WIDTH}. {_BRACES_HINT}"
-                    )
-                padding += int(number)
-            if "{" in spec:
-                pending.append(spec)
-    if len(template) + padding > MAX_PROMPT_CHARS:
-        raise PromptError(
-            f"Malformed custom prompt: its format widths would make it longer than "
-            f"{MAX_PROMPT_CHARS} characters. {_BRACES_HINT}"
-        )
-
-
 def _no_warn(line: str) -> None:
     pass
-
-
-# ------------------------------------------------------------------------------ target checks
-@dataclass
-class Target:
-    """A member that passed the §4.5 step-4 checks."""
-
-    member: Agent
-    placement: Placement
-
-    @property
-    def member_id(self) -> str:
-        return self.member.agent_id
-
-    @property
-    def pane(self) -> str | None:
-        return self.placement.tmux_pane_id
-
-
-def member_target(
-    *,
-    session_id: str,
-    agent_ref: str,
-    member_ref: str,
-    action: str | None = "send",
-    deleting: bool = False,
-) -> Target:
-    """The shared target checks of cli.md §4.5 step 4, in order, then the acting agent.
-
-    After the same-Director check, ``--agent-id`` must still be active: a deregistered
-    Director cannot drive, read or delete its former members (issue 11 item 9).
-
-    ``action`` (``capture`` or ``send``) names what a pending placement cannot do; ``None``
-    (``member delete``) accepts a pending placement. ``deleting`` selects ``member delete``'s
-    wording for a missing placement.
-    """
-    director_id = resolve_agent(session_id, agent_ref)
-    member_id = resolve_agent(session_id, member_ref)
-    member = require_active_agent(session_id, member_id)  # unknown session named first
-    placement = Placement.objects.filter(agent_id=member_id).first()
-    if placement is None:
-        if deleting:
-            raise CafleetError(
-                f"agent {member_id} has no placement; use `cafleet agent deregister` instead"
-            )
-        raise CafleetError(
-            f"agent {member_id} has no placement row; it was not spawned via "
-            "`cafleet member create`."
-        )
-    if placement.director_agent_id != director_id:
-        if is_short_prefix(agent_ref):
-            raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
-        raise CafleetError(
-            f"agent {member_id} is not a member of your team "
-            f"(director_agent_id={placement.director_agent_id})."
-        )
-    if not Agent.objects.filter(
-        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
-    ).exists():
-        # A deregistered Director keeps its members' placements: it may not act on them.
-        raise CafleetError(
-            f"Director agent '{director_id}' not found or not active in session '{session_id}'."
-        )
-    if action is not None and not placement.tmux_pane_id:
-        raise CafleetError(
-            f"member {member_id} has no pane yet (pending placement) — nothing to {action}."
-        )
-    return Target(member=member, placement=placement)
 
 
 # ------------------------------------------------------------------------------ create
