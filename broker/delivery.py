@@ -121,7 +121,7 @@ def call_preview(tmux, job: Job) -> Outcome:
     try:
         result = tmux.deliver_preview(job.pane_id, job.payload, coding_agent=job.coding_agent)
         return normalise(result)
-    except Exception:  # noqa: BLE001 - a preview never fails the command
+    except Exception:  # a preview never fails the command
         return Outcome("held", "tmux_error")
 
 

@@ -164,7 +164,7 @@ def spawn_worker(*, environ=os.environ) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(  # fixed argv, no shell
             [sys.executable, "-m", "cafleet_project.cli", "deliver"],
             stdin=subprocess.DEVNULL,
             stdout=fd,
@@ -191,7 +191,7 @@ def ensure_worker(*, environ=os.environ) -> bool:
         if lease_holder() is not None:
             return False
         spawn_worker(environ=environ)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return True
 
