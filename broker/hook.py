@@ -131,7 +131,7 @@ def log(db_path: str | None, line: str) -> None:
             os.write(fd, f"{utc_now()} pid {os.getpid()} {text}\n".encode("utf-8", "replace"))
         finally:
             os.close(fd)
-    except Exception:  # noqa: BLE001 - a log line is best effort
+    except Exception:
         pass
 
 
@@ -300,7 +300,7 @@ def context_text(me: Identity, rows: list[tuple], more: int) -> str:
 
     try:
         limit = max_text_len()
-    except Exception:  # noqa: BLE001 - a bad setting falls back to the default
+    except Exception:
         limit = 200
     count = len(rows)
     lines = [
@@ -555,7 +555,7 @@ def main(argv: list[str], *, stdin=None, stdout=None, stderr=None, environ=os.en
             stdout.write(out + "\n")
             stdout.flush()
         return 0
-    except BaseException as exc:  # noqa: BLE001 - a hook never hurts the agent
+    except BaseException as exc:
         if isinstance(exc, SystemExit):
             return 0
         log(db_path, f"hook {event}: {type(exc).__name__}: {exc}")

@@ -202,11 +202,12 @@ def require_active_agent(session_id: str, agent_id: str, *, error: str | None = 
     role: sender, director) or ``Agent <id> not found``. Returns the agent."""
     agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
     if agent is None:
-        if error:
-            explain_unknown_agent(session_id, agent_id)  # an acting agent: say why
-        else:
-            check_session_known(session_id)  # a target: only the session is blamed first
-        raise CafleetError(error) if error else NotFound(f"Agent {agent_id} not found")
+        check_session_known(session_id)  # an unknown session is named, not the agent
+        if not error:
+            raise NotFound(f"Agent {agent_id} not found")
+        if is_short_prefix(agent_id):  # an acting agent typed too short: say so
+            error = f"{error.rstrip('.')} ({PREFIX_HINT})."
+        raise CafleetError(error)
     return agent
 
 

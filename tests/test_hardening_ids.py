@@ -61,11 +61,20 @@ def test_short_agent_prefix_is_named(cli, fleet, length):
     for argv in (
         ("agent", "list", "--agent-id", short),
         ("message", "poll", "--agent-id", short),
+    ):
+        r = cli("--session-id", fleet.sid, *argv)
+        assert (r.code, r.err) == (1, expected), argv
+    # role errors keep their contract wording and add the reason
+    sender = (
+        f"Error: Sender agent not found or not active in session: {short} (an id prefix "
+        "needs at least 8 characters).\n"
+    )
+    for argv in (
         ("message", "send", "--agent-id", short, "--to", fleet.admin, "--text", "hi"),
         ("message", "broadcast", "--agent-id", short, "--text", "hi"),
     ):
         r = cli("--session-id", fleet.sid, *argv)
-        assert (r.code, r.err) == (1, expected), argv
+        assert (r.code, r.err) == (1, sender), argv
 
 
 @pytest.mark.django_db

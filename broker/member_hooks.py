@@ -1,0 +1,37 @@
+"""What ``member create`` / ``member delete`` do for a member's hooks (docs/hooks.md): its
+environment names it, its Claude settings file is written before the spawn and removed with
+the member."""
+
+from __future__ import annotations
+
+import os
+
+
+def member_env(agent) -> dict[str, str]:
+    """Variables that name the member to its own ``cafleet hook`` calls."""
+    return {"CAFLEET_SESSION_ID": agent.session_id, "CAFLEET_AGENT_ID": agent.agent_id}
+
+
+def settings_for(agent, coding_agent: str, environ=os.environ) -> str | None:
+    """Write the member's hooks settings file (Claude only); its path, or None when it cannot
+    be written (the member then runs without hooks and gets keystroke previews)."""
+    if coding_agent != "claude":
+        return None
+    from broker.conf import database_path
+    from broker.hooksettings import write_member_settings
+
+    try:
+        return write_member_settings(database_path(environ), agent.agent_id)
+    except Exception:
+        return None
+
+
+def remove_settings(agent_id: str, environ=os.environ) -> None:
+    """Remove the member's settings file; never raises."""
+    from broker.conf import database_path
+    from broker.hooksettings import remove_member_settings
+
+    try:
+        remove_member_settings(database_path(environ), agent_id)
+    except Exception:
+        pass
