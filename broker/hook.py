@@ -544,8 +544,11 @@ def main(argv: list[str], *, stdin=None, stdout=None, stderr=None, environ=os.en
         event, director, timeout = _parse(argv)
         from broker.conf import hook_identity
 
-        if director and hook_identity(environ)[0]:
+        agent_id = hook_identity(environ)[0]
+        if director and agent_id:
             return 0  # a member: its own per-member hooks speak for it
+        if not agent_id and not environ.get("TMUX_PANE"):
+            return 0  # neither a member nor in a pane: nobody to speak for, no database read
         db_path = database_path(environ)
         payload = read_payload(stdin)
         if event == "wait":

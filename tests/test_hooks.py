@@ -346,3 +346,13 @@ def test_install_refuses_a_broken_file(fresh_db, tmp_path):
     r = fresh_db.run("hooks", "install", "--settings-file", str(target))
     assert r.code == 1 and r.err.startswith("Error: ") and "not valid JSON" in r.err
     assert target.read_text() == "{broken"
+
+
+def test_outside_any_member_or_pane_nothing_is_read(file_db):
+    """A Director hook installed globally fires in every Claude session: one that is no
+    member and runs in no pane ends at once, without touching (or logging beside) a
+    database that does not even exist."""
+    r = file_db.run("hook", "PostToolUse", "--director", input=b"{}",
+                    env={"TMUX_PANE": None, "CAFLEET_AGENT_ID": None})  # fmt: skip
+    assert (r.code, r.out, r.err) == (0, "", "")
+    assert not file_db.path.parent.exists()

@@ -5,6 +5,7 @@ Every ``cafleet`` call runs with ``TMUX``/``TMUX_PANE`` naming the test's own se
 plain ``tmux`` reaches it) and ``CAFLEET_DATABASE_URL`` naming the test's file database.
 """
 
+import json
 import sqlite3
 import time
 
@@ -107,13 +108,18 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
     aid = fleet.rows("SELECT agent_id FROM agents WHERE name='alice'")[0][0]
     assert aid.startswith(aid8)
     start = wait_log(alice_log, lambda ev: any(e["event"] == "start" for e in ev), timeout=15)[0]
+    settings = fleet.db.path.parent / "hooks" / f"member-{aid}.json"
     assert start["argv"] == [
         "--permission-mode",
         "dontAsk",
         "--name",
         "alice",
+        "--settings",  # issue 10: the member's hooks and allow rules (docs/hooks.md)
+        str(settings),
         default_prompt(fleet.sid, aid, fleet.did),
     ]
+    assert oct(settings.stat().st_mode & 0o777) == "0o600"
+    assert "Bash(cafleet:*)" in json.loads(settings.read_text())["permissions"]["allow"]
     # -e CAFLEET_DATABASE_URL: the pane sees the caller's value, not the server's own.
     assert start["env"] == {"CAFLEET_DATABASE_URL": fleet.db.url}
     screen = server.wait_for(alice_pane, "standin-env CAFLEET_DATABASE_URL=")
