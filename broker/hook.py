@@ -350,7 +350,10 @@ def handle_event(event: str, payload: dict, db_path: str, environ=os.environ) ->
     if me is None:
         return None
     state = state_of(event, payload)
-    inject = event in INJECT_EVENTS and me.owed > 0
+    # A tool call of a subagent (the payload names it) is not the agent itself: its context
+    # is thrown away when the subagent ends, so mail waits for the agent's own next hook.
+    subagent = bool(payload.get("agent_id") or payload.get("agent_type"))
+    inject = event in INJECT_EVENTS and me.owed > 0 and not subagent
     prompt = payload.get("prompt") if event == "UserPromptSubmit" else None
     submitted = isinstance(prompt, str) and "[cafleet msg " in prompt
     if not (inject or me.woken or submitted or needs_state_write(me, state)):

@@ -356,3 +356,12 @@ def test_outside_any_member_or_pane_nothing_is_read(file_db):
                     env={"TMUX_PANE": None, "CAFLEET_AGENT_ID": None})  # fmt: skip
     assert (r.code, r.out, r.err) == (0, "", "")
     assert not file_db.path.parent.exists()
+
+
+def test_subagent_tool_calls_do_not_take_the_mail(fresh_db, team):
+    task = send(fresh_db, team)
+    r = hook(fresh_db, team, "PostToolUse", {"agent_id": "sub-1", "agent_type": "Explore"})
+    assert (r.code, r.out) == (0, "")
+    assert delivery(fresh_db, task)[0] in ("owed", "held")
+    r = hook(fresh_db, team, "PostToolUse", {"tool_name": "Bash"})
+    assert task[:8] in r.out
