@@ -405,6 +405,18 @@ def _not_ready(target: Target, result) -> CafleetError:
     return CafleetError(f"pane {target.pane} is not ready: {words}")
 
 
+def _check_reported_state(target: Target) -> None:
+    """A fresh hook-reported permission dialog or exit refuses the keystroke before any
+    screen read (docs/hooks.md, "Freshness"); otherwise the pane gate decides."""
+    from broker.agentstate import routes
+    from broker.delivery import reason_words
+
+    reason = routes([target.member_id]).get(target.member_id)
+    if reason in ("permission_dialog", "agent_not_running"):
+        words = reason_words(reason)
+        raise CafleetError(f"pane {target.pane} is not ready: {words} (reported by its hooks)")
+
+
 def _coding_agent(target: Target) -> str:
     return target.placement.coding_agent or "claude"
 
@@ -443,6 +455,7 @@ def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: st
     """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter,
     behind the pane gate (docs/delivery.md); a refused gate types nothing."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
+    _check_reported_state(target)
     try:
         result = tmux.send_exec(target.pane, command, coding_agent=_coding_agent(target))
     except Exception as exc:
@@ -457,6 +470,7 @@ def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: st
 def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Target:
     """cli.md §4.5.7: type the member's poll command into its pane, behind the pane gate."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
+    _check_reported_state(target)
     try:
         delivered = tmux.poll_trigger(
             target.pane, session_id, target.member_id, coding_agent=_coding_agent(target)

@@ -129,3 +129,23 @@ def test_member_list_and_show_name_channel_and_state(fleet, cli, monkeypatch):
     show = cli("--session-id", fleet.sid, "message", "show", "--agent-id", member,
                "--task-id", task.task_id)  # fmt: skip
     assert any(line.strip().startswith("delivery: seen via hook") for line in show.lines), show.out
+
+
+@pytest.mark.parametrize("verb", ["exec", "ping"])
+def test_exec_and_ping_trust_a_fresh_permission_report(fleet, verb):
+    from broker.exceptions import CafleetError
+    from broker.members import member_exec, member_ping
+
+    tmux = FakeTmux()
+    tmux.send_exec = tmux.poll_trigger = lambda *a, **k: pytest.fail("typed into the pane")
+    member = add_member(fleet, "alice", "%5")
+    report(member, "waiting_permission", 1)
+    common = dict(session_id=fleet.sid, agent_ref=fleet.director, member_ref=member, tmux=tmux)
+    with pytest.raises(CafleetError) as info:
+        if verb == "exec":
+            member_exec(command="ls", **common)
+        else:
+            member_ping(**common)
+    assert info.value.message == (
+        "pane %5 is not ready: waiting for permission (reported by its hooks)"
+    )
