@@ -82,15 +82,15 @@ def start_member(tmux_server, mock_model, agent_workdir, fleet_db):
     db, fleet = fleet_db
     started = []
 
-    def _start(*, mode: str = "dontAsk", extra=()) -> Member:
-        settings = hooksettings.write_member_settings(str(db.path), fleet.member, CAFLEET)
+    def _start(*, mode: str = "dontAsk", extra=(), binary=CAFLEET, url=None) -> Member:
+        settings = hooksettings.write_member_settings(str(db.path), fleet.member, binary)
         member = Member(
             tmux_server, "claude", mock_model, agent_workdir / f"m{len(started)}",
             extra_args=["--permission-mode", mode, "--name", "alice", "--settings", settings,
                         *extra],
         )  # fmt: skip
         member.extra_env = {
-            "CAFLEET_DATABASE_URL": db.url,
+            "CAFLEET_DATABASE_URL": url or db.url,
             "CAFLEET_SESSION_ID": fleet.sid,
             "CAFLEET_AGENT_ID": fleet.member,
             "CAFLEET_DELIVERY_AUTOSTART": "0",
@@ -273,3 +273,29 @@ def test_spawned_member_runs_cafleet_poll_without_a_dialog(
     assert len(outputs) == 1
     assert "poll note 9902" in outputs[0] and "permission" not in outputs[0].lower()
     assert delivery(db, task)[0] == "seen"
+
+
+@pytest.mark.parametrize("fault", ["broken_database", "missing_binary"])
+def test_a_broken_hook_never_stops_the_turn(start_member, mock_model, fleet_db, fault):
+    db, _fleet = fleet_db
+    log = db.path.parent / "hook.log"
+    if fault == "broken_database":
+        bad = db.path.parent / "broken.db"
+        bad.write_bytes(b"this is not a database" * 50)
+        member = start_member(url=f"sqlite:///{bad}", extra=("--allowedTools", "Bash(true)"))
+    else:
+        member = start_member(
+            binary=str(db.path.parent / "no-such" / "cafleet"),
+            extra=("--allowedTools", "Bash(true)"),
+        )
+    mock_model.bash(ANTHROPIC, "true", "Do nothing")
+    mock_model.reply(ANTHROPIC, "turn finished 6161")
+    member.submit("run true")
+    member.wait_text("turn finished 6161", timeout=60)
+    member.wait_idle()
+    lines = wait_until(lambda: log.exists() and log.read_text().splitlines(), 10, "log lines")
+    if fault == "broken_database":
+        assert any("DatabaseError" in line for line in lines)
+    else:
+        assert any("cafleet binary missing" in line for line in lines)
+    assert "hook error" not in member.screen().lower()
