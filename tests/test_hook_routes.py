@@ -149,3 +149,24 @@ def test_exec_and_ping_trust_a_fresh_permission_report(fleet, verb):
     assert info.value.message == (
         "pane %5 is not ready: waiting for permission (reported by its hooks)"
     )
+
+
+def test_member_delete_removes_the_settings_file(fleet):
+    from broker.hooksettings import member_settings_path, write_member_settings
+    from broker.members import member_delete
+
+    class Panes:
+        def kill_pane(self, pane):
+            self.killed = pane
+
+        def select_layout(self, window):
+            pass
+
+    member = add_member(fleet, "alice", "%5")
+    path = write_member_settings(database_path(), member, "/opt/cafleet")
+    assert os.path.exists(path) and path == member_settings_path(database_path(), member)
+    tmux = Panes()
+    member_delete(session_id=fleet.sid, agent_ref=fleet.director, member_ref=member,
+                  force=True, tmux=tmux)  # fmt: skip
+    assert tmux.killed == "%5"
+    assert not os.path.exists(path)
