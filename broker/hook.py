@@ -281,6 +281,34 @@ def mark_submitted(con, agent_id: str, prompt: str, stamp: str) -> int:
     return done
 
 
+def keys_in_flight(con, agent_id: str) -> bool:
+    """True while another process types into the agent's pane (it holds the pane's typist
+    lock, ``broker.tmux.TypistLock``): the hook then leaves the mail to that preview."""
+    import fcntl
+
+    row = con.execute(
+        "SELECT tmux_pane_id FROM agent_placements WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    if not row or not row[0]:
+        return False
+    from broker.tmux import TypistLock
+
+    try:
+        path = TypistLock(row[0]).path
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 def record_state(con, agent_id: str, state: str, event: str, stamp: str) -> None:
     con.execute(
         "INSERT INTO agent_states (agent_id, state, event, since, reported_at) "
@@ -363,11 +391,13 @@ def handle_event(event: str, payload: dict, db_path: str, environ=os.environ) ->
     try:
         con.execute("BEGIN IMMEDIATE")
         try:
+            if submitted:  # first: a preview that came in by keys is never injected too
+                mark_submitted(con, me.agent_id, prompt, stamp)
+            if inject and keys_in_flight(con, me.agent_id):
+                inject = False  # a keystroke preview is being typed: its outcome decides
             taken = claim(con, me.agent_id, "hook", stamp) if inject else []
             if me.woken:
                 confirm_woken(con, me.agent_id, stamp)
-            if submitted:
-                mark_submitted(con, me.agent_id, prompt, stamp)
             if state is not None:
                 record_state(con, me.agent_id, state, event, stamp)
             con.execute("COMMIT")

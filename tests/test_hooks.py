@@ -243,7 +243,7 @@ def test_waiter_wakes_with_mail_and_only_one_runs(fresh_db, team):
         second = start_waiter(fresh_db, team)
         assert second.wait(timeout=10) == 0  # one waiter per agent
         assert waiter.poll() is None
-        assert rows(fresh_db, "SELECT state FROM agent_states")[0][0] == "idle"
+        assert wait_for(lambda: rows(fresh_db, "SELECT state FROM agent_states") == [("idle",)])
         task = send(fresh_db, team, "wake up please")
         code = waiter.wait(timeout=10)
         err = waiter.stderr.read().decode()
@@ -365,3 +365,38 @@ def test_subagent_tool_calls_do_not_take_the_mail(fresh_db, team):
     assert delivery(fresh_db, task)[0] in ("owed", "held")
     r = hook(fresh_db, team, "PostToolUse", {"tool_name": "Bash"})
     assert task[:8] in r.out
+
+
+def test_mail_waits_while_a_preview_is_being_typed(fresh_db, team, monkeypatch, tmp_path):
+    from broker.tmux import TypistLock
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    con = sqlite3.connect(fresh_db.path)
+    with con:
+        con.execute(
+            "INSERT INTO agent_placements (agent_id, director_agent_id, tmux_session, "
+            "tmux_window_id, tmux_pane_id, coding_agent, created_at) VALUES "
+            "(?, ?, 'x', '@9', '%77', 'claude', '2026-11-30T00:00:00.000000+00:00')",
+            (team.member, team.director),
+        )
+    con.close()
+    task = send(fresh_db, team)
+    lock = TypistLock("%77", wait=0)
+    assert lock.acquire()
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "TMUX_TMPDIR": os.environ["TMUX_TMPDIR"]}
+    try:
+        r = hook(fresh_db, team, "PostToolUse", env=env)
+        assert (r.code, r.out) == (0, "")
+        assert delivery(fresh_db, task)[0] in ("owed", "held")
+    finally:
+        lock.release()
+    r = hook(fresh_db, team, "PostToolUse", env=env)
+    assert task[:8] in r.out
+
+
+def test_a_submitted_preview_is_not_injected_again(fresh_db, team):
+    task = send(fresh_db, team)  # still owed: the keystroke path has not recorded it yet
+    prompt = f"[cafleet msg {task[:8]} from {team.director[:8]} 2026-11-30T00:00:00]\nhi"
+    r = hook(fresh_db, team, "UserPromptSubmit", {"prompt": prompt})
+    assert (r.code, r.out) == (0, "")
+    assert delivery(fresh_db, task)[0] == "seen"

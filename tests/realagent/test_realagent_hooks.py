@@ -186,7 +186,11 @@ def assert_once_per_request(model, needle):
     hits = requests_with(model, needle)
     assert hits, f"{needle!r} never reached the model"
     for r in hits:
-        assert json.dumps(r.body).count(needle) == 1, "injected more than once"
+        text = json.dumps(r.body)
+        spots = [
+            text[max(0, i - 300) : i + 80] for i in range(len(text)) if text.startswith(needle, i)
+        ]
+        assert text.count(needle) == 1, "injected more than once: " + " ||| ".join(spots)
     return hits
 
 
@@ -219,8 +223,13 @@ def test_idle_member_is_woken_by_the_waiter_without_keystroke(
     member.submit("say hello")
     member.wait_text("hello there")
     member.wait_idle()
-    wait_until(lambda: waiter_alive(str(db.path), fleet.member), 20, "a live waiter")
-    assert state(db, fleet) == "idle"
+    # The waiter takes its lock first, then records "idle" (in between, mail is held for
+    # the hook channel, never typed).
+    wait_until(
+        lambda: waiter_alive(str(db.path), fleet.member) and state(db, fleet) == "idle",
+        20,
+        "a live waiter and the idle state",
+    )
     mock_model.reply(ANTHROPIC, "answering the peer 7730")
     task = send(db, fleet, tmux_server, tmux_log, "wake note 7730 from the director")
     wait_until(lambda: requests_with(mock_model, "wake note 7730"), 30, "wake")
@@ -299,3 +308,54 @@ def test_a_broken_hook_never_stops_the_turn(start_member, mock_model, fleet_db, 
     else:
         assert any("cafleet binary missing" in line for line in lines)
     assert "hook error" not in member.screen().lower()
+
+
+def test_director_gets_mail_after_hooks_install(
+    tmux_server, mock_model, agent_workdir, fleet_db, tmux_log
+):
+    """``cafleet hooks install`` into the Director's own settings (hot-reloaded by the
+    running client): the Director, found by its pane, receives through PostToolUse."""
+    db, fleet = fleet_db
+    director = Member(
+        tmux_server, "claude", mock_model, agent_workdir / "director",
+        extra_args=["--name", "director", "--allowedTools", "Bash(sleep:*)"],
+    )  # fmt: skip
+    director.extra_env = {"CAFLEET_DATABASE_URL": db.url, "CAFLEET_DELIVERY_AUTOSTART": "0"}
+    director.start(timeout=60)
+    try:
+        sql(db, "UPDATE agent_placements SET tmux_pane_id = ? WHERE agent_id = ?",
+            director.pane, fleet.director)  # fmt: skip
+        settings = director.home / ".claude" / "settings.json"
+        before = settings.read_bytes()
+        r = db.run("hooks", "install", "--settings-file", str(settings))
+        assert r.code == 0, r.err
+        time.sleep(2.0)  # the running client reloads its settings
+        mock_model.bash(ANTHROPIC, "sleep 3", "Wait")
+        mock_model.reply(ANTHROPIC, "director done")
+        director.submit("wait a little")
+        wait_until(
+            lambda: (
+                sql(db, "SELECT state FROM agent_states WHERE agent_id = ?", fleet.director)
+                == [("working",)]
+            ),
+            20,
+            "the Director's hooks report it working",
+        )
+        wrap, log = tmux_log
+        env = {**db.env, "PATH": f"{wrap}:{tmux_server.base_env['PATH']}",
+               "TMUX": tmux_server.tmux_var}  # fmt: skip
+        r = db.run("--session-id", fleet.sid, "message", "send", "--agent-id", fleet.member,
+                   "--to", fleet.director, "--text", "report 3380 from alice", "--quiet",
+                   env=env)  # fmt: skip
+        assert r.code == 0, r.err
+        task = sql(db, "SELECT task_id FROM tasks WHERE task_id LIKE ?", r.out.strip() + "%")
+        wait_until(lambda: requests_with(mock_model, "report 3380"), 30, "director injection")
+        assert_once_per_request(mock_model, "report 3380")
+        assert delivery(db, task[0][0]) == ("seen", "hook")
+        assert typed_into(log, director.pane) == []
+        director.wait_text("director done")
+        r = db.run("hooks", "uninstall", "--settings-file", str(settings))
+        assert r.code == 0, r.err
+        assert settings.read_bytes() == before
+    finally:
+        director.stop()
