@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from broker import conf
-from broker.hook import GONE, IDLE, STATE_WORDS, WAITING, WORKING, waiter_alive
+from broker.hook import GONE, IDLE, STATE_WORDS, WAITING, WORKING, age, waiter_alive
 from broker.models import AgentState
 
 #: A reported permission dialog or exit is trusted over the screen for this long.
@@ -35,16 +35,6 @@ STATE_FRESH = 10.0
 HOOK_ACTIVE = 120.0
 #: Reasons that keep a delivery for a hook channel (subject to the grace period).
 HOOK_REASONS = frozenset({"hook", "hook_wait", "permission_dialog"})
-
-
-def age(stamp: str | None, at: datetime | None = None) -> float:
-    if not stamp:
-        return float("inf")
-    try:
-        then = datetime.fromisoformat(stamp)
-    except ValueError:
-        return float("inf")
-    return ((at or datetime.now(UTC)) - then).total_seconds()
 
 
 def route(state: str | None, reported_age: float, waiter: bool) -> str | None:

@@ -209,21 +209,22 @@ def identify(con, environ=os.environ) -> Identity | None:
     return me
 
 
-def _age(stamp: str | None) -> float:
+def age(stamp: str | None, at=None) -> float:
+    """Seconds from a stored timestamp to ``at`` (default: now); infinite when unreadable."""
     if not stamp:
         return float("inf")
     from datetime import UTC, datetime
 
     try:
-        return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
-    except ValueError:
+        return ((at or datetime.now(UTC)) - datetime.fromisoformat(stamp)).total_seconds()
+    except (TypeError, ValueError):
         return float("inf")
 
 
 def needs_state_write(me: Identity, state: str | None) -> bool:
     if state is None:
         return False
-    return me.state != state or _age(me.reported_at) >= STATE_REFRESH
+    return me.state != state or age(me.reported_at) >= STATE_REFRESH
 
 
 _CLAIM_SELECT = """
@@ -284,8 +285,6 @@ def mark_submitted(con, agent_id: str, prompt: str, stamp: str) -> int:
 def keys_in_flight(con, agent_id: str) -> bool:
     """True while another process types into the agent's pane (it holds the pane's typist
     lock, ``broker.tmux.TypistLock``): the hook then leaves the mail to that preview."""
-    import fcntl
-
     row = con.execute(
         "SELECT tmux_pane_id FROM agent_placements WHERE agent_id = ?", (agent_id,)
     ).fetchone()
@@ -294,19 +293,9 @@ def keys_in_flight(con, agent_id: str) -> bool:
     from broker.tmux import TypistLock
 
     try:
-        path = TypistLock(row[0]).path
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return held_by_another(TypistLock(row[0]).path)
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
 
 
 def record_state(con, agent_id: str, state: str, event: str, stamp: str) -> None:
@@ -418,12 +407,13 @@ def waiter_lock_path(db_path: str, agent_id: str) -> str:
     return os.path.join(hooks_dir(db_path), f"wait-{agent_id}.lock")
 
 
-def waiter_alive(db_path: str, agent_id: str) -> bool:
-    """True while a waiter holds the agent's lock (probed with a shared, non-blocking lock)."""
+def held_by_another(path: str) -> bool:
+    """True while another process holds an exclusive ``flock`` on ``path`` (probed with a
+    shared, non-blocking lock, dropped at once). A missing file is not held."""
     import fcntl
 
     try:
-        fd = os.open(waiter_lock_path(db_path, agent_id), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return False
     try:
@@ -435,6 +425,11 @@ def waiter_alive(db_path: str, agent_id: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def waiter_alive(db_path: str, agent_id: str) -> bool:
+    """True while a waiter holds the agent's lock."""
+    return held_by_another(waiter_lock_path(db_path, agent_id))
 
 
 def _take_lock(path: str, wait: float) -> int | None:

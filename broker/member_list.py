@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from broker.hook import STATE_WORDS
+from broker.hook import STATE_WORDS, age
 from broker.ids import resolve_agent
 from broker.models import (
     Agent,
@@ -41,13 +41,6 @@ def _latest(queryset, outer: str, field: str):
     """``SELECT MAX(status_timestamp) ...`` of ``queryset`` correlated on ``field``."""
     grouped = queryset.filter(**{field: OuterRef(outer)}).order_by().values(field)
     return Subquery(grouped.annotate(v=Max("status_timestamp")).values("v")[:1])
-
-
-def _whole_seconds(stamp: str | None, at: datetime) -> int | None:
-    try:
-        return max(0, int((at - datetime.fromisoformat(stamp)).total_seconds()))
-    except (TypeError, ValueError):
-        return None
 
 
 def idle_seconds(last_sent: str | None, last_recv: str | None, at: datetime) -> int | None:
@@ -132,6 +125,7 @@ def member_list(
             row.channel = placement.a_channel
             if placement.a_state:
                 row.state = STATE_WORDS.get(placement.a_state, placement.a_state)
-                row.state_age = _whole_seconds(placement.a_state_since, moment)
+                seconds = age(placement.a_state_since, moment)
+                row.state_age = None if seconds == float("inf") else max(0, int(seconds))
         rows.append(row)
     return rows
