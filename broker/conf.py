@@ -19,7 +19,8 @@ DEFAULT_PORT = 8000
 
 
 class DatabaseURLError(Exception):
-    """``CAFLEET_DATABASE_URL`` names no SQLite file; ``str(exc)`` is the contract text."""
+    """``CAFLEET_DATABASE_URL`` is unusable; ``str(exc)`` is the contract text (never with a
+    password: every message quotes the URL through :func:`redact_url`)."""
 
 
 def _error(message: str):
@@ -41,18 +42,38 @@ def database_url(environ=os.environ) -> str:
     return url
 
 
-def database_path(environ=os.environ) -> str:
-    """The SQLite file named by the URL. Raises DatabaseURLError with the contract text."""
-    url = database_url(environ)
-    scheme, sep, rest = url.partition("://")
-    if not sep or not (scheme == "sqlite" or scheme.startswith("sqlite+")):
-        raise DatabaseURLError(f"unsupported database URL '{url}'; expected sqlite:///<path>.")
+def _sqlite_path(url: str) -> str:
+    """The SQLite file named by a ``sqlite:`` URL. Raises DatabaseURLError."""
+    rest = url.partition("://")[2]
     if not rest.startswith("/"):
         raise DatabaseURLError("database URL has no file path")
     path = rest[1:].split("?", 1)[0]
     if not path or path == ":memory:" or path.startswith("file::memory:"):
         raise DatabaseURLError("database URL has no file path")
     return path
+
+
+def backend(environ=os.environ) -> str:
+    """``"sqlite"`` or ``"postgresql"``, from the URL's scheme. Raises DatabaseURLError."""
+    url = database_url(environ)
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower()
+    if sep and (scheme == "sqlite" or scheme.startswith("sqlite+")):
+        return "sqlite"
+    if sep and scheme.split("+", 1)[0] in POSTGRES_SCHEMES:
+        return "postgresql"
+    raise DatabaseURLError(
+        f"unsupported database URL '{redact_url(url)}'; expected sqlite:///<path> or "
+        "postgresql://[user@]host[:port]/dbname."
+    )
+
+
+def database_path(environ=os.environ) -> str:
+    """The SQLite file named by the URL. Raises DatabaseURLError with the contract text."""
+    url = database_url(environ)
+    if backend(environ) != "sqlite":
+        raise DatabaseURLError(f"'{redact_url(url)}' is not a SQLite database URL.")
+    return _sqlite_path(url)
 
 
 def safe_database_path(environ=os.environ) -> str:
@@ -64,6 +85,155 @@ def safe_database_path(environ=os.environ) -> str:
         return database_path(environ)
     except DatabaseURLError:
         return os.devnull + ".cafleet-invalid-url"
+
+
+# ------------------------------------------------------------------------------ postgresql
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Connection parameters that have their own Django setting; every other query parameter is
+# a libpq option (sslmode, sslrootcert, connect_timeout, application_name, ...) passed on.
+_PG_OWN_KEYS = {"host", "hostaddr", "port", "dbname", "user", "password"}
+_PG_KEY = re.compile(r"[a-z_]+")
+
+
+def _pg_error(url: str, what: str) -> DatabaseURLError:
+    return DatabaseURLError(f"invalid PostgreSQL URL '{redact_url(url)}': {what}.")
+
+
+def postgres_params(environ=os.environ) -> dict:
+    """The parts of a ``postgresql://`` URL: host, port, dbname, user, password, options.
+
+    Components are percent-decoded, so a unix-socket directory can be written as the host
+    (``postgresql://%2Frun%2Fpostgresql/db``) or as a ``host=/run/postgresql`` query
+    parameter. Empty parts stay empty: libpq then uses its defaults (``PGHOST``, the
+    default socket directory, ``PGPASSWORD``, ``~/.pgpass``, ...).
+    """
+    from urllib.parse import parse_qsl, unquote
+
+    url = database_url(environ)
+    rest = url.partition("://")[2]
+    rest = rest.partition("#")[0]
+    rest, _, query = rest.partition("?")
+    netloc, slash, dbpath = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at:
+        userinfo, hostport = "", netloc
+    user, colon, password = userinfo.partition(":")
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise _pg_error(url, "unclosed '[' in the host")
+        host, port = hostport[1:end], hostport[end + 1 :].removeprefix(":")
+        if hostport[end + 1 :] and not hostport[end + 1 :].startswith(":"):
+            raise _pg_error(url, "text after the IPv6 address")
+    elif "," in hostport:
+        hosts, ports = [], []  # several hosts (libpq failover): host1:p1,host2:p2
+        for part in hostport.split(","):
+            h, _, p = part.partition(":")
+            hosts.append(h)
+            ports.append(p)
+        host, port = ",".join(hosts), ",".join(ports) if any(ports) else ""
+    else:
+        host, _, port = hostport.partition(":")
+    for p in port.split(","):
+        if p and not (p.isdigit() and 1 <= int(p) <= 65535):
+            raise _pg_error(url, f"bad port '{p}'")
+    params = {
+        "host": unquote(host),
+        "port": port,
+        "dbname": unquote(dbpath) if slash else "",
+        "user": unquote(user),
+        "password": unquote(password) if colon else "",
+        "options": {},
+    }
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise _pg_error(url, "malformed query string") from None
+    for key, value in pairs:
+        if not _PG_KEY.fullmatch(key):
+            raise _pg_error(url, f"bad parameter name '{key}'")
+        if key in _PG_OWN_KEYS:
+            if key == "port" and value and not value.isdigit():
+                raise _pg_error(url, f"bad port '{value}'")
+            params[key] = value
+        else:
+            params["options"][key] = value
+    if "hostaddr" in params:
+        params["options"]["hostaddr"] = params.pop("hostaddr")
+    if not params["dbname"]:
+        raise _pg_error(url, "no database name (postgresql://[user@]host[:port]/dbname)")
+    return params
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (in the user info or a ``password=`` parameter) as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head, qmark, query = rest.partition("?")
+    netloc, slash, path = head.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = userinfo.split(":", 1)[0] + ":***@" + hostport
+    if qmark:
+        query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", query)
+    return f"{scheme}{sep}{netloc}{slash}{path}{qmark}{query}"
+
+
+def database_label(environ=os.environ) -> str:
+    """How errors and messages name the database: the SQLite path, or the PostgreSQL URL
+    without its password."""
+    try:
+        if backend(environ) == "sqlite":
+            return database_path(environ)
+    except DatabaseURLError:
+        pass
+    return redact_url(database_url(environ))
+
+
+def state_dir(environ=os.environ) -> str:
+    """Where per-installation files live (the admin's secret key): beside a SQLite file,
+    else the default data directory."""
+    try:
+        if backend(environ) == "sqlite":
+            return os.path.dirname(os.path.abspath(database_path(environ)))
+    except DatabaseURLError:
+        pass
+    return os.path.join(os.path.expanduser("~"), os.path.dirname(DEFAULT_RELATIVE_DB))
+
+
+def django_databases(environ=os.environ) -> dict:
+    """Django's ``DATABASES["default"]`` for the configured URL (the per-backend branch of
+    the settings; a bad URL yields a harmless SQLite placeholder, reported by the entry
+    point before any database access)."""
+    try:
+        kind = backend(environ)
+    except DatabaseURLError:
+        kind = "sqlite"
+    if kind == "postgresql":
+        try:
+            p = postgres_params(environ)
+        except DatabaseURLError:
+            p = None
+        if p is not None:
+            return {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": p["dbname"],
+                "USER": p["user"],
+                "PASSWORD": p["password"],
+                "HOST": p["host"],
+                "PORT": p["port"],
+                # Every state change commits at once; no connection is kept between calls.
+                "CONN_MAX_AGE": 0,
+                "OPTIONS": dict(p["options"]),
+            }
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": safe_database_path(environ),
+        # data-model.md §1: busy timeout 5000 ms, writes BEGIN IMMEDIATE. Django turns
+        # foreign_keys on for every SQLite connection.
+        "OPTIONS": {"timeout": 5, "transaction_mode": "IMMEDIATE"},
+    }
 
 
 # ------------------------------------------------------------------------------ limits

@@ -13,6 +13,7 @@ import json
 from django.db import transaction
 
 from broker.clock import new_id, now
+from broker.database import notify_inbox
 from broker.exceptions import CafleetError, NotFound
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
 from broker.models import (
@@ -264,6 +265,7 @@ def message_send(
             origin_task_id=None,
             text=text,
         )
+        notify_inbox([to_id])
     notified = False
     if to_id != sender_id:
         pane = (
@@ -321,6 +323,7 @@ def message_broadcast(
             text=f"Broadcast sent to {len(recipients)} recipients",
         )
         Task.objects.bulk_create([*deliveries, summary])
+        notify_inbox(recipients)
     panes = dict(
         Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False).values_list(
             "agent_id", "tmux_pane_id"

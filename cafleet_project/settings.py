@@ -5,7 +5,7 @@ import secrets
 from pathlib import Path
 
 from broker import conf
-from cafleet_project.settings_lean import DATABASE_PATH, DATABASES  # noqa: F401
+from cafleet_project.settings_lean import DATABASE_PATH, DATABASES, STATE_DIR  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,7 +19,7 @@ def _secret_key() -> str:
     env_key = conf.secret_key()
     if env_key:
         return env_key
-    directory = os.path.dirname(os.path.abspath(DATABASE_PATH))
+    directory = STATE_DIR
     path = os.path.join(directory, "secret_key")
     try:
         with open(path, encoding="ascii") as fh:
