@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.plugins.tmux_server"]
+pytest_plugins = ["tests.plugins.tmux_server", "tests.plugins.postgres_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -131,9 +131,27 @@ def fleet(db) -> Fleet:
 # ----------------------------------------------------------------------------- subprocess
 @dataclass
 class FileDB:
-    path: Path
+    """A database for subprocess tests: a SQLite file (``path``) or, on the PostgreSQL run
+    of a ``both_backends`` test, a database of the throwaway cluster (``path`` None)."""
+
+    path: Path | None
     url: str
     env: dict
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.path is not None else "postgres"
+
+    def rows(self, sql: str, *params) -> list[tuple]:
+        """Read with ``?`` placeholders, on either backend."""
+        from bench.dbquery import rows
+
+        return rows(self.url, sql, *params)
+
+    def execute(self, sql: str, *params) -> None:
+        from bench.dbquery import execute
+
+        execute(self.url, sql, *params)
 
     def run(
         self, *argv, input: bytes | None = None, env: dict | None = None, timeout: float = 60
@@ -156,20 +174,49 @@ def subprocess_env(url: str) -> dict:
     return env
 
 
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked ``both_backends`` run once per backend (through ``db_backend``)."""
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_backends"
+    ):
+        metafunc.parametrize("db_backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def file_db(tmp_path) -> FileDB:
-    """A path for a database that does not exist yet (``cafleet db init`` not run)."""
+def db_backend(request) -> str:
+    """``sqlite`` unless the test is parametrised by ``both_backends``."""
+    return getattr(request, "param", "sqlite")
+
+
+def postgres_db(request, *, initialised: bool) -> FileDB:
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.url(cluster.new_database(initialised=initialised))
+    return FileDB(None, url, subprocess_env(url))
+
+
+@pytest.fixture
+def file_db(tmp_path, db_backend, request) -> FileDB:
+    """A database that is not initialised yet (``cafleet db init`` not run): a path for a
+    SQLite file, or an empty PostgreSQL database."""
+    if db_backend == "postgres":
+        return postgres_db(request, initialised=False)
     path = tmp_path / "data" / "registry.db"
     url = f"sqlite:///{path}"
     return FileDB(path, url, subprocess_env(url))
 
 
 @pytest.fixture
-def fresh_db(file_db) -> FileDB:
-    """An initialised file database, for subprocess tests."""
-    result = file_db.run("db", "init")
+def fresh_db(tmp_path, db_backend, request) -> FileDB:
+    """An initialised database, for subprocess tests."""
+    if db_backend == "postgres":
+        return postgres_db(request, initialised=True)
+    db = request.getfixturevalue("file_db")
+    result = db.run("db", "init")
     assert result.code == 0, result.err
-    return file_db
+    return db
 
 
 def seed_session(db: FileDB) -> Fleet:
