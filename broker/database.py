@@ -107,11 +107,19 @@ def scrub(text: str) -> str:
     return text
 
 
-def _require_driver() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("psycopg") is None:
-        raise CafleetError(DRIVER_MISSING)
+def require_driver() -> None:
+    """On PostgreSQL, the psycopg driver must be importable: else the error names the extra.
+    Runs before Django is set up (the admin stack would otherwise report Django's own
+    "Error loading psycopg2 or psycopg module")."""
+    try:
+        if conf.backend() != "postgresql":
+            return
+    except DatabaseURLError:
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise CafleetError(DRIVER_MISSING) from None
 
 
 def _pg_failure(exc: Exception) -> CafleetError:
@@ -149,7 +157,7 @@ def _check_revisions(applied: list[str] | None, not_init: NotReady, label: str) 
 
 
 def _ensure_ready_postgres() -> str:
-    _require_driver()
+    require_driver()
     label = conf.database_label()
     _, applied = _pg_applied()
     _check_revisions(
@@ -276,7 +284,7 @@ def _migrate() -> list:
 
 
 def _db_init_postgres() -> str:
-    _require_driver()
+    require_driver()
     from django.db import DatabaseError
 
     label = conf.database_label()
