@@ -37,20 +37,53 @@ os.environ.pop("CAFLEET_DEBUG", None)
 for _var in ("CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES", "TMUX", "TMUX_PANE"):
     os.environ.pop(_var, None)
 TEST_DB = _RUN_DIR / "test-registry.db"
-os.environ["CAFLEET_DATABASE_URL"] = f"sqlite:///{TEST_DB}"
+# CAFLEET_TEST_BACKEND=postgres (scripts/test's second pass over the command tests): the
+# in-process tests' database is a PostgreSQL database of the throwaway cluster instead.
+TEST_BACKEND = os.environ.get("CAFLEET_TEST_BACKEND", "sqlite")
+if TEST_BACKEND == "postgres":
+    pytest.register_assert_rewrite("tests.plugins.postgres_server")
+    from tests.plugins.postgres_server import shared_cluster
+
+    TEST_URL = shared_cluster().url("cafleet_inproc")
+else:
+    TEST_URL = f"sqlite:///{TEST_DB}"
+os.environ["CAFLEET_DATABASE_URL"] = TEST_URL
 
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings():
     from django.conf import settings
 
+    if TEST_BACKEND == "postgres":
+        # The settings were read before this module set the URL: point Django's default
+        # connection at the cluster (pytest-django then makes its test database there).
+        from django.db import connections
+
+        from broker.conf import django_databases
+
+        default = settings.DATABASES["default"]
+        default.clear()
+        default.update(django_databases())
+        default.update(
+            ATOMIC_REQUESTS=False,
+            AUTOCOMMIT=True,
+            CONN_HEALTH_CHECKS=False,
+            TIME_ZONE=None,
+            TEST={"NAME": None, "CHARSET": None, "COLLATION": None, "MIGRATE": True,
+                  "MIRROR": None},
+        )
+        try:
+            del connections["default"]
+        except AttributeError:
+            pass
+        return
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(TEST_DB)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
     """Every test starts with the run's database URL and no tmux in the environment."""
-    monkeypatch.setenv("CAFLEET_DATABASE_URL", f"sqlite:///{TEST_DB}")
+    monkeypatch.setenv("CAFLEET_DATABASE_URL", TEST_URL)
     for var in (
         "TMUX",
         "TMUX_PANE",

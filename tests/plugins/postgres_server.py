@@ -94,17 +94,26 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+class Unavailable(Exception):
+    """No cluster can be made here; ``str(exc)`` says why."""
+
+
 def start_cluster() -> Cluster:
+    """A running cluster with the template database ready. Raises Unavailable."""
     bindir = server_bin()
     if bindir is None:
-        pytest.skip(SKIP_REASON)
-    root = Path(tempfile.mkdtemp(prefix="cafleet-pg-", dir="/tmp"))
+        raise Unavailable(SKIP_REASON)
     runas: list[str] = []
+    user = None
     if os.geteuid() == 0:
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and no 'postgres' OS user to run the server as")
+            raise Unavailable(
+                "running as root and no 'postgres' OS user to run the server as"
+            ) from None
+    root = Path(tempfile.mkdtemp(prefix="cafleet-pg-", dir="/tmp"))
+    if user is not None:
         os.chown(root, user.pw_uid, user.pw_gid)
         runas = ["runuser", "-u", "postgres", "--"]
     os.chmod(root, 0o755)
@@ -177,10 +186,21 @@ def start_cluster() -> Cluster:
 _CLUSTER: list[Cluster] = []
 
 
+def shared_cluster() -> Cluster:
+    """The run's one cluster, started on first use and stopped when the process exits.
+    Raises Unavailable."""
+    if not _CLUSTER:
+        import atexit
+
+        cluster = start_cluster()
+        _CLUSTER.append(cluster)
+        atexit.register(cluster.stop)
+    return _CLUSTER[0]
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
-    cluster = start_cluster()
-    _CLUSTER.append(cluster)
-    yield cluster
-    cluster.stop()
-    _CLUSTER.clear()
+    try:
+        return shared_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
