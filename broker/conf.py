@@ -62,9 +62,9 @@ def backend(environ=os.environ) -> str:
         return "sqlite"
     if sep and scheme.split("+", 1)[0] in POSTGRES_SCHEMES:
         return "postgresql"
+    # The contract's text (cli.md §4.1); PostgreSQL URLs are described in docs/deployment.md.
     raise DatabaseURLError(
-        f"unsupported database URL '{redact_url(url)}'; expected sqlite:///<path> or "
-        "postgresql://[user@]host[:port]/dbname."
+        f"unsupported database URL '{redact_url(url)}'; expected sqlite:///<path>."
     )
 
 
@@ -200,40 +200,6 @@ def state_dir(environ=os.environ) -> str:
     except DatabaseURLError:
         pass
     return os.path.join(os.path.expanduser("~"), os.path.dirname(DEFAULT_RELATIVE_DB))
-
-
-def django_databases(environ=os.environ) -> dict:
-    """Django's ``DATABASES["default"]`` for the configured URL (the per-backend branch of
-    the settings; a bad URL yields a harmless SQLite placeholder, reported by the entry
-    point before any database access)."""
-    try:
-        kind = backend(environ)
-    except DatabaseURLError:
-        kind = "sqlite"
-    if kind == "postgresql":
-        try:
-            p = postgres_params(environ)
-        except DatabaseURLError:
-            p = None
-        if p is not None:
-            return {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": p["dbname"],
-                "USER": p["user"],
-                "PASSWORD": p["password"],
-                "HOST": p["host"],
-                "PORT": p["port"],
-                # Every state change commits at once; no connection is kept between calls.
-                "CONN_MAX_AGE": 0,
-                "OPTIONS": dict(p["options"]),
-            }
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": safe_database_path(environ),
-        # data-model.md §1: busy timeout 5000 ms, writes BEGIN IMMEDIATE. Django turns
-        # foreign_keys on for every SQLite connection.
-        "OPTIONS": {"timeout": 5, "transaction_mode": "IMMEDIATE"},
-    }
 
 
 # ------------------------------------------------------------------------------ limits

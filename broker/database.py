@@ -67,6 +67,40 @@ def _unknown_revision(rev: str) -> CafleetError:
 
 
 # ------------------------------------------------------------------------------ backends
+def django_databases(environ=os.environ) -> dict:
+    """Django's ``DATABASES["default"]`` for the configured URL (the per-backend branch of
+    the settings; a bad URL yields a harmless SQLite placeholder, reported by the entry
+    point before any database access)."""
+    try:
+        kind = conf.backend(environ)
+    except DatabaseURLError:
+        kind = "sqlite"
+    if kind == "postgresql":
+        try:
+            p = conf.postgres_params(environ)
+        except DatabaseURLError:
+            p = None
+        if p is not None:
+            return {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": p["dbname"],
+                "USER": p["user"],
+                "PASSWORD": p["password"],
+                "HOST": p["host"],
+                "PORT": p["port"],
+                # Every state change commits at once; no connection is kept between calls.
+                "CONN_MAX_AGE": 0,
+                "OPTIONS": dict(p["options"]),
+            }
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": conf.safe_database_path(environ),
+        # data-model.md §1: busy timeout 5000 ms, writes BEGIN IMMEDIATE. Django turns
+        # foreign_keys on for every SQLite connection.
+        "OPTIONS": {"timeout": 5, "transaction_mode": "IMMEDIATE"},
+    }
+
+
 DRIVER_MISSING = (
     "PostgreSQL support needs the psycopg driver, which is not installed; "
     "install it with: pip install 'cafleet[postgres]'"

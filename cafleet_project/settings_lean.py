@@ -6,7 +6,8 @@ and the tests use ``cafleet_project.settings`` (the full stack) instead. Both sh
 database definition below.
 """
 
-from broker.conf import django_databases, safe_database_path, state_dir
+from broker.conf import safe_database_path, state_dir
+from broker.database import django_databases
 
 DEBUG = False
 USE_TZ = True

@@ -59,7 +59,7 @@ def django_db_modify_db_settings():
         # connection at the cluster (pytest-django then makes its test database there).
         from django.db import connections
 
-        from broker.conf import django_databases
+        from broker.database import django_databases
 
         default = settings.DATABASES["default"]
         default.clear()
@@ -69,8 +69,13 @@ def django_db_modify_db_settings():
             AUTOCOMMIT=True,
             CONN_HEALTH_CHECKS=False,
             TIME_ZONE=None,
-            TEST={"NAME": None, "CHARSET": None, "COLLATION": None, "MIGRATE": True,
-                  "MIRROR": None},
+            TEST={
+                "NAME": None,
+                "CHARSET": None,
+                "COLLATION": None,
+                "MIGRATE": True,
+                "MIRROR": None,
+            },
         )
         try:
             del connections["default"]

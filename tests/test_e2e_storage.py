@@ -170,9 +170,9 @@ def test_41_26_not_sqlite(file_db):
     [
         ("sqlite:///:memory:", "database URL has no file path"),
         ("sqlite://", "database URL has no file path"),
-        (
-            "postgres://localhost/x",
-            "unsupported database URL 'postgres://localhost/x'; expected sqlite:///<path>.",
+        (  # postgres:// is a PostgreSQL URL now (docs/deployment.md); other schemes are not
+            "mysql://localhost/x",
+            "unsupported database URL 'mysql://localhost/x'; expected sqlite:///<path>.",
         ),
     ],
 )

@@ -355,3 +355,44 @@ def test_prefixes_resolve_and_timestamps_keep_their_form(pg_db):
     assert all(STAMP.fullmatch(v) for v in stored[0])
     assert task["status_timestamp"] == stored[0][1]
     assert task["task_id"].startswith(shown.json["task"]["id"])
+
+
+@pytest.mark.postgres
+def test_server_and_admin_on_postgres(pg_db):
+    """``cafleet server`` on PostgreSQL: the login link, the agents list (whose kind column
+    reads the card's JSON with PostgreSQL's operators) and the message list."""
+    from tests.test_server import Server, free_port, request, session_cookie
+
+    fleet = seed_session(pg_db)
+    sent = pg_db.run(
+        "--session-id",
+        fleet.sid,
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "hello from postgres",
+    )
+    assert sent.code == 0, sent.err
+    port = free_port()
+    server = Server(["--port", str(port)], pg_db.env)
+    try:
+        status, headers, _ = request(port, server.link_path)
+        assert status == 302
+        cookie = session_cookie(headers)
+        # The kind filter runs the card-kind SQL (``#>>`` on PostgreSQL).
+        status, _, body = request(port, "/admin/cafleet/agent/?kind=administrator", cookie=cookie)
+        assert status == 200
+        assert fleet.admin[:8].encode() in body and fleet.director[:8].encode() not in body
+        status, _, body = request(port, "/admin/cafleet/agent/?kind=agent", cookie=cookie)
+        assert status == 200 and fleet.admin[:8].encode() not in body
+        status, _, body = request(port, "/admin/cafleet/task/", cookie=cookie)
+        assert status == 200 and b"hello from postgres" in body
+        users = pg_db.rows("SELECT is_superuser FROM auth_user")
+        assert users == [(True,)]
+    finally:
+        code, out, err = server.stop()
+    assert (code, err) == (0, "")
