@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_preview  # noqa: E402
-import bench_scale  # noqa: E402
-import bench_throughput  # noqa: E402
+import bench_preview
+import bench_scale
+import bench_throughput
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python bench/run_all.py"
@@ -286,7 +286,7 @@ def markdown(result: dict, png_name: str) -> str:
             [
                 ["preview body visible in the pane", med["visible"], low["visible"]],
                 [
-                    "body line submitted (after the 0.12 s pause and Enter)",
+                    "body line submitted (gate, bracketed paste, Enter)",
                     med["submitted"],
                     low["submitted"],
                 ],
@@ -302,8 +302,8 @@ def markdown(result: dict, png_name: str) -> str:
     )
     out.append(
         "The preview is typed right after the commit, so it shows up about when a send "
-        "without any pane would already have finished; the rest is the contract's 0.12 s "
-        "pause before Enter and four short tmux calls.\n"
+        "without any pane would already have finished; after the Enter the sender watches "
+        "the screen until the text has left the input box (docs/delivery.md).\n"
     )
 
     out.append("## 4. Scale\n")

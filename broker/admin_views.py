@@ -1,14 +1,12 @@
 """Custom admin views: the session timeline (with its send form) and the one-time login link.
 
-Every write goes through the same services as the CLI (``broker.services``). Display
-helpers shared with ``broker.admin`` live here too (times in the viewer's zone, state
-labels, body previews), so that ``admin.py`` can import them without a cycle.
+Every write goes through the same services as the CLI (``broker.services``); the display
+helpers are ``broker.admin_display``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -16,17 +14,25 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 
 from broker import loginlink
+from broker.admin_display import (
+    admin_url,
+    agent_kind,
+    changelist_url,
+    delivery_badge,
+    preview,
+    show_time,
+    state_label,
+)
 from broker.clock import normalise_timestamp
 from broker.exceptions import CafleetError
 from broker.models import AgentStatus, Session, Task, TaskState, TaskType
@@ -38,91 +44,6 @@ TIMELINE_BODY_CUT = 2000
 #: Auto-refresh period of the timeline, in milliseconds.
 TIMELINE_REFRESH_MS = 5000
 BROADCAST = "*"
-
-STATE_LABELS = {
-    TaskState.INPUT_REQUIRED: "unread",
-    TaskState.COMPLETED: "acknowledged",
-    TaskState.CANCELED: "canceled",
-}
-
-
-# ------------------------------------------------------------------------------ display
-def parse_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def local_text(value: str | None) -> str:
-    """A stored timestamp in the viewer's time zone (the ``tz`` cookie), seconds precision."""
-    parsed = parse_ts(value)
-    if parsed is None:
-        return value or ""
-    return timezone.localtime(parsed).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def show_time(value: str | None):
-    """``<time>`` element: local time as text, the stored UTC string as tooltip."""
-    if not value:
-        return "—"
-    return format_html('<time datetime="{}" title="{}">{}</time>', value, value, local_text(value))
-
-
-def utc_stamp(moment: datetime) -> str:
-    """A datetime in the stored timestamp form (data-model.md §1), for string comparisons."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def state_label(task) -> str:
-    if task.type == TaskType.BROADCAST_SUMMARY:
-        return "sent"
-    return STATE_LABELS.get(task.status_state, task.status_state)
-
-
-def preview(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
-def admin_url(obj, view: str = "change") -> str:
-    opts = obj._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[obj.pk])
-
-
-def changelist_url(model, **params) -> str:
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
-
-
-def agent_kind(agent, director_id: str | None = None) -> str:
-    """Director / Administrator / member / agent, as the admin shows it.
-
-    ``member`` needs the agent's placement (``director_agent_id`` set); a deregistered
-    member has lost its placement and shows as ``agent``.
-    """
-    if agent.is_administrator:
-        return "Administrator"
-    if director_id is None:
-        director_id = agent.session.director_agent_id
-    if director_id == agent.agent_id:
-        return "Director"
-    placement = placement_of(agent)
-    if placement is not None and placement.director_agent_id:
-        return "member"
-    return "agent"
-
-
-def placement_of(agent):
-    """The agent's placement, or None (the reverse one-to-one raises when there is none)."""
-    try:
-        return agent.placement
-    except ObjectDoesNotExist:
-        return None
 
 
 # ------------------------------------------------------------------------------ login link
@@ -257,12 +178,20 @@ class Event:
     def url(self) -> str:
         return admin_url(self.task)
 
+    @property
+    def preview(self):
+        return delivery_badge(self.task) if self.kind == "sent" else ""
+
 
 @dataclass
 class Delivery:
     task: Task
     recipient: object
     state: str
+
+    @property
+    def preview(self):
+        return delivery_badge(self.task)
 
 
 class Who:
@@ -325,7 +254,7 @@ def build_timeline(
     if before:
         sends = sends.filter(created_at__lt=before)
         changes = changes.filter(status_timestamp__lt=before)
-    sent = list(sends.order_by("-created_at", "-task_id")[: page + 1])
+    sent = list(sends.select_related("delivery").order_by("-created_at", "-task_id")[: page + 1])
     changed = list(changes.order_by("-status_timestamp", "-task_id")[: page + 1])
 
     events: list[Event] = []
@@ -374,9 +303,11 @@ def build_timeline(
 
     summaries = {e.task.task_id: e for e in events if e.kind == "broadcast"}
     if summaries:
-        for task in Task.objects.filter(
-            origin_task_id__in=list(summaries), type=TaskType.UNICAST
-        ).order_by("task_id"):
+        for task in (
+            Task.objects.filter(origin_task_id__in=list(summaries), type=TaskType.UNICAST)
+            .select_related("delivery")
+            .order_by("task_id")
+        ):
             summaries[task.origin_task_id].deliveries.append(
                 Delivery(task, who(task.context_id), state_label(task))
             )

@@ -51,6 +51,7 @@ NAME = Opt(("--name",), "name", required=True, help="Agent name.")
 DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
 
 BODY = (TEXT, TEXT_FILE)
+SESSION_ID = Arg("SESSION_ID", "session_ref")
 QUIET_FULL = (("quiet", "full"),)
 BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
 
@@ -71,6 +72,24 @@ def _session_command(noun: str, name: str, help: str, options, args=(), **kw) ->
         agent=True,
         handler=_in(noun, fn),
         **kw,
+    )
+
+
+def _session_table_command(name: str, help: str, options=(), args=(SESSION_ID,)) -> Command:
+    """``session list|show|delete``: the sessions table, no tmux."""
+    fn = "list_" if name == "list" else name
+    return Command(name, help, options, args, handler=_in("session", fn), database=True)
+
+
+def _task_command(name: str, help: str, *, quiet: bool = False) -> Command:
+    """``message ack|cancel|show``: one task by ``--task-id``."""
+    return _session_command(
+        "message",
+        name,
+        help,
+        (AGENT_ID, TASK_ID, FULL, QUIET) if quiet else (AGENT_ID, TASK_ID, FULL),
+        validator=_in("message", "check_limit"),
+        exclusive=QUIET_FULL if quiet else (),
     )
 
 
@@ -134,29 +153,9 @@ GROUPS: tuple[Group, ...] = (
                 tmux=_in("session", "session_pane"),
                 database=True,
             ),
-            Command(
-                "list",
-                "List live sessions.",
-                (JSON_LOCAL,),
-                handler=_in("session", "list_"),
-                database=True,
-            ),
-            Command(
-                "show",
-                "Show one session (live or deleted).",
-                (JSON_LOCAL,),
-                (Arg("SESSION_ID", "session_ref"),),
-                handler=_in("session", "show"),
-                database=True,
-            ),
-            Command(
-                "delete",
-                "Soft-delete a session and deregister its agents.",
-                (),
-                (Arg("SESSION_ID", "session_ref"),),
-                handler=_in("session", "delete"),
-                database=True,
-            ),
+            _session_table_command("list", "List live sessions.", (JSON_LOCAL,), ()),
+            _session_table_command("show", "Show one session (live or deleted).", (JSON_LOCAL,)),
+            _session_table_command("delete", "Soft-delete a session and deregister its agents."),
         ),
     ),
     Group(
@@ -263,28 +262,9 @@ GROUPS: tuple[Group, ...] = (
                 ),
                 validator=_in("message", "check_poll"),
             ),
-            _session_command(
-                "message",
-                "ack",
-                "Acknowledge a message you received.",
-                (AGENT_ID, TASK_ID, FULL, QUIET),
-                validator=_in("message", "check_limit"),
-                exclusive=QUIET_FULL,
-            ),
-            _session_command(
-                "message",
-                "cancel",
-                "Cancel a message you sent, before it is acknowledged.",
-                (AGENT_ID, TASK_ID, FULL),
-                validator=_in("message", "check_limit"),
-            ),
-            _session_command(
-                "message",
-                "show",
-                "Show one message of the session.",
-                (AGENT_ID, TASK_ID, FULL),
-                validator=_in("message", "check_limit"),
-            ),
+            _task_command("ack", "Acknowledge a message you received.", quiet=True),
+            _task_command("cancel", "Cancel a message you sent, before it is acknowledged."),
+            _task_command("show", "Show one message of the session."),
         ),
     ),
     Group(
@@ -447,6 +427,30 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  one-time login link (single use, valid 15 minutes) for the local admin",
             "  user, created on first run. Manage users with",
             "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'.",
+        ),
+    ),
+    Command(
+        "deliver",
+        "Run the delivery worker: offer held inline previews again until they go out.",
+        (
+            Opt(
+                ("--background",),
+                "background",
+                kind="flag",
+                help="Start the worker detached (log beside the database) and return.",
+            ),
+        ),
+        handler=_in("deliver", "deliver"),
+        validator=_in("deliver", "check_settings"),
+        database=True,
+        epilog=(
+            "  One worker per database and host (a lease with a heartbeat). Commands that",
+            "  leave a preview held start one in the background by themselves unless",
+            "  CAFLEET_DELIVERY_AUTOSTART=0. The worker never types anything of its own: it",
+            "  only offers held previews through the pane gate. It exits after",
+            "  CAFLEET_DELIVERY_IDLE_EXIT seconds (default 180) with nothing held; a preview",
+            "  held longer than CAFLEET_DELIVERY_HOLD_TIMEOUT seconds (default 300) is",
+            "  reported once to the member's Director by the Administrator.",
         ),
     ),
     Command(

@@ -191,15 +191,16 @@ def database_label(environ=os.environ) -> str:
     return redact_url(database_url(environ))
 
 
-def state_dir(environ=os.environ) -> str:
-    """Where per-installation files live (the admin's secret key): beside a SQLite file,
-    else the default data directory."""
+def key_anchor(environ=os.environ) -> str:
+    """A path whose directory holds the admin's secret key (``cafleet_project.secretkey``
+    takes the database path): the SQLite file itself, or a name in the default data
+    directory when the database is on a server."""
     try:
         if backend(environ) == "sqlite":
-            return os.path.dirname(os.path.abspath(database_path(environ)))
+            return os.path.abspath(database_path(environ))
     except DatabaseURLError:
-        pass
-    return os.path.join(os.path.expanduser("~"), os.path.dirname(DEFAULT_RELATIVE_DB))
+        return safe_database_path(environ)
+    return os.path.join(os.path.expanduser("~"), os.path.dirname(DEFAULT_RELATIVE_DB), "server")
 
 
 # ------------------------------------------------------------------------------ limits
@@ -224,6 +225,41 @@ def max_text_len(environ=os.environ) -> int:
 def max_body_bytes(environ=os.environ) -> int:
     """Largest accepted message body in UTF-8 bytes (§4.4.1)."""
     return positive_int("CAFLEET_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, environ)
+
+
+# ------------------------------------------------------------------------------ delivery
+DEFAULT_DELIVERY_HOLD_TIMEOUT = 300.0
+DEFAULT_DELIVERY_IDLE_EXIT = 180.0
+
+
+def positive_seconds(name: str, default: float, environ=os.environ) -> float:
+    """A positive, finite number of seconds (decimals allowed)."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise _error(f"invalid value for {name}: '{raw}' (expected a positive number).")
+    return value
+
+
+def delivery_hold_timeout(environ=os.environ) -> float:
+    """Seconds a preview may stay held before its one escalation to the Director."""
+    return positive_seconds("CAFLEET_DELIVERY_HOLD_TIMEOUT", DEFAULT_DELIVERY_HOLD_TIMEOUT, environ)
+
+
+def delivery_idle_exit(environ=os.environ) -> float:
+    """Seconds the delivery worker stays with nothing held before it exits."""
+    return positive_seconds("CAFLEET_DELIVERY_IDLE_EXIT", DEFAULT_DELIVERY_IDLE_EXIT, environ)
+
+
+def delivery_autostart(environ=os.environ) -> bool:
+    """``CAFLEET_DELIVERY_AUTOSTART=0``: commands never start a background delivery worker
+    (a service manager runs ``cafleet deliver`` instead)."""
+    return environ.get("CAFLEET_DELIVERY_AUTOSTART", "1").strip() != "0"
 
 
 # ------------------------------------------------------------------------------ server

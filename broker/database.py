@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from broker import conf
@@ -317,24 +319,126 @@ def _migrate() -> list:
     return pending
 
 
-def _db_init_postgres() -> str:
-    require_driver()
-    from django.db import DatabaseError
+#: How long ``db init`` waits for another ``db init`` of the same database to finish.
+LOCK_WAIT = 120.0
 
-    label = conf.database_label()
-    tables, applied = _pg_applied()
+
+def lock_path(path: str) -> str:
+    return path + ".lock"
+
+
+@contextmanager
+def _init_lock(path: str):
+    """An exclusive ``flock`` on ``<database>.lock`` (mode 0600) for the whole migration, so
+    concurrent ``db init`` runs take turns instead of racing on ``CREATE TABLE``. The file
+    stays after the run (removing it would let a waiting run lock a deleted inode)."""
+    import fcntl
+
+    name = lock_path(path)
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        # A directory we cannot write to: lock the database file itself when it exists
+        # (its own checks then report what is wrong), else say the database cannot be made.
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CafleetError(
+                        f"another 'cafleet db init' has held {name} for over "
+                        f"{int(LOCK_WAIT)} s; retry when it has finished."
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _check_existing(path: str) -> list[str] | None:
+    """The refusals for an existing file (read-only). Returns the applied migrations, or
+    None for a file without migration history (empty or new)."""
+    if not os.path.isfile(path) or not is_sqlite_file(path):
+        raise CafleetError(f"{path} is not a SQLite database.")
+    tables, applied = _inspect_readonly(path)
     if applied is None and tables:
         raise CafleetError(
-            f"{label} has tables that cafleet does not manage and no Django migration "
-            "history. Refusing to touch it; point CAFLEET_DATABASE_URL at an empty database."
+            f"{path} has tables that cafleet does not manage and no Django migration "
+            "history. Refusing to touch it; move it aside or point CAFLEET_DATABASE_URL "
+            "at a new file."
         )
     unknown = [name for name in (applied or []) if name not in known_migrations()]
     if unknown:
         raise _unknown_revision(unknown[-1])
+    return applied
+
+
+# The key of PostgreSQL's advisory lock that serialises concurrent ``db init`` runs there.
+PG_INIT_LOCK = 0x6361666C  # "cafl"
+
+
+def _ensure_key(anchor: str) -> None:
+    from cafleet_project import secretkey
+
     try:
-        pending = _migrate()
+        secretkey.ensure(anchor)
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+
+
+def secret_key_anchor() -> str:
+    """The path ``cafleet_project.secretkey`` keys on: the SQLite file, or (PostgreSQL) a
+    name in the default data directory, which is created (0700) here when missing."""
+    anchor = conf.key_anchor()
+    if backend() == "postgresql":
+        directory = os.path.dirname(anchor)
+        try:
+            _make_private_dir(directory)
+        except OSError as exc:
+            raise CafleetError(
+                f"cannot create directory {directory}: {exc.strerror or exc}."
+            ) from None
+    return anchor
+
+
+def _db_init_postgres() -> str:
+    """``db init`` on PostgreSQL: the same refusals, migrations under an advisory lock (two
+    hosts initialising at once take turns), the admin's key in the local data directory."""
+    require_driver()
+    from django.db import DatabaseError, connection
+
+    from cafleet_project import secretkey
+
+    label = conf.database_label()
+    try:
+        secretkey.check(secretkey.key_path(conf.key_anchor()))
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", [PG_INIT_LOCK])
+        tables, applied = _pg_applied()
+        if applied is None and tables:
+            raise CafleetError(
+                f"{label} has tables that cafleet does not manage and no Django migration "
+                "history. Refusing to touch it; point CAFLEET_DATABASE_URL at an empty database."
+            )
+        unknown = [name for name in (applied or []) if name not in known_migrations()]
+        if unknown:
+            raise _unknown_revision(unknown[-1])
+        pending = _migrate()  # closes the connection, which releases the lock
     except DatabaseError as exc:
         raise _pg_failure(exc) from None
+    finally:
+        connection.close()
+    _ensure_key(secret_key_anchor())
     target = head()
     if not applied:
         return f"Initialised {label} and applied migrations to head ({target})."
@@ -344,46 +448,54 @@ def _db_init_postgres() -> str:
 
 
 def db_init() -> str:
-    """Create or upgrade the schema. Returns the line to print. Needs the full settings."""
+    """Create or upgrade the schema. Returns the line to print. Needs the full settings.
+
+    Every refusal happens before anything is written beside the database (no directory,
+    lock file or secret key). Migrations run under :func:`_init_lock`; the admin's secret
+    key file is created last, once the database is at head.
+    """
     if backend() == "postgresql":
         return _db_init_postgres()
+    from cafleet_project import secretkey
+
     path = db_path()
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        secretkey.check(secretkey.key_path(path))
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+    if os.path.exists(path):
+        _check_existing(path)  # refuse before writing anything; repeated under the lock
     try:
         _make_private_dir(directory)
     except OSError as exc:
         raise CafleetError(
             f"cannot create database directory {directory}: {exc.strerror or exc}."
         ) from None
-    exists = os.path.exists(path)
-    applied: list[str] | None = None
-    if exists:
-        if not os.path.isfile(path) or not is_sqlite_file(path):
-            raise CafleetError(f"{path} is not a SQLite database.")
-        tables, applied = _inspect_readonly(path)
-        if applied is None and tables:
-            raise CafleetError(
-                f"{path} has tables that cafleet does not manage and no Django migration "
-                "history. Refusing to touch it; move it aside or point CAFLEET_DATABASE_URL "
-                "at a new file."
-            )
-        unknown = [name for name in (applied or []) if name not in known_migrations()]
-        if unknown:
-            raise _unknown_revision(unknown[-1])
-    else:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.close(fd)
-        except OSError as exc:
-            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") from None
 
     from django.db import DatabaseError
 
-    try:
-        pending = _migrate()
-    except DatabaseError as exc:
-        raise CafleetError(f"cannot open database {path}: {exc}") from None
-    _restrict_files(path)
+    with _init_lock(path):
+        applied: list[str] | None = None
+        if os.path.exists(path):
+            applied = _check_existing(path)
+        else:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(fd)
+            except OSError as exc:
+                raise CafleetError(
+                    f"cannot create database {path}: {exc.strerror or exc}."
+                ) from None
+        try:
+            pending = _migrate()
+        except DatabaseError as exc:
+            raise CafleetError(f"cannot open database {path}: {exc}") from None
+        _restrict_files(path)
+        try:
+            secretkey.ensure(path)
+        except secretkey.SecretKeyError as exc:
+            raise CafleetError(str(exc)) from None
     fresh = not applied
     target = head()
     if fresh:
@@ -472,3 +584,31 @@ def card_kind_expression():
             )
 
     return CardKind(F("agent_card_json"))
+
+
+# ------------------------------------------------------------------------------ the worker
+def database_identity() -> str:
+    """What names this database in the delivery worker's lease and log: the SQLite file's
+    absolute path, or the PostgreSQL URL without its password."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return conf.database_label()
+    return os.path.abspath(str(connection.settings_dict["NAME"]))
+
+
+def database_vanished() -> bool:
+    """True when the SQLite file was removed under a running worker (it then exits); a
+    PostgreSQL database cannot vanish that way (a lost server is a connection error)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return False
+    return not os.path.exists(database_identity())
+
+
+def local_state_dir() -> str:
+    """Where this host keeps files about the database (the worker's log): beside a SQLite
+    file, else the default data directory (created 0700 when missing)."""
+    directory = os.path.dirname(secret_key_anchor())
+    return directory

@@ -142,7 +142,7 @@ def import_from(path: str, stdin) -> dict[str, int]:
     if path == "-":
         return import_rows(stdin)
     try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        fh = open(path, encoding="utf-8")
     except OSError as exc:
         raise CafleetError(f"cannot read {path}: {exc.strerror or exc}.") from None
     with fh:

@@ -162,7 +162,7 @@ def _main(argv: list[str]) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
-    except Exception as exc:  # noqa: BLE001 - the one place that maps every failure
+    except Exception as exc:  # the one place that maps every failure
         if debug():
             import traceback
 

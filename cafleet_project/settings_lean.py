@@ -6,7 +6,7 @@ and the tests use ``cafleet_project.settings`` (the full stack) instead. Both sh
 database definition below.
 """
 
-from broker.conf import safe_database_path, state_dir
+from broker.conf import key_anchor, safe_database_path
 from broker.database import django_databases
 
 DEBUG = False
@@ -17,7 +17,9 @@ INSTALLED_APPS = ["broker.apps.BrokerConfig"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 DATABASE_PATH = safe_database_path()  # SQLite only; a placeholder on PostgreSQL
-STATE_DIR = state_dir()
+# The admin's secret key lives in the directory of this path: beside a SQLite file, or in
+# the default data directory when the database is PostgreSQL.
+KEY_ANCHOR = key_anchor()
 
 # One database, SQLite (the default) or PostgreSQL, chosen by CAFLEET_DATABASE_URL.
 DATABASES = {"default": django_databases()}

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import seed_session
 
-pytestmark = pytest.mark.both_backends
+pytestmark = [pytest.mark.e2e, pytest.mark.both_backends]
 
 WORKER = r"""
 import json, sys, time, io, contextlib

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import CAFLEET, seed_session
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.both_backends
 def test_145_wait_returns_soon_after_a_send(fresh_db):

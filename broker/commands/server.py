@@ -88,7 +88,7 @@ def non_loopback_warning(host: str, port: int) -> str:
 def local_username() -> str:
     try:
         name = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in the environment or passwd
+    except Exception:  # no login name in the environment or passwd
         name = ""
     name = _USERNAME_BAD.sub("_", name)[:150].strip("_")
     return name or "admin"
@@ -152,6 +152,16 @@ def create_server(host: str, port: int):
         raise CafleetError(f"cannot listen on {host}:{port}: {exc}") from None
 
 
+def _ensure_secret_key(path: str) -> None:
+    """The admin's stable key, created only now that the database passed its checks."""
+    from cafleet_project import secretkey
+
+    try:
+        secretkey.ensure(path)
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+
+
 def server(call, out) -> None:
     host, port = call.checked
     signal.signal(signal.SIGTERM, _stop)
@@ -163,9 +173,10 @@ def server(call, out) -> None:
 
 def serve(host: str, port: int, out) -> None:
     from broker import loginlink
-    from broker.database import ensure_ready
+    from broker.database import ensure_ready, secret_key_anchor
 
     ensure_ready()
+    _ensure_secret_key(secret_key_anchor())
     addresses = resolve(host, port)
     loopback = is_loopback(host, addresses)
     if not loopback:
