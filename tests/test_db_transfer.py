@@ -15,6 +15,8 @@ TABLES = {
     "agents": "agent_id",
     "tasks": "task_id",
     "agent_placements": "agent_id",
+    "task_deliveries": "task_id",
+    "delivery_workers": "key",
 }
 BODIES = [
     "plain",
@@ -121,11 +123,14 @@ def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request
         "agents": 10,
         "tasks": 2 * (len(BODIES) + 3 + 1),  # sends, 3 broadcast deliveries, 1 summary
         "agent_placements": 2,  # the live session's Director and a1; the deleted one has none
+        "task_deliveries": 18,  # one per unicast row (sends and broadcast deliveries)
+        "delivery_workers": 0,
     }
+    total = sum(len(v) for v in before.values())
     dump = tmp_path / "registry.jsonl"
     r = source.run("db", "export", "--output", dump)
     assert (r.code, r.err) == (0, ""), r.err
-    assert r.out.startswith("Exported 34 rows from ")
+    assert r.out.startswith(f"Exported {total} rows from ")
     assert dump.stat().st_mode & 0o777 == 0o600
     header = json.loads(dump.read_text().splitlines()[0])
     assert header["tables"] == {t: len(v) for t, v in before.items()}
