@@ -285,6 +285,31 @@ def secret_key(environ=os.environ) -> str | None:
     return environ.get("CAFLEET_SECRET_KEY") or None
 
 
+# ------------------------------------------------------------------------------ hosts
+_HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def host_id(environ=os.environ) -> str:
+    """``CAFLEET_HOST_ID``: the name of this host in placements (which host owns a pane)
+    and in the delivery worker's lease. Default: the host name (its first label when the
+    name is not a valid id by itself)."""
+    raw = environ.get("CAFLEET_HOST_ID")
+    if raw is None or raw == "":
+        import socket
+
+        name = socket.gethostname()
+        if _HOST_ID.fullmatch(name):
+            return name
+        first = name.split(".", 1)[0]
+        return first if _HOST_ID.fullmatch(first) else "localhost"
+    if not _HOST_ID.fullmatch(raw):
+        raise _error(
+            f"invalid value for CAFLEET_HOST_ID: '{raw}' (expected 1-63 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit)."
+        )
+    return raw
+
+
 # ------------------------------------------------------------------------------ debugging
 def debug(environ=os.environ) -> bool:
     """``CAFLEET_DEBUG=1``: unexpected errors also print a traceback (§2.4)."""

@@ -25,7 +25,6 @@ loses the lease.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from django.db import IntegrityError, transaction
 
 from broker import conf
 from broker.clock import new_id, now
+from broker.database import notify_inbox
 from broker.delivery import (
     build_jobs,
     create_owed,
@@ -87,7 +87,8 @@ def database_file() -> str:
 
 
 def lease_key() -> str:
-    return f"{socket.gethostname()}:{database_file()}"
+    """One worker per host (``CAFLEET_HOST_ID``) and database."""
+    return f"{conf.host_id()}:{database_file()}"
 
 
 def _age(stamp: str) -> float:
@@ -207,9 +208,20 @@ class PassResult:
     gone: int = 0
 
 
+def _local():
+    """Deliveries whose recipient's pane belongs to this host (or to no recorded host):
+    each host's worker serves its own panes only (issue 13)."""
+    from django.db.models import Q
+
+    here = conf.host_id()
+    return Q(task__context__placement__host_id__in=("", here)) | Q(
+        task__context__placement__isnull=True
+    )
+
+
 def _held():
     return Delivery.objects.filter(
-        state=DeliveryState.HELD, task__status_state=TaskState.INPUT_REQUIRED
+        _local(), state=DeliveryState.HELD, task__status_state=TaskState.INPUT_REQUIRED
     )
 
 
@@ -218,7 +230,7 @@ def retry_held(tmux, *, limit: int) -> PassResult:
     result = PassResult()
     tasks = list(
         Task.objects.filter(
-            delivery__state=DeliveryState.HELD, status_state=TaskState.INPUT_REQUIRED
+            task_id__in=_held().values("task_id"),
         )
         .select_related("context")
         .order_by("created_at", "task_id")
@@ -325,6 +337,7 @@ def escalate(*, timeout: float) -> list[Task]:
                 ),
             )
             create_owed([note.task_id], stamp)
+            notify_inbox([director_id])
         sent.append(note)
     return sent
 

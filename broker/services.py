@@ -14,6 +14,7 @@ from django.db import transaction
 
 from broker import delivery
 from broker.clock import new_id, now
+from broker.conf import host_id
 from broker.database import notify_inbox
 from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
@@ -92,6 +93,7 @@ def session_create(
             tmux_pane_id=pane_id,
             coding_agent=coding_agent,
             created_at=stamp,
+            host_id=host_id(),
         )
         session.director_agent = director
         session.save(update_fields=["director_agent"])
