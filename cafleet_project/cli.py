@@ -91,9 +91,11 @@ def run(parsed: Parsed) -> None:
     saved_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
     cmd = find_command(parsed.path)
     if cmd.database or cmd.needs_session or cmd.full_settings:
+        from broker.conf import host_id
         from broker.database import require_driver
 
         require_driver()
+        host_id()  # a bad CAFLEET_HOST_ID fails before anything is written
     try:
         setup_django(parsed.path)
         from broker.commands import dispatch
