@@ -39,14 +39,20 @@ def _columns(model) -> list[str]:
 
 
 def export_rows(stream) -> dict[str, int]:
-    """Write the header and every row to ``stream`` (text); returns the count per table."""
-    counts: dict[str, int] = {}
+    """Write the header and every row to ``stream`` (text); returns the count per table.
+
+    One transaction: on SQLite it keeps writers out while it runs; on PostgreSQL it is
+    REPEATABLE READ, so the counts and the rows are one snapshot."""
+    from django.db import connection
+
     models = _models()
-    for model in models:
-        counts[model._meta.db_table] = model.objects.count()
-    header = {"format": FORMAT, "version": VERSION, "schema": head(), "tables": counts}
-    stream.write(json.dumps(header, ensure_ascii=False) + "\n")
-    with transaction.atomic():  # one consistent snapshot on PostgreSQL
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        counts = {model._meta.db_table: model.objects.count() for model in models}
+        header = {"format": FORMAT, "version": VERSION, "schema": head(), "tables": counts}
+        stream.write(json.dumps(header, ensure_ascii=False) + "\n")
         for model in models:
             table = model._meta.db_table
             cols = _columns(model)
