@@ -281,7 +281,8 @@ def fresh_db(tmp_path, db_backend, request) -> FileDB:
     file_db = request.getfixturevalue("file_db")
     template = request.getfixturevalue("initialised_db_template")
     file_db.path.parent.mkdir(mode=0o700)
-    shutil.copy2(template, file_db.path)
+    for made in template.parent.iterdir():  # the database and its secret key, modes kept
+        shutil.copy2(made, file_db.path.parent / made.name)
     return file_db
 
 
