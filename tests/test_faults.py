@@ -32,7 +32,7 @@ import pytest
 
 from bench.bench_throughput import seed
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
-from tests.plugins.tmux_server import read_log, received_lines, wait_log
+from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
 
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 RANDOM_ROUNDS = 60 if LONG else 8
@@ -261,7 +261,7 @@ class PaneFleet:
         self.mid = member.json["agent_id"]
         self.pane = member.json["placement"]["tmux_pane_id"]
         wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), 15)
-        server.wait_for(self.pane, "> ", 15)
+        server.wait_for(self.pane, STANDIN_READY, 15)
 
     def env(self, **extra):
         return self.server.env(None, CAFLEET_DATABASE_URL=self.db.url, **extra)
