@@ -15,6 +15,7 @@ from tests.realagent.harness import (
     CLAUDE_DIALOG,
     CODEX_DIALOG,
     IDLE_FOOTER,
+    classify,
     stopped_group,
 )
 
@@ -41,8 +42,9 @@ def test_bash_tool_call_opens_a_dialog_that_enter_approves(start_agent, mock_mod
     mock_model.bash(agent.backend, f"touch {marker}", "Create the marker")
     agent.submit("please create the marker")
     screen = agent.wait_text(DIALOG[name])
-    # The dialog replaces the input box: no idle footer, no input line to type into.
-    assert IDLE_FOOTER not in screen
+    # The dialog replaces the input box and its idle footer.
+    assert classify(name, screen) == "dialog"
+    agent.wait_screen(lambda s: IDLE_FOOTER not in s, 10, "no idle footer")
     assert not marker.exists()
     # Typed text is ignored by the dialog ...
     agent.send_keys("zz", literal=True)
