@@ -49,16 +49,17 @@ def test_bash_tool_call_opens_a_dialog_that_enter_approves(start_agent, mock_mod
     # Typed text is ignored by the dialog ...
     agent.send_keys("zz", literal=True)
     time.sleep(0.5)
-    assert DIALOG[name] in agent.screen()
-    assert not marker.exists()
+    screen = agent.screen()
+    assert DIALOG[name] in screen, screen
+    assert not marker.exists(), screen
     # ... and a bare Enter approves the highlighted "1. Yes": the tool call runs.
     agent.send_keys("Enter")
     agent.wait_idle()
     deadline = time.monotonic() + 10
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert marker.exists()
-    assert mock_model.user_turns_containing(agent.backend, "zz") == []
+    assert marker.exists(), agent.screen()
+    assert mock_model.user_turns_containing(agent.backend, "zz") == [], agent.screen()
 
 
 @pytest.mark.parametrize("name", CLIENTS)
