@@ -69,14 +69,36 @@ def seed(total: int, rng: random.Random) -> dict:
     from broker.services import agent_register, session_create
 
     session, director, admin, _ = session_create(
-        label="bench", coding_agent="claude", caller=("bench", "@1", "%999999"))
+        label="bench", coding_agent="claude", caller=("bench", "@1", "%999999")
+    )
     agents = [director.agent_id] + [
-        agent_register(session_id=session.session_id, name=f"agent-{i}",
-                       description="bench agent", skills_json=None).agent_id
-        for i in range(AGENTS)]
+        agent_register(
+            session_id=session.session_id,
+            name=f"agent-{i}",
+            description="bench agent",
+            skills_json=None,
+        ).agent_id
+        for i in range(AGENTS)
+    ]
     senders = [*agents, admin.agent_id]
-    words = ("build", "test", "review", "deploy", "rebase", "merge", "report", "status",
-             "please", "done", "failing", "green", "check", "the", "branch", "now")
+    words = (
+        "build",
+        "test",
+        "review",
+        "deploy",
+        "rebase",
+        "merge",
+        "report",
+        "status",
+        "please",
+        "done",
+        "failing",
+        "green",
+        "check",
+        "the",
+        "branch",
+        "now",
+    )
     start = datetime.now(UTC) - timedelta(days=10)
     step = timedelta(days=10) / total
     rows: list[Task] = []
@@ -92,34 +114,75 @@ def seed(total: int, rng: random.Random) -> dict:
             recipients = [a for a in agents if a != sender]
             for rid in recipients:
                 state = TaskState.COMPLETED if rng.random() < 0.5 else TaskState.INPUT_REQUIRED
-                rows.append(Task(task_id=new_id(), context_id=rid, from_agent_id=sender,
-                                 to_agent_id=rid, type=TaskType.UNICAST, created_at=created,
-                                 status_state=state, status_timestamp=created,
-                                 origin_task_id=summary_id, text=text))
-            rows.append(Task(task_id=summary_id, context_id=sender, from_agent_id=sender,
-                             to_agent_id="", type=TaskType.BROADCAST_SUMMARY,
-                             created_at=created, status_state=TaskState.COMPLETED,
-                             status_timestamp=created, origin_task_id=summary_id,
-                             text=f"Broadcast sent to {len(recipients)} recipients"))
+                rows.append(
+                    Task(
+                        task_id=new_id(),
+                        context_id=rid,
+                        from_agent_id=sender,
+                        to_agent_id=rid,
+                        type=TaskType.UNICAST,
+                        created_at=created,
+                        status_state=state,
+                        status_timestamp=created,
+                        origin_task_id=summary_id,
+                        text=text,
+                    )
+                )
+            rows.append(
+                Task(
+                    task_id=summary_id,
+                    context_id=sender,
+                    from_agent_id=sender,
+                    to_agent_id="",
+                    type=TaskType.BROADCAST_SUMMARY,
+                    created_at=created,
+                    status_state=TaskState.COMPLETED,
+                    status_timestamp=created,
+                    origin_task_id=summary_id,
+                    text=f"Broadcast sent to {len(recipients)} recipients",
+                )
+            )
             broadcast_id = summary_id
             continue
         to = rng.choice([a for a in agents if a != sender])
         roll = rng.random()
-        state = (TaskState.COMPLETED if roll < 0.35 else
-                 TaskState.CANCELED if roll < 0.40 else TaskState.INPUT_REQUIRED)
-        changed = stamp(moment + timedelta(seconds=rng.randint(1, 600))) \
-            if state != TaskState.INPUT_REQUIRED else created
-        rows.append(Task(task_id=new_id(), context_id=to, from_agent_id=sender,
-                         to_agent_id=to, type=TaskType.UNICAST, created_at=created,
-                         status_state=state, status_timestamp=changed, origin_task_id=None,
-                         text=text))
+        state = (
+            TaskState.COMPLETED
+            if roll < 0.35
+            else TaskState.CANCELED
+            if roll < 0.40
+            else TaskState.INPUT_REQUIRED
+        )
+        changed = (
+            stamp(moment + timedelta(seconds=rng.randint(1, 600)))
+            if state != TaskState.INPUT_REQUIRED
+            else created
+        )
+        rows.append(
+            Task(
+                task_id=new_id(),
+                context_id=to,
+                from_agent_id=sender,
+                to_agent_id=to,
+                type=TaskType.UNICAST,
+                created_at=created,
+                status_state=state,
+                status_timestamp=changed,
+                origin_task_id=None,
+                text=text,
+            )
+        )
     with transaction.atomic():
         Task.objects.bulk_create(rows, batch_size=500)
     user = get_user_model().objects.create_superuser("bench", email="", password=None)
     delivery = Task.objects.filter(origin_task_id=broadcast_id, type=TaskType.UNICAST).first()
-    return {"session": session.session_id, "agent": agents[1], "user": user,
-            "broadcast_row": delivery.task_id if delivery else rows[0].task_id,
-            "rows": Task.objects.count()}
+    return {
+        "session": session.session_id,
+        "agent": agents[1],
+        "user": user,
+        "broadcast_row": delivery.task_id if delivery else rows[0].task_id,
+        "rows": Task.objects.count(),
+    }
 
 
 def pages(ids: dict) -> list[tuple[str, str]]:
@@ -140,8 +203,11 @@ def pages(ids: dict) -> list[tuple[str, str]]:
 
 
 def summarise(samples: list[float]) -> dict:
-    return {"median_ms": round(statistics.median(samples), 1),
-            "min_ms": round(min(samples), 1), "max_ms": round(max(samples), 1)}
+    return {
+        "median_ms": round(statistics.median(samples), 1),
+        "min_ms": round(min(samples), 1),
+        "max_ms": round(max(samples), 1),
+    }
 
 
 def time_client(ids: dict, runs: int) -> dict:
@@ -167,8 +233,11 @@ def time_client(ids: dict, runs: int) -> dict:
             response = client.get(url)
             samples.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200
-        results[name] = {**summarise(samples), "queries": len(queries),
-                         "bytes": len(response.content)}
+        results[name] = {
+            **summarise(samples),
+            "queries": len(queries),
+            "bytes": len(response.content),
+        }
     return results
 
 
@@ -179,12 +248,16 @@ def free_port() -> int:
 
 
 def time_http(ids: dict, db_path: Path, runs: int) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
     env["CAFLEET_DATABASE_URL"] = f"sqlite:///{db_path}"
     port = free_port()
-    proc = subprocess.Popen([CAFLEET, "server", "--port", str(port)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [CAFLEET, "server", "--port", str(port)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         proc.stdout.readline()
         link = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
@@ -228,25 +301,35 @@ def main() -> int:
     setup(db_path)
     ids = seed(args.messages, random.Random(args.seed))
     seeded = time.perf_counter() - t0
-    report = {"rows": ids["rows"], "seed_seconds": round(seeded, 1), "runs": args.runs,
-              "client": time_client(ids, args.runs)}
+    report = {
+        "rows": ids["rows"],
+        "seed_seconds": round(seeded, 1),
+        "runs": args.runs,
+        "client": time_client(ids, args.runs),
+    }
     if not args.no_http:
         report["http"] = time_http(ids, db_path, args.runs)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{report['rows']} task rows in one session (seeded in {report['seed_seconds']} s); "
-          f"{args.runs} timed runs per page after one warm-up. Target < {TARGET_MS:.0f} ms.")
+    print(
+        f"{report['rows']} task rows in one session (seeded in {report['seed_seconds']} s); "
+        f"{args.runs} timed runs per page after one warm-up. Target < {TARGET_MS:.0f} ms."
+    )
     for mode in ("client", "http"):
         if mode not in report:
             continue
-        print(f"\n{mode}: median / min / max ms" + ("   queries  bytes" if mode == "client"
-                                                      else "   bytes"))
+        print(
+            f"\n{mode}: median / min / max ms"
+            + ("   queries  bytes" if mode == "client" else "   bytes")
+        )
         for name, r in report[mode].items():
             extra = f"{r['queries']:>9}" if mode == "client" else ""
             flag = "" if r["median_ms"] < TARGET_MS else "   OVER TARGET"
-            print(f"  {name:<28} {r['median_ms']:>8.1f} {r['min_ms']:>8.1f} "
-                  f"{r['max_ms']:>8.1f}{extra} {r['bytes']:>8}{flag}")
+            print(
+                f"  {name:<28} {r['median_ms']:>8.1f} {r['min_ms']:>8.1f} "
+                f"{r['max_ms']:>8.1f}{extra} {r['bytes']:>8}{flag}"
+            )
     return 0
 
 

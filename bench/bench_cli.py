@@ -43,20 +43,35 @@ def prepare(db_path: Path) -> tuple[dict, dict]:
         "text=f'message {i}',limit=200) for i in range(5)];"
         "print(json.dumps({'sid':s.session_id,'director':d.agent_id,'agent':b.agent_id}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return env, json.loads(out)
 
 
 def commands(db_path: Path, ids: dict) -> dict[str, list[str]]:
     s = ["--session-id", ids["sid"]]
     return {
-        "floor": [sys.executable, "-c",
-                  f"import sqlite3;c=sqlite3.connect({str(db_path)!r});"
-                  "c.execute('select count(*) from tasks').fetchall()"],
+        "floor": [
+            sys.executable,
+            "-c",
+            f"import sqlite3;c=sqlite3.connect({str(db_path)!r});"
+            "c.execute('select count(*) from tasks').fetchall()",
+        ],
         "message poll": [CAFLEET, *s, "message", "poll", "--agent-id", ids["agent"]],
-        "message send": [CAFLEET, *s, "message", "send", "--agent-id", ids["director"], "--to",
-                         ids["agent"], "--quiet", "--text", "benchmark message"],
+        "message send": [
+            CAFLEET,
+            *s,
+            "message",
+            "send",
+            "--agent-id",
+            ids["director"],
+            "--to",
+            ids["agent"],
+            "--quiet",
+            "--text",
+            "benchmark message",
+        ],
     }
 
 
@@ -73,21 +88,29 @@ def measure(cmds: dict[str, list[str]], env: dict, runs: int) -> dict[str, list[
 
 
 def import_profile(argv: list[str], env: dict, top: int = 12) -> dict:
-    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) != 3 or "self" in parts[0]:
             continue
         rows.append((parts[2], int(parts[0]), int(parts[1])))
     total_self = sum(r[1] for r in rows)
     top_level = [r for r in rows if not r[0].startswith("  ")]  # one leading space
     biggest = sorted(top_level, key=lambda r: r[2], reverse=True)[:top]
-    return {"modules": len(rows), "total_ms": round(total_self / 1000, 1),
-            "top_level": [(name.strip(), round(cum / 1000, 1)) for name, _, cum in biggest]}
+    return {
+        "modules": len(rows),
+        "total_ms": round(total_self / 1000, 1),
+        "top_level": [(name.strip(), round(cum / 1000, 1)) for name, _, cum in biggest],
+    }
 
 
 def main() -> int:
@@ -105,9 +128,14 @@ def main() -> int:
     result = {"runs": args.runs, "python": sys.version.split()[0], "rows": []}
     for name, samples in times.items():
         med = statistics.median(samples)
-        result["rows"].append({"command": name, "median_ms": round(med * 1000, 1),
-                               "ratio": round(med / floor, 2),
-                               "min_ms": round(min(samples) * 1000, 1)})
+        result["rows"].append(
+            {
+                "command": name,
+                "median_ms": round(med * 1000, 1),
+                "ratio": round(med / floor, 2),
+                "min_ms": round(min(samples) * 1000, 1),
+            }
+        )
     result["import_profile"] = profile
     if args.json:
         print(json.dumps(result, indent=2))
@@ -115,10 +143,11 @@ def main() -> int:
     print(f"CLI latency, {args.runs} interleaved rounds, Python {result['python']}")
     print(f"{'command':<14} {'median ms':>10} {'min ms':>8} {'x floor':>8}")
     for row in result["rows"]:
-        print(f"{row['command']:<14} {row['median_ms']:>10} {row['min_ms']:>8} "
-              f"{row['ratio']:>8}")
-    print(f"\nimport profile of 'message poll': {profile['modules']} modules, "
-          f"{profile['total_ms']} ms of import time; largest top-level imports:")
+        print(f"{row['command']:<14} {row['median_ms']:>10} {row['min_ms']:>8} {row['ratio']:>8}")
+    print(
+        f"\nimport profile of 'message poll': {profile['modules']} modules, "
+        f"{profile['total_ms']} ms of import time; largest top-level imports:"
+    )
     for name, ms in profile["top_level"]:
         print(f"  {name:<40} {ms:>7} ms")
     return 0

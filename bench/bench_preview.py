@@ -9,7 +9,7 @@ subprocess and takes three times, all from the moment before the process is star
 * **visible**: the body first appears in the pane's output (``pipe-pane`` streams the
   pane's output to a small recorder that timestamps every chunk tmux hands it);
 * **submitted**: the stand-in has read the body line (its ``STANDIN_LOG`` timestamp), i.e.
-  the text was typed, the 0.12 s pause passed and Enter arrived;
+  the text was pasted (after the pane gate) and the Enter arrived;
 * **command done**: the ``cafleet`` process exited.
 
 For comparison each round also times ``message send`` to the Administrator, which has no
@@ -66,7 +66,7 @@ def _stamps(path: Path) -> list[tuple[float, bytes]]:
 def first_seen(chunks: list[tuple[float, bytes]], needle: bytes) -> float | None:
     buffer = b""
     for t, data in chunks:
-        buffer = (buffer + data)[-(len(needle) + 65536):]
+        buffer = (buffer + data)[-(len(needle) + 65536) :]
         if needle in buffer:
             return t
     return None
@@ -101,8 +101,18 @@ def measure(runs: int) -> dict:
         try:
             log, stamps = work / "standin.log", work / "stamps"
             tmux.run("set-environment", "-g", "STANDIN_LOG", str(log))
-            pane = tmux.run("new-window", "-d", "-t", "bench", "-P", "-F", "#{pane_id}",
-                            "claude", "--name", "member").strip()
+            pane = tmux.run(
+                "new-window",
+                "-d",
+                "-t",
+                "bench",
+                "-P",
+                "-F",
+                "#{pane_id}",
+                "claude",
+                "--name",
+                "member",
+            ).strip()
             _wait(lambda: log.exists() and "start" in log.read_text())
             recorder = work / "recorder.py"
             recorder.write_text(RECORDER)
@@ -110,36 +120,58 @@ def measure(runs: int) -> dict:
             db_path = work / "preview.db"
             env = db_env(db_path)
             init_db(env)
-            ids = seed_scale(env, busy=0, empty=False, members=1, panes=[pane],
-                             director_pane=tmux.first_pane)
+            ids = seed_scale(
+                env, busy=0, empty=False, members=1, panes=[pane], director_pane=tmux.first_pane
+            )
             env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": tmux.first_pane}
             s = ["--session-id", ids["sid"], "message", "send", "--agent-id", ids["director"]]
             member = ids["members"][0]
             # warm up the page cache and the stand-in
-            subprocess.run([CAFLEET, *s, "--to", member, "--quiet", "--text", "warm-up"],
-                           env=env, check=True, capture_output=True)
+            subprocess.run(
+                [CAFLEET, *s, "--to", member, "--quiet", "--text", "warm-up"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             _wait(lambda: _log_time(log, "warm-up"))
             rows = []
             for i in range(runs):
                 body = f"preview-probe-{i:03d}"
                 t0 = time.time()
-                subprocess.run([CAFLEET, *s, "--to", member, "--quiet", "--text", body],
-                               env=env, check=True, capture_output=True)
+                subprocess.run(
+                    [CAFLEET, *s, "--to", member, "--quiet", "--text", body],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 done = time.time()
                 submitted = _wait(lambda b=body: _log_time(log, b))
                 visible = _wait(lambda b=body: first_seen(_stamps(stamps), b.encode()))
                 t1 = time.time()
-                subprocess.run([CAFLEET, *s, "--to", ids["admin"], "--quiet", "--text", body],
-                               env=env, check=True, capture_output=True)
+                subprocess.run(
+                    [CAFLEET, *s, "--to", ids["admin"], "--quiet", "--text", body],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 plain = time.time() - t1
-                rows.append({"visible": visible - t0, "submitted": submitted - t0,
-                             "done": done - t0, "no_pane": plain})
+                rows.append(
+                    {
+                        "visible": visible - t0,
+                        "submitted": submitted - t0,
+                        "done": done - t0,
+                        "no_pane": plain,
+                    }
+                )
                 time.sleep(0.2)
         finally:
             tmux.close()
     med = {k: round(statistics.median(r[k] for r in rows) * 1000, 1) for k in rows[0]}
-    return {"runs": runs, "median_ms": med,
-            "min_ms": {k: round(min(r[k] for r in rows) * 1000, 1) for k in rows[0]}}
+    return {
+        "runs": runs,
+        "median_ms": med,
+        "min_ms": {k: round(min(r[k] for r in rows) * 1000, 1) for k in rows[0]},
+    }
 
 
 def main() -> int:
@@ -153,10 +185,12 @@ def main() -> int:
         return 0
     med, low = result["median_ms"], result["min_ms"]
     print(f"preview latency over {args.runs} sends (ms from process start)")
-    for key, label in (("visible", "body visible in the pane"),
-                       ("submitted", "body line submitted (Enter)"),
-                       ("done", "cafleet message send exited"),
-                       ("no_pane", "send to an agent without a pane")):
+    for key, label in (
+        ("visible", "body visible in the pane"),
+        ("submitted", "body line submitted (Enter)"),
+        ("done", "cafleet message send exited"),
+        ("no_pane", "send to an agent without a pane"),
+    ):
         print(f"  {label:<34} median {med[key]:>7}  min {low[key]:>7}")
     return 0
 

@@ -75,12 +75,32 @@ print(json.dumps({"sid": s.session_id, "director": d.agent_id, "admin": a.agent_
 """
 
 
-def seed_scale(env: dict, *, members: int = MEMBERS, busy: int = BUSY, empty: bool = True,
-               panes: list[str] | None = None, director_pane: str = "%999999") -> dict:
-    spec = json.dumps({"members": members, "busy": busy, "panes": panes, "empty": empty,
-                       "director_pane": director_pane})
-    out = subprocess.run([sys.executable, "-c", SEED, spec], env=env, cwd=REPO, check=True,
-                         capture_output=True, text=True).stdout
+def seed_scale(
+    env: dict,
+    *,
+    members: int = MEMBERS,
+    busy: int = BUSY,
+    empty: bool = True,
+    panes: list[str] | None = None,
+    director_pane: str = "%999999",
+) -> dict:
+    spec = json.dumps(
+        {
+            "members": members,
+            "busy": busy,
+            "panes": panes,
+            "empty": empty,
+            "director_pane": director_pane,
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", SEED, spec],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -102,14 +122,27 @@ def add_tasks(db_path: Path, agents: list[str], n: int, seed: int = 7) -> None:
             sender, recipient = rnd.sample(agents, 2)
             created = _stamp(start + step * i)
             state = "completed" if i % 2 else "input_required"
-            rows.append((str(uuid.UUID(int=rnd.getrandbits(128), version=4)), recipient,
-                         sender, recipient, "unicast", created, state, created, None,
-                         f"load message {i} " + "x" * rnd.randint(0, 300)))
+            rows.append(
+                (
+                    str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+                    recipient,
+                    sender,
+                    recipient,
+                    "unicast",
+                    created,
+                    state,
+                    created,
+                    None,
+                    f"load message {i} " + "x" * rnd.randint(0, 300),
+                )
+            )
         with con:
             con.executemany(
                 "INSERT INTO tasks (task_id, context_id, from_agent_id, to_agent_id, type, "
                 "created_at, status_state, status_timestamp, origin_task_id, text) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         con.close()
@@ -136,8 +169,14 @@ print(json.dumps(times))
 
 
 def in_process(env: dict, argv: list[str], n: int = 200) -> list[float]:
-    out = subprocess.run([sys.executable, "-c", INPROC, json.dumps(argv), str(n)], env=env,
-                         cwd=REPO, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", INPROC, json.dumps(argv), str(n)],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -165,11 +204,23 @@ def size_sweep(sizes: list[int], runs: int, workdir: Path) -> dict:
         dbs[n] = (path, db_env(path))
     s = ["--session-id", ids["sid"]]
     poll = [CAFLEET, *s, "message", "poll", "--agent-id", ids["empty"]]
-    send = [CAFLEET, *s, "message", "send", "--agent-id", ids["busy"][0], "--to", ids["empty"],
-            "--quiet", "--text", "scale probe"]
+    send = [
+        CAFLEET,
+        *s,
+        "message",
+        "send",
+        "--agent-id",
+        ids["busy"][0],
+        "--to",
+        ids["empty"],
+        "--quiet",
+        "--text",
+        "scale probe",
+    ]
     activity = [CAFLEET, *s, "member", "list", "--agent-id", ids["director"], "--activity"]
     times: dict[int, dict[str, list[float]]] = {
-        n: {"poll": [], "send": [], "activity": []} for n in sizes}
+        n: {"poll": [], "send": [], "activity": []} for n in sizes
+    }
     for n in sizes:  # warm the page cache
         for argv in (poll, activity):
             wall(argv, dbs[n][1])
@@ -185,23 +236,27 @@ def size_sweep(sizes: list[int], runs: int, workdir: Path) -> dict:
     plan = _poll_plan(dbs[sizes[-1]][1], ids["empty"])
     rows = []
     for n in sizes:
-        rows.append({
-            "tasks": n,
-            "db_mb": round(dbs[n][0].stat().st_size / 1e6, 1),
-            "poll_ms": ms(statistics.median(times[n]["poll"])),
-            "send_ms": ms(statistics.median(times[n]["send"])),
-            "activity_ms": ms(statistics.median(times[n]["activity"])),
-            "poll_inproc_ms": ms(statistics.median(inproc[n])),
-        })
+        rows.append(
+            {
+                "tasks": n,
+                "db_mb": round(dbs[n][0].stat().st_size / 1e6, 1),
+                "poll_ms": ms(statistics.median(times[n]["poll"])),
+                "send_ms": ms(statistics.median(times[n]["send"])),
+                "activity_ms": ms(statistics.median(times[n]["activity"])),
+                "poll_inproc_ms": ms(statistics.median(inproc[n])),
+            }
+        )
     first, last = rows[0], rows[-1]
     return {
         "runs": runs,
         "rows": rows,
         "poll_ratio_largest_vs_empty": round(last["poll_ms"] / first["poll_ms"], 3),
-        "poll_inproc_ratio_largest_vs_empty":
-            round(last["poll_inproc_ms"] / first["poll_inproc_ms"], 3),
-        "activity_inproc_ms": {str(n): ms(statistics.median(v))
-                               for n, v in inproc_activity.items()},
+        "poll_inproc_ratio_largest_vs_empty": round(
+            last["poll_inproc_ms"] / first["poll_inproc_ms"], 3
+        ),
+        "activity_inproc_ms": {
+            str(n): ms(statistics.median(v)) for n, v in inproc_activity.items()
+        },
         "poll_query_plan": plan,
         "members": MEMBERS,
     }
@@ -227,8 +282,14 @@ print(Task.objects.inbox(sys.argv[1]).unread().newest_first().explain())
 
 def _poll_plan(env: dict, agent: str) -> list[str]:
     """SQLite's plan for the exact query ``message poll`` runs (Django's ``explain()``)."""
-    out = subprocess.run([sys.executable, "-c", PLAN, agent], env=env, cwd=REPO, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PLAN, agent],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
@@ -239,8 +300,11 @@ class Tmux:
     def __init__(self, workdir: Path, path_prefix: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="cfb-"))  # short: socket paths are limited
         self.socket = self.dir / "sock"
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("TMUX", "CAFLEET_", "STANDIN_"))}
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TMUX", "CAFLEET_", "STANDIN_"))
+        }
         if path_prefix:  # panes take PATH from the calling client's environment
             self.env["PATH"] = f"{path_prefix}{os.pathsep}{self.env.get('PATH', '')}"
         self.env["SHELL"] = "/bin/sh"
@@ -248,21 +312,27 @@ class Tmux:
         self.run("-f", "/dev/null", "new-session", "-d", "-s", "bench", "-x", "200", "-y", "50")
         self.run("set-option", "-g", "default-size", "200x50")
         self.run("set-option", "-g", "history-limit", "200")
-        pid, self.first_pane = self.run("display-message", "-p", "-t", "bench",
-                                        "#{pid} #{pane_id}").split()
+        pid, self.first_pane = self.run(
+            "display-message", "-p", "-t", "bench", "#{pid} #{pane_id}"
+        ).split()
         self.pid = int(pid)
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", str(self.socket), *args], env=self.env,
-                              check=True, capture_output=True, text=True, timeout=30).stdout
+        return subprocess.run(
+            ["tmux", "-S", str(self.socket), *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
 
     @property
     def tmux_var(self) -> str:
         return f"{self.socket},{self.pid},0"
 
     def new_pane(self, *argv: str) -> str:
-        return self.run("new-window", "-d", "-t", "bench", "-P", "-F", "#{pane_id}",
-                        *argv).strip()
+        return self.run("new-window", "-d", "-t", "bench", "-P", "-F", "#{pane_id}", *argv).strip()
 
     def capture(self, pane: str) -> str:
         return self.run("capture-pane", "-p", "-J", "-t", pane, "-S", "-")
@@ -285,25 +355,37 @@ def broadcast_bench(workdir: Path) -> dict:
         path = workdir / "broadcast.db"
         env = db_env(path)
         init_db(env)
-        ids = seed_scale(env, busy=0, empty=False, panes=panes,
-                         director_pane=tmux.first_pane)
+        ids = seed_scale(env, busy=0, empty=False, panes=panes, director_pane=tmux.first_pane)
         env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": tmux.first_pane}
-        argv = [CAFLEET, "--session-id", ids["sid"], "message", "broadcast", "--agent-id",
-                ids["director"], "--text"]
+        argv = [
+            CAFLEET,
+            "--session-id",
+            ids["sid"],
+            "message",
+            "broadcast",
+            "--agent-id",
+            ids["director"],
+            "--text",
+        ]
 
         def once(label: str, live: list[str]) -> dict:
             body = f"scale broadcast {label}"
             start = time.perf_counter()
-            out = subprocess.run([*argv, body], env=env, check=True, capture_output=True,
-                                 text=True).stdout
+            out = subprocess.run(
+                [*argv, body], env=env, check=True, capture_output=True, text=True
+            ).stdout
             elapsed = time.perf_counter() - start
             summary, recipients, delivered = _ECHO.fullmatch(out.strip()).groups()
             time.sleep(1.0)  # let the last keystrokes land before counting
             arrived = sum(1 for p in live if body in tmux.capture(p))
-            return {"wall_s": round(elapsed, 2), "recipients": int(recipients),
-                    "delivered": int(delivered), "arrived": arrived,
-                    "per_recipient_ms": round(elapsed * 1000 / max(1, int(recipients)), 1),
-                    "honest": int(delivered) == arrived}
+            return {
+                "wall_s": round(elapsed, 2),
+                "recipients": int(recipients),
+                "delivered": int(delivered),
+                "arrived": arrived,
+                "per_recipient_ms": round(elapsed * 1000 / max(1, int(recipients)), 1),
+                "honest": int(delivered) == arrived,
+            }
 
         first = once("all-alive", panes)
         for pane in panes[:10]:
@@ -334,13 +416,19 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     sweep = result["size_sweep"]
-    print(f"{'tasks':>8} {'MB':>6} {'poll ms':>8} {'send ms':>8} {'activity ms':>12} "
-          f"{'poll in-proc ms':>16}")
+    print(
+        f"{'tasks':>8} {'MB':>6} {'poll ms':>8} {'send ms':>8} {'activity ms':>12} "
+        f"{'poll in-proc ms':>16}"
+    )
     for r in sweep["rows"]:
-        print(f"{r['tasks']:>8} {r['db_mb']:>6} {r['poll_ms']:>8} {r['send_ms']:>8} "
-              f"{r['activity_ms']:>12} {r['poll_inproc_ms']:>16}")
-    print(f"poll, largest vs empty: x{sweep['poll_ratio_largest_vs_empty']} (subprocess), "
-          f"x{sweep['poll_inproc_ratio_largest_vs_empty']} (in-process)")
+        print(
+            f"{r['tasks']:>8} {r['db_mb']:>6} {r['poll_ms']:>8} {r['send_ms']:>8} "
+            f"{r['activity_ms']:>12} {r['poll_inproc_ms']:>16}"
+        )
+    print(
+        f"poll, largest vs empty: x{sweep['poll_ratio_largest_vs_empty']} (subprocess), "
+        f"x{sweep['poll_inproc_ratio_largest_vs_empty']} (in-process)"
+    )
     print(f"broadcast: {json.dumps(result['broadcast'])}")
     return 0
 

@@ -45,8 +45,11 @@ CAFLEET = str(BIN / "cafleet")
 # ------------------------------------------------------------------------------ databases
 def db_env(db_path: Path, base: dict | None = None) -> dict:
     """Environment for cafleet subprocesses on ``db_path`` that can reach no tmux server."""
-    env = {k: v for k, v in (base or os.environ).items()
-           if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_", "STANDIN_"))}
+    env = {
+        k: v
+        for k, v in (base or os.environ).items()
+        if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_", "STANDIN_"))
+    }
     env["CAFLEET_DATABASE_URL"] = f"sqlite:///{db_path}"
     env["TMUX_TMPDIR"] = str(db_path.parent)  # a private, empty tmux socket directory
     return env
@@ -76,8 +79,14 @@ print(json.dumps({"sid": s.session_id, "director": d.agent_id, "admin": a.agent_
 def seed(env: dict, *, senders: int, recipients: int, label: str = "load") -> dict:
     """A session with ``senders`` + ``recipients`` plain agents, through the service layer."""
     spec = json.dumps({"senders": senders, "recipients": recipients, "label": label})
-    out = subprocess.run([sys.executable, "-c", SEED, spec], env=env, cwd=REPO, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", SEED, spec],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -180,17 +189,35 @@ print(json.dumps(rec), flush=True)
 """
 
 
-def run_load(env: dict, ids: dict, *, seconds: float, writers: int = 8, pollers: int = 4,
-             ackers: int = 4, timeout: float = 600) -> dict:
+def run_load(
+    env: dict,
+    ids: dict,
+    *,
+    seconds: float,
+    writers: int = 8,
+    pollers: int = 4,
+    ackers: int = 4,
+    timeout: float = 600,
+) -> dict:
     """Start every worker, release them together for ``seconds``; collect their records."""
     base = {"sid": ids["sid"], "recipients": ids["recipients"]}
-    specs = [{**base, "role": "writer", "index": w, "sender": ids["senders"][w]}
-             for w in range(writers)]
+    specs = [
+        {**base, "role": "writer", "index": w, "sender": ids["senders"][w]} for w in range(writers)
+    ]
     specs += [{**base, "role": "poller", "index": p} for p in range(pollers)]
     specs += [{**base, "role": "acker", "index": k} for k in range(ackers)]
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(spec)], env=env,
-                              cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for spec in specs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, json.dumps(spec)],
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for spec in specs
+    ]
     try:
         for proc in procs:  # barrier: every worker has Django up and one query done
             line = proc.stdout.readline()
@@ -212,8 +239,14 @@ def run_load(env: dict, ids: dict, *, seconds: float, writers: int = 8, pollers:
             if proc.poll() is None:
                 proc.kill()  # only the workers started above, by their handles
                 proc.wait()
-    return {"start_at": start_at, "seconds": seconds, "records": records,
-            "writers": writers, "pollers": pollers, "ackers": ackers}
+    return {
+        "start_at": start_at,
+        "seconds": seconds,
+        "records": records,
+        "writers": writers,
+        "pollers": pollers,
+        "ackers": ackers,
+    }
 
 
 # ------------------------------------------------------------------------------ checks
@@ -224,12 +257,14 @@ def verify(db_path: Path, load: dict) -> list[str]:
     """Problems found (an empty list means every guarantee held)."""
     problems: list[str] = []
     recs = load["records"]
-    by_role = {role: [r for r in recs if r["role"] == role]
-               for role in ("writer", "poller", "acker")}
+    by_role = {
+        role: [r for r in recs if r["role"] == role] for role in ("writer", "poller", "acker")
+    }
     for r in recs:
         if r["fail"]:
-            problems.append(f"{r['role']} {r['index']} had {len(r['fail'])} failed calls, "
-                            f"first: {r['fail'][0]}")
+            problems.append(
+                f"{r['role']} {r['index']} had {len(r['fail'])} failed calls, first: {r['fail'][0]}"
+            )
         if r["locked"]:
             problems.append(f"{r['role']} {r['index']} saw 'locked' {r['locked']} times")
 
@@ -244,8 +279,12 @@ def verify(db_path: Path, load: dict) -> list[str]:
 
     con = sqlite3.connect(db_path)
     try:
-        rows = {tid: (text, ctx, state) for tid, text, ctx, state in con.execute(
-            "SELECT task_id, text, context_id, status_state FROM tasks")}
+        rows = {
+            tid: (text, ctx, state)
+            for tid, text, ctx, state in con.execute(
+                "SELECT task_id, text, context_id, status_state FROM tasks"
+            )
+        }
         integrity = con.execute("PRAGMA integrity_check").fetchall()
         fk = con.execute("PRAGMA foreign_key_check").fetchall()
     finally:
@@ -284,8 +323,7 @@ def verify(db_path: Path, load: dict) -> list[str]:
         if p["dups"]:
             problems.append(f"poller {p['index']} saw one task twice in a page")
         if p["bad"]:
-            problems.append(f"poller {p['index']} saw a foreign or non-unread row: "
-                            f"{p['bad'][0]}")
+            problems.append(f"poller {p['index']} saw a foreign or non-unread row: {p['bad'][0]}")
         phantom = set(p["seen"]) - set(rows)
         if phantom:
             problems.append(f"poller {p['index']} saw {len(phantom)} tasks that do not exist")
@@ -311,8 +349,11 @@ def summarise(load: dict) -> dict:
     send_ms = [(s[4] - s[3]) * 1000 for s in sent]
     e2e_ms = [(t - sent_at[tid]) * 1000 for tid, t, _ in acks if tid in sent_at]
     return {
-        "workers": {"writers": load["writers"], "pollers": load["pollers"],
-                    "ackers": load["ackers"]},
+        "workers": {
+            "writers": load["writers"],
+            "pollers": load["pollers"],
+            "ackers": load["ackers"],
+        },
         "window_s": round(elapsed, 2),
         "sent": len(sent),
         "acked": len(acks),
@@ -335,8 +376,7 @@ def measure(seconds: float, writers: int = 8, pollers: int = 4, ackers: int = 4)
         env = db_env(db_path)
         init_db(env)
         ids = seed(env, senders=writers, recipients=4)
-        load = run_load(env, ids, seconds=seconds, writers=writers, pollers=pollers,
-                        ackers=ackers)
+        load = run_load(env, ids, seconds=seconds, writers=writers, pollers=pollers, ackers=ackers)
         problems = verify(db_path, load)
     return {**summarise(load), "problems": problems}
 

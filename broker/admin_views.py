@@ -1,14 +1,12 @@
 """Custom admin views: the session timeline (with its send form) and the one-time login link.
 
-Every write goes through the same services as the CLI (``broker.services``). Display
-helpers shared with ``broker.admin`` live here too (times in the viewer's zone, state
-labels, body previews), so that ``admin.py`` can import them without a cycle.
+Every write goes through the same services as the CLI (``broker.services``); the display
+helpers are ``broker.admin_display``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -16,17 +14,25 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 
 from broker import loginlink
+from broker.admin_display import (
+    admin_url,
+    agent_kind,
+    changelist_url,
+    delivery_badge,
+    preview,
+    show_time,
+    state_label,
+)
 from broker.clock import normalise_timestamp
 from broker.exceptions import CafleetError
 from broker.models import AgentStatus, Session, Task, TaskState, TaskType
@@ -38,92 +44,6 @@ TIMELINE_BODY_CUT = 2000
 #: Auto-refresh period of the timeline, in milliseconds.
 TIMELINE_REFRESH_MS = 5000
 BROADCAST = "*"
-
-STATE_LABELS = {
-    TaskState.INPUT_REQUIRED: "unread",
-    TaskState.COMPLETED: "acknowledged",
-    TaskState.CANCELED: "canceled",
-}
-
-
-# ------------------------------------------------------------------------------ display
-def parse_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def local_text(value: str | None) -> str:
-    """A stored timestamp in the viewer's time zone (the ``tz`` cookie), seconds precision."""
-    parsed = parse_ts(value)
-    if parsed is None:
-        return value or ""
-    return timezone.localtime(parsed).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def show_time(value: str | None):
-    """``<time>`` element: local time as text, the stored UTC string as tooltip."""
-    if not value:
-        return "—"
-    return format_html('<time datetime="{}" title="{}">{}</time>', value, value,
-                       local_text(value))
-
-
-def utc_stamp(moment: datetime) -> str:
-    """A datetime in the stored timestamp form (data-model.md §1), for string comparisons."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def state_label(task) -> str:
-    if task.type == TaskType.BROADCAST_SUMMARY:
-        return "sent"
-    return STATE_LABELS.get(task.status_state, task.status_state)
-
-
-def preview(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
-def admin_url(obj, view: str = "change") -> str:
-    opts = obj._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[obj.pk])
-
-
-def changelist_url(model, **params) -> str:
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
-
-
-def agent_kind(agent, director_id: str | None = None) -> str:
-    """Director / Administrator / member / agent, as the admin shows it.
-
-    ``member`` needs the agent's placement (``director_agent_id`` set); a deregistered
-    member has lost its placement and shows as ``agent``.
-    """
-    if agent.is_administrator:
-        return "Administrator"
-    if director_id is None:
-        director_id = agent.session.director_agent_id
-    if director_id == agent.agent_id:
-        return "Director"
-    placement = placement_of(agent)
-    if placement is not None and placement.director_agent_id:
-        return "member"
-    return "agent"
-
-
-def placement_of(agent):
-    """The agent's placement, or None (the reverse one-to-one raises when there is none)."""
-    try:
-        return agent.placement
-    except ObjectDoesNotExist:
-        return None
 
 
 # ------------------------------------------------------------------------------ login link
@@ -142,8 +62,11 @@ def login_link(request, token: str):
     if user_pk is not None:
         user = get_user_model().objects.filter(pk=user_pk, is_active=True, is_staff=True).first()
     if user is None:
-        messages.error(request, "This login link was already used or has expired. Restart "
-                                "'cafleet server' for a new one, or log in with a password.")
+        messages.error(
+            request,
+            "This login link was already used or has expired. Restart "
+            "'cafleet server' for a new one, or log in with a password.",
+        )
         return HttpResponseRedirect(login_page)
     auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     messages.success(request, f"Logged in as {user.get_username()} with a one-time link.")
@@ -153,16 +76,20 @@ def login_link(request, token: str):
 # ------------------------------------------------------------------------------ send form
 class SendForm(forms.Form):
     to = forms.ChoiceField(label="To")
-    text = forms.CharField(label="Message", strip=False,
-                           widget=forms.Textarea(attrs={"rows": 4, "cols": 90}))
+    text = forms.CharField(
+        label="Message", strip=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 90})
+    )
 
     def __init__(self, *args, recipients=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to"].choices = [("", "— choose —"), (BROADCAST, "Everyone (broadcast)"),
-                                     *recipients]
+        self.fields["to"].choices = [
+            ("", "— choose —"),
+            (BROADCAST, "Everyone (broadcast)"),
+            *recipients,
+        ]
 
     def clean_text(self) -> str:
-        from broker.cli_support import max_body_bytes
+        from broker.conf import max_body_bytes
 
         # Browsers send textarea line breaks as CRLF; the CLI sends what it is given (LF).
         text = self.cleaned_data["text"].replace("\r\n", "\n")
@@ -174,32 +101,44 @@ class SendForm(forms.Form):
             raise forms.ValidationError(exc.message) from None
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > limit:
-            raise forms.ValidationError(f"The message is {size} bytes; the limit is {limit} "
-                                        "bytes (CAFLEET_MAX_BODY_BYTES).")
+            raise forms.ValidationError(
+                f"The message is {size} bytes; the limit is {limit} bytes (CAFLEET_MAX_BODY_BYTES)."
+            )
         return text
 
 
-def send_as_administrator(session: Session, administrator, to: str,
-                          text: str) -> tuple[Task, str]:
+def send_as_administrator(session: Session, administrator, to: str, text: str) -> tuple[Task, str]:
     """Send through the CLI's services. Returns the new row (the summary for a broadcast)
     and the success message. Raises CafleetError."""
     from broker import tmux
-    from broker.output import max_text_len
+    from broker.conf import max_text_len
     from broker.services import message_broadcast, message_send
 
     limit = max_text_len()
     if to == BROADCAST:
         summary, count, delivered = message_broadcast(
-            session_id=session.session_id, agent_ref=administrator.agent_id, text=text,
-            limit=limit, tmux=tmux)
-        return summary, (f"Broadcast {summary.task_id[:8]} sent to {count} recipient"
-                         f"{'' if count == 1 else 's'} ({delivered} inline preview"
-                         f"{'' if delivered == 1 else 's'}).")
+            session_id=session.session_id,
+            agent_ref=administrator.agent_id,
+            text=text,
+            limit=limit,
+            tmux=tmux,
+        )
+        return summary, (
+            f"Broadcast {summary.task_id[:8]} sent to {count} recipient"
+            f"{'' if count == 1 else 's'} ({delivered} inline preview"
+            f"{'' if delivered == 1 else 's'})."
+        )
     task, notified = message_send(
-        session_id=session.session_id, agent_ref=administrator.agent_id, to_ref=to, text=text,
-        limit=limit, tmux=tmux)
-    return task, (f"Message {task.task_id[:8]} sent"
-                  f"{' with an inline preview' if notified else ''}.")
+        session_id=session.session_id,
+        agent_ref=administrator.agent_id,
+        to_ref=to,
+        text=text,
+        limit=limit,
+        tmux=tmux,
+    )
+    return task, (
+        f"Message {task.task_id[:8]} sent{' with an inline preview' if notified else ''}."
+    )
 
 
 # ------------------------------------------------------------------------------ timeline
@@ -239,12 +178,20 @@ class Event:
     def url(self) -> str:
         return admin_url(self.task)
 
+    @property
+    def preview(self):
+        return delivery_badge(self.task) if self.kind == "sent" else ""
+
 
 @dataclass
 class Delivery:
     task: Task
     recipient: object
     state: str
+
+    @property
+    def preview(self):
+        return delivery_badge(self.task)
 
 
 class Who:
@@ -267,21 +214,26 @@ class Who:
     def html(self):
         label = self.kind or "unknown agent"
         if self.agent is None:
-            return format_html('<span class="cafleet-who" title="{}">{}</span>', label,
-                               self.name)
-        return format_html('<a class="cafleet-who" href="{}" title="{}, {}">{}</a>{}', self.url,
-                           label, self.agent_id, self.name,
-                           format_html(' <span class="cafleet-kind">{}</span>', self.kind)
-                           if self.kind in ("Director", "Administrator")
-                           and self.kind != self.name else "")
+            return format_html('<span class="cafleet-who" title="{}">{}</span>', label, self.name)
+        return format_html(
+            '<a class="cafleet-who" href="{}" title="{}, {}">{}</a>{}',
+            self.url,
+            label,
+            self.agent_id,
+            self.name,
+            format_html(' <span class="cafleet-kind">{}</span>', self.kind)
+            if self.kind in ("Director", "Administrator") and self.kind != self.name
+            else "",
+        )
 
 
 def agent_id8(agent_id: str) -> str:
     return agent_id[:8] if agent_id else "?"
 
 
-def build_timeline(session: Session, agents: dict, *, before: str | None = None,
-                   page: int | None = None) -> tuple[list[Event], str | None]:
+def build_timeline(
+    session: Session, agents: dict, *, before: str | None = None, page: int | None = None
+) -> tuple[list[Event], str | None]:
     """The newest ``page`` events before ``before``, in time order, and the ``before``
     value of the next older page (None when there is none).
 
@@ -296,12 +248,13 @@ def build_timeline(session: Session, agents: dict, *, before: str | None = None,
 
     rows = Task.objects.filter(context__session_id=session.session_id)
     sends = rows.filter(Q(origin_task_id__isnull=True) | Q(type=TaskType.BROADCAST_SUMMARY))
-    changes = rows.filter(type=TaskType.UNICAST,
-                          status_state__in=[TaskState.COMPLETED, TaskState.CANCELED])
+    changes = rows.filter(
+        type=TaskType.UNICAST, status_state__in=[TaskState.COMPLETED, TaskState.CANCELED]
+    )
     if before:
         sends = sends.filter(created_at__lt=before)
         changes = changes.filter(status_timestamp__lt=before)
-    sent = list(sends.order_by("-created_at", "-task_id")[: page + 1])
+    sent = list(sends.select_related("delivery").order_by("-created_at", "-task_id")[: page + 1])
     changed = list(changes.order_by("-status_timestamp", "-task_id")[: page + 1])
 
     events: list[Event] = []
@@ -309,15 +262,36 @@ def build_timeline(session: Session, agents: dict, *, before: str | None = None,
         if task.type == TaskType.BROADCAST_SUMMARY:
             events.append(Event("broadcast", task.created_at, task, actor=who(task.from_agent_id)))
         else:
-            events.append(Event("sent", task.created_at, task, actor=who(task.from_agent_id),
-                                target=who(task.context_id)))
+            events.append(
+                Event(
+                    "sent",
+                    task.created_at,
+                    task,
+                    actor=who(task.from_agent_id),
+                    target=who(task.context_id),
+                )
+            )
     for task in changed:
         if task.status_state == TaskState.COMPLETED:
-            events.append(Event("acknowledged", task.status_timestamp, task,
-                                actor=who(task.context_id), target=who(task.from_agent_id)))
+            events.append(
+                Event(
+                    "acknowledged",
+                    task.status_timestamp,
+                    task,
+                    actor=who(task.context_id),
+                    target=who(task.from_agent_id),
+                )
+            )
         else:
-            events.append(Event("canceled", task.status_timestamp, task,
-                                actor=who(task.from_agent_id), target=who(task.context_id)))
+            events.append(
+                Event(
+                    "canceled",
+                    task.status_timestamp,
+                    task,
+                    actor=who(task.from_agent_id),
+                    target=who(task.context_id),
+                )
+            )
     # A send sorts before the ack/cancel that shares its timestamp.
     order = {"sent": 0, "broadcast": 0, "acknowledged": 1, "canceled": 1}
     events.sort(key=lambda e: (e.ts, order[e.kind], e.task.task_id), reverse=True)
@@ -329,10 +303,14 @@ def build_timeline(session: Session, agents: dict, *, before: str | None = None,
 
     summaries = {e.task.task_id: e for e in events if e.kind == "broadcast"}
     if summaries:
-        for task in Task.objects.filter(origin_task_id__in=list(summaries),
-                                        type=TaskType.UNICAST).order_by("task_id"):
+        for task in (
+            Task.objects.filter(origin_task_id__in=list(summaries), type=TaskType.UNICAST)
+            .select_related("delivery")
+            .order_by("task_id")
+        ):
             summaries[task.origin_task_id].deliveries.append(
-                Delivery(task, who(task.context_id), state_label(task)))
+                Delivery(task, who(task.context_id), state_label(task))
+            )
         for event in summaries.values():
             event.deliveries.sort(key=lambda d: (d.recipient.name.lower(), d.task.task_id))
             if event.deliveries:
@@ -341,23 +319,25 @@ def build_timeline(session: Session, agents: dict, *, before: str | None = None,
 
 
 def timeline_view(request, model_admin, object_id: str):
-    session = Session.objects.select_related("director_agent").filter(
-        pk=unquote(object_id)).first()
+    session = Session.objects.select_related("director_agent").filter(pk=unquote(object_id)).first()
     if session is None:
         raise Http404("No such session.")
     if not model_admin.has_view_permission(request, session):
         raise PermissionDenied
-    agent_rows = list(session.agents.select_related("placement").order_by("registered_at",
-                                                                          "agent_id"))
+    agent_rows = list(
+        session.agents.select_related("placement").order_by("registered_at", "agent_id")
+    )
     agents = {a.agent_id: a for a in agent_rows}
-    administrator = next((a for a in agent_rows
-                          if a.is_administrator and a.status == AgentStatus.ACTIVE), None)
+    administrator = next(
+        (a for a in agent_rows if a.is_administrator and a.status == AgentStatus.ACTIVE), None
+    )
     may_send = request.user.has_perm("cafleet.add_task")
-    can_send = may_send and administrator is not None and session.deleted_at is None
-    recipients = [(a.agent_id, f"{a.name} ({agent_kind(a, session.director_agent_id)}, "
-                               f"{a.agent_id[:8]})")
-                  for a in agent_rows
-                  if a.status == AgentStatus.ACTIVE and a is not administrator]
+    can_send = may_send and administrator is not None and not session.is_deleted
+    recipients = [
+        (a.agent_id, f"{a.name} ({agent_kind(a, session.director_agent_id)}, {a.agent_id[:8]})")
+        for a in agent_rows
+        if a.status == AgentStatus.ACTIVE and a is not administrator
+    ]
     here = reverse("admin:cafleet_session_timeline", args=[session.pk])
 
     form = None
@@ -370,14 +350,15 @@ def timeline_view(request, model_admin, object_id: str):
         form = SendForm(request.POST, recipients=recipients)
         if form.is_valid():
             try:
-                task, note = send_as_administrator(session, administrator,
-                                                   form.cleaned_data["to"],
-                                                   form.cleaned_data["text"])
+                task, note = send_as_administrator(
+                    session, administrator, form.cleaned_data["to"], form.cleaned_data["text"]
+                )
             except CafleetError as exc:
                 form.add_error(None, exc.message)
             else:
-                model_admin.log_addition(request, task, "Sent from the session timeline as "
-                                                        "the Administrator.")
+                model_admin.log_addition(
+                    request, task, "Sent from the session timeline as the Administrator."
+                )
                 messages.success(request, note)
                 # Back to the page with the same recipient chosen (Post/Redirect/Get).
                 return redirect(f"{here}?{urlencode({'to': form.cleaned_data['to']})}#send")
@@ -387,8 +368,9 @@ def timeline_view(request, model_admin, object_id: str):
             initial["to"] = request.GET["to"]
         form = SendForm(initial=initial, recipients=recipients)
 
-    before = normalise_timestamp(request.GET.get("before", "")) if request.GET.get("before") \
-        else None
+    before = (
+        normalise_timestamp(request.GET.get("before", "")) if request.GET.get("before") else None
+    )
     events, older = build_timeline(session, agents, before=before)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -406,8 +388,9 @@ def timeline_view(request, model_admin, object_id: str):
         "administrator": administrator,
         "refresh_ms": TIMELINE_REFRESH_MS if before is None else 0,
         "refresh_seconds": TIMELINE_REFRESH_MS // 1000,
-        "agents_url": changelist_url(session.agents.model,
-                                     session__session_id__exact=session.session_id),
+        "agents_url": changelist_url(
+            session.agents.model, session__session_id__exact=session.session_id
+        ),
         "messages_url": changelist_url(Task, session=session.session_id),
         "page_size": TIMELINE_PAGE,
     }

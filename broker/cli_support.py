@@ -1,4 +1,4 @@
-"""Helpers shared by the command handlers: input validation, bodies, session lookup."""
+"""Helpers shared by the command validators: control characters and message bodies."""
 
 from __future__ import annotations
 
@@ -7,21 +7,23 @@ import re
 import stat
 import sys
 
+from broker.conf import max_body_bytes
 from broker.exceptions import ValidationError
-from broker.output import positive_int_env
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SEPARATOR = re.compile("[\u2028\u2029]")
 _CHUNK = 65536
 
 
 def reject_controls(flag: str, value: str | None) -> None:
-    """Names, descriptions and labels may not hold C0/C1 controls or DEL (cli.md §3.1)."""
-    if value is not None and _CONTROL.search(value):
+    """Names, descriptions and labels may not hold C0/C1 controls or DEL (cli.md §3.1), nor
+    a line or paragraph separator (U+2028, U+2029): they would break a line as well."""
+    if value is None:
+        return
+    if _CONTROL.search(value):
         raise ValidationError(f"{flag} may not contain control characters.")
-
-
-def max_body_bytes() -> int:
-    return positive_int_env("CAFLEET_MAX_BODY_BYTES", 1048576)
+    if _SEPARATOR.search(value):
+        raise ValidationError(f"{flag} may not contain line or paragraph separators.")
 
 
 def _read_limited(stream, limit: int) -> tuple[bytes, int | None]:
@@ -55,15 +57,17 @@ def read_body(options: dict, stdin=None) -> str:
             with open(path, "rb") as fh:
                 data, total = _read_limited(fh, limit)
         except OSError as exc:
-            raise ValidationError(f"cannot read --text-file '{path}': "
-                                  f"{exc.strerror or exc}") from None
+            raise ValidationError(
+                f"cannot read --text-file '{path}': {exc.strerror or exc}"
+            ) from None
     elif text == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         try:
             data, total = _read_limited(stream, limit)
         except (OSError, ValueError) as exc:
-            raise ValidationError(f"cannot read stdin: {getattr(exc, 'strerror', None) or exc}") \
-                from None
+            raise ValidationError(
+                f"cannot read stdin: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     else:
         try:
             data = text.encode("utf-8")
@@ -73,8 +77,9 @@ def read_body(options: dict, stdin=None) -> str:
     if len(data) > limit:
         # The exact size when it is known without reading on (argv, a regular file).
         size = str(total) if total is not None and total > limit else f"over {limit}"
-        raise ValidationError(f"message text is {size} bytes; the limit is {limit} bytes "
-                              "(CAFLEET_MAX_BODY_BYTES).")
+        raise ValidationError(
+            f"message text is {size} bytes; the limit is {limit} bytes (CAFLEET_MAX_BODY_BYTES)."
+        )
     try:
         body = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -82,18 +87,3 @@ def read_body(options: dict, stdin=None) -> str:
     if not body:
         raise ValidationError("message text may not be empty.")
     return body
-
-
-def ready_session(parsed) -> str:
-    """Database readiness, then the --session-id resolved among all sessions."""
-    from broker.database import ensure_ready
-    from broker.ids import resolve_session
-
-    ensure_ready()
-    return resolve_session(parsed.session_id)
-
-
-def tmux_module():
-    from broker import tmux
-
-    return tmux

@@ -1,12 +1,14 @@
-"""The cafleet command grammar and its parser.
+"""The cafleet command grammar: the parser and the help over the one command registry.
 
-One declarative table describes every command, option and argument of the CLI
-(``../shared/contract/cli.md`` §1). The same table drives:
+One declarative table (``broker.command_table``, types in ``broker.registry``) describes
+every command, option and argument of the CLI (``../shared/contract/cli.md`` §1), and for
+each command its handler and what it needs (see :class:`Command`). The same table drives:
 
 * the entry point's parser (``parse``), which answers ``--help``/``--version`` and every
-  usage error without importing Django;
-* the management commands' ``add_arguments`` (``manage.py session list`` works too);
-* the docs tests, which check every ``cafleet ...`` line in ``skills/`` against it.
+  usage error without importing Django (``manage.py cafleet ...`` goes through it too);
+* ``broker.commands.dispatch``, which runs the contract's checks in order, then the handler;
+* the docs tests, which check every ``cafleet ...`` line in ``skills/`` against it, and the
+  fuzz tests, which draw their commands and options from it.
 
 Error texts follow the contract's click-compatible wording (§2.5). This module imports
 nothing beyond the standard library so that usage errors stay cheap.
@@ -16,6 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from broker.command_table import (  # the registry, re-exported
+    GLOBAL_OPTIONS,
+    GROUP_MAP,
+    GROUPS,
+    TOP_COMMANDS,
+    TOP_MAP,
+    find_command,
+)
+from broker.registry import Arg, Command, Group, Opt  # noqa: F401
 
 
 class UsageError(Exception):
@@ -33,232 +45,6 @@ class UsageError(Exception):
     def banner(self) -> str:
         cmd = " ".join(("cafleet", *self.path))
         return f"Usage: {cmd} {self.pattern}\nTry '{cmd} --help' for help.\n"
-
-
-@dataclass(frozen=True)
-class Opt:
-    """One option. ``names[0]`` is the canonical name; ``dest`` the key in the result."""
-
-    names: tuple[str, ...]
-    dest: str
-    kind: str = "str"  # str | int | float | choice | flag
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    min_open: bool = False
-    metavar: str = "TEXT"
-    help: str = ""
-    # For boolean pairs such as --ansi/--no-ansi: names that set the flag to False.
-    off_names: tuple[str, ...] = ()
-    default: object = None
-
-    @property
-    def takes_value(self) -> bool:
-        return self.kind != "flag"
-
-    def describe_range(self) -> str:
-        lo, hi = self.minimum, self.maximum
-        fmt = _fmt_num
-        if lo is not None and hi is not None:
-            op = "<" if self.min_open else "<="
-            return f"{fmt(lo)}{op}x<={fmt(hi)}"
-        if lo is not None:
-            return f"x{'>' if self.min_open else '>='}{fmt(lo)}"
-        return f"x<={fmt(hi)}"
-
-
-def _fmt_num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else str(v)
-
-
-@dataclass(frozen=True)
-class Arg:
-    """A positional argument; ``many`` collects every remaining word (``PROMPT...``)."""
-
-    name: str
-    dest: str
-    required: bool = True
-    many: bool = False
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    options: tuple[Opt, ...] = ()
-    args: tuple[Arg, ...] = ()
-    needs_session: bool = False
-    # Every word after the command name is passed on untouched (``cafleet django ...``).
-    passthrough: bool = False
-
-    @property
-    def pattern(self) -> str:
-        if not self.args:
-            return "[OPTIONS]"
-        parts = ["[OPTIONS]"]
-        for a in self.args:
-            parts.append(f"[{a.name}]..." if a.many else a.name)
-        return " ".join(parts)
-
-
-@dataclass(frozen=True)
-class Group:
-    name: str
-    help: str
-    commands: tuple[Command, ...] = field(default_factory=tuple)
-
-    def get(self, name: str) -> Command | None:
-        for c in self.commands:
-            if c.name == name:
-                return c
-        return None
-
-
-# --------------------------------------------------------------------------- options
-AGENT_ID = Opt(("--agent-id",), "agent_id", required=True, metavar="ID",
-               help="Your own agent id (full UUID or a unique 8+ character prefix).")
-MEMBER_ID = Opt(("--member-id",), "member_id", required=True, metavar="ID",
-                help="The member's agent id (full or 8+ character prefix).")
-TASK_ID = Opt(("--task-id",), "task_id", required=True, metavar="ID",
-              help="Task (message) id, full or 8+ character prefix.")
-FULL = Opt(("--full",), "full", kind="flag", help="Show every field; cut nothing.")
-QUIET = Opt(("--quiet",), "quiet", kind="flag", help="Print only the 8-character id.")
-JSON_LOCAL = Opt(("--json",), "json", kind="flag", help="JSON output (same as the global --json).")
-CODING_AGENT = Opt(("--coding-agent",), "coding_agent", kind="choice", choices=("claude", "codex"),
-                   metavar="[claude|codex]", default="claude",
-                   help="Coding agent backend (default: claude).")
-TEXT = Opt(("--text",), "text", metavar="TEXT",
-           help="Message body, or '-' to read it from stdin.")
-TEXT_FILE = Opt(("--text-file",), "text_file", metavar="PATH",
-                help="Read the message body from this file.")
-NAME = Opt(("--name",), "name", required=True, help="Agent name.")
-DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
-
-BODY = (TEXT, TEXT_FILE)
-
-GROUPS: tuple[Group, ...] = (
-    Group("db", "Database schema management.", (
-        Command("init", "Create the database or apply pending migrations (idempotent)."),
-    )),
-    Group("session", "Create, list, show and delete sessions.", (
-        Command("create", "Create a session bound to the calling tmux pane.", (
-            Opt(("--label",), "label", help="Free-text label."),
-            CODING_AGENT, JSON_LOCAL, FULL,
-        )),
-        Command("list", "List live sessions.", (JSON_LOCAL,)),
-        Command("show", "Show one session (live or deleted).", (JSON_LOCAL,),
-                (Arg("SESSION_ID", "session_ref"),)),
-        Command("delete", "Soft-delete a session and deregister its agents.", (),
-                (Arg("SESSION_ID", "session_ref"),)),
-    )),
-    Group("agent", "Register, list, show and deregister agents.", (
-        Command("register", "Register an agent (no pane, no previews).", (
-            NAME, DESCRIPTION,
-            Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
-        ), needs_session=True),
-        Command("deregister", "Deregister an agent.", (AGENT_ID,), needs_session=True),
-        Command("list", "List active agents of the session.", (AGENT_ID, FULL),
-                needs_session=True),
-        Command("show", "Show one active agent.", (
-            AGENT_ID, Opt(("--id",), "target_id", required=True, metavar="ID",
-                          help="The agent to show."), FULL,
-        ), needs_session=True),
-    )),
-    Group("message", "Send, broadcast, poll, acknowledge, cancel and show messages.", (
-        Command("send", "Send a message to one agent.", (
-            AGENT_ID, Opt(("--to",), "to", required=True, metavar="ID",
-                          help="Recipient agent id."), *BODY, FULL, QUIET,
-        ), needs_session=True),
-        Command("broadcast", "Send a message to every active agent of the session.", (
-            AGENT_ID, *BODY, FULL,
-        ), needs_session=True),
-        Command("poll", "List messages in your inbox (unread only by default).", (
-            AGENT_ID,
-            Opt(("--all",), "all", kind="flag", help="Include acknowledged and canceled."),
-            Opt(("--since",), "since", metavar="TS",
-                help="Only messages at or after this ISO-8601 timestamp."),
-            Opt(("--page-size",), "page_size", kind="int", minimum=1, metavar="INTEGER",
-                help="At most N messages."),
-            Opt(("--wait",), "wait", kind="float", minimum=0, maximum=3600, min_open=True,
-                metavar="SECONDS", help="Block until a message arrives (0 < S <= 3600)."),
-            FULL,
-        ), needs_session=True),
-        Command("ack", "Acknowledge a message you received.", (AGENT_ID, TASK_ID, FULL, QUIET),
-                needs_session=True),
-        Command("cancel", "Cancel a message you sent, before it is acknowledged.",
-                (AGENT_ID, TASK_ID, FULL), needs_session=True),
-        Command("show", "Show one message of the session.", (AGENT_ID, TASK_ID, FULL),
-                needs_session=True),
-    )),
-    Group("member", "Director commands: spawn, inspect, drive and delete member panes.", (
-        Command("create", "Register a member and spawn its coding agent in a new pane.", (
-            AGENT_ID, NAME, DESCRIPTION, CODING_AGENT, FULL,
-        ), (Arg("PROMPT", "prompt", required=False, many=True,
-                help="Custom spawn prompt, after --."),), needs_session=True),
-        Command("delete", "Send /exit to a member's pane, wait, and deregister it.", (
-            AGENT_ID, MEMBER_ID,
-            Opt(("--force", "-f"), "force", kind="flag", help="Kill the pane instead of /exit."),
-        ), needs_session=True),
-        Command("list", "List your members.", (
-            AGENT_ID,
-            Opt(("--activity",), "activity", kind="flag",
-                help="Add last_sent/last_recv/last_ack/idle/unread."),
-        ), needs_session=True),
-        Command("capture", "Print the last lines of a member's pane.", (
-            AGENT_ID, MEMBER_ID,
-            Opt(("--lines", "--tail"), "lines", kind="int", metavar="INTEGER", default=30,
-                help="Number of lines (default 30)."),
-            Opt(("--ansi",), "ansi", kind="flag", off_names=("--no-ansi",), default=False,
-                help="Keep escape sequences (default --no-ansi cleans them)."),
-            FULL,
-        ), needs_session=True),
-        Command("send-input", "Answer a member's AskUserQuestion menu.", (
-            AGENT_ID, MEMBER_ID,
-            Opt(("--choice",), "choice", kind="int", minimum=1, maximum=3, metavar="INTEGER",
-                help="Press 1, 2 or 3."),
-            Opt(("--freetext",), "freetext", help="Pick option 4 and type this text."),
-        ), needs_session=True),
-        Command("exec", "Run a shell command in a member's pane ('! <command>').",
-                (AGENT_ID, MEMBER_ID), (Arg("COMMAND", "command"),), needs_session=True),
-        Command("ping", "Type the poll command into a member's pane.",
-                (AGENT_ID, MEMBER_ID, QUIET), needs_session=True),
-    )),
-)
-
-TOP_COMMANDS: tuple[Command, ...] = (
-    Command("doctor", "Show the calling tmux pane's identifiers."),
-    Command("server", "Serve the Django admin web view.", (
-        Opt(("--host",), "host", metavar="ADDR",
-            help="Address to bind (CAFLEET_BROKER_HOST, default 127.0.0.1)."),
-        Opt(("--port",), "port", kind="int", minimum=1, maximum=65535, metavar="INTEGER",
-            help="Port (CAFLEET_BROKER_PORT, default 8000)."),
-    )),
-    Command("django", "Run a Django management command on cafleet's database, e.g. "
-            "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
-            args=(Arg("ARGS", "django_args", required=False, many=True),), passthrough=True),
-)
-
-GLOBAL_OPTIONS: tuple[Opt, ...] = (
-    Opt(("--version",), "version", kind="flag", help="Print the version and exit."),
-    Opt(("--json",), "json", kind="flag", help="JSON output and JSON errors."),
-    Opt(("--pretty",), "pretty", kind="flag", help="Indent JSON by 2 spaces."),
-    Opt(("--session-id",), "session_id", metavar="ID",
-        help="Session to act in (required by agent, message and member commands)."),
-)
-
-GROUP_MAP = {g.name: g for g in GROUPS}
-TOP_MAP = {c.name: c for c in TOP_COMMANDS}
-
-
-def find_command(path: tuple[str, ...]) -> Command | None:
-    """The Command for ``("message", "send")`` or ``("doctor",)``, else None."""
-    if len(path) == 1:
-        return TOP_MAP.get(path[0])
-    if len(path) == 2 and path[0] in GROUP_MAP:
-        return GROUP_MAP[path[0]].get(path[1])
-    return None
 
 
 # --------------------------------------------------------------------------- results
@@ -305,23 +91,37 @@ def help_for(path: tuple[str, ...]) -> str:
     """Help text for the top level, a group or a command."""
     lines: list[str] = []
     if not path:
-        lines += ["Usage: cafleet [OPTIONS] COMMAND [ARGS]...", "",
-                  "  cafleet: local message broker and agent registry for coding agents in tmux.",
-                  "", "  Global options go before the command; command options after it.", "",
-                  "Options:"]
-        lines += _format_rows([_opt_line(o) for o in GLOBAL_OPTIONS]
-                              + [("--help", "Show this message and exit.")])
+        lines += [
+            "Usage: cafleet [OPTIONS] COMMAND [ARGS]...",
+            "",
+            "  cafleet: local message broker and agent registry for coding agents in tmux.",
+            "",
+            "  Global options go before the command; command options after it.",
+            "",
+            "Options:",
+        ]
+        lines += _format_rows(
+            [_opt_line(o) for o in GLOBAL_OPTIONS] + [("--help", "Show this message and exit.")]
+        )
         lines += ["", "Commands:"]
         rows = [(g.name, g.help) for g in GROUPS] + [(c.name, c.help) for c in TOP_COMMANDS]
         lines += _format_rows(sorted(rows))
-        lines += ["", "Environment: CAFLEET_DATABASE_URL, CAFLEET_MAX_TEXT_LEN, "
-                  "CAFLEET_MAX_BODY_BYTES, CAFLEET_BROKER_HOST, CAFLEET_BROKER_PORT, "
-                  "CAFLEET_DEBUG."]
+        lines += [
+            "",
+            "Environment: CAFLEET_DATABASE_URL, CAFLEET_MAX_TEXT_LEN, "
+            "CAFLEET_MAX_BODY_BYTES, CAFLEET_BROKER_HOST, CAFLEET_BROKER_PORT, "
+            "CAFLEET_DEBUG.",
+        ]
         return "\n".join(lines) + "\n"
     if len(path) == 1 and path[0] in GROUP_MAP:
         g = GROUP_MAP[path[0]]
-        lines += [f"Usage: cafleet {g.name} [OPTIONS] COMMAND [ARGS]...", "", f"  {g.help}", "",
-                  "Options:"]
+        lines += [
+            f"Usage: cafleet {g.name} [OPTIONS] COMMAND [ARGS]...",
+            "",
+            f"  {g.help}",
+            "",
+            "Options:",
+        ]
         lines += _format_rows([("--help", "Show this message and exit.")])
         lines += ["", "Commands:"]
         lines += _format_rows([(c.name, c.help) for c in g.commands])
@@ -332,23 +132,22 @@ def help_for(path: tuple[str, ...]) -> str:
     lines += [f"Usage: cafleet {' '.join(path)} {cmd.pattern}", "", f"  {cmd.help}"]
     if cmd.needs_session:
         lines += ["", f"  Run as: {prefix}{' '.join(path)} ..."]
-    if path == ("member", "create"):
-        lines += ["", "  Words after -- form the spawn prompt; placeholders {session_id},",
-                  "  {agent_id}, {director_agent_id}; double literal braces ({{, }})."]
-    if path == ("server",):
-        lines += ["", "  Login: every admin page needs a login. On start the server prints a",
-                  "  one-time login link (single use, valid 15 minutes) for the local admin",
-                  "  user, created on first run. Manage users with",
-                  "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'."]
-    if path[0] == "message" and path[1] in ("send", "broadcast"):
-        lines += ["", "  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH."]
+    if cmd.epilog:
+        lines += ["", *cmd.epilog]
     lines += ["", "Options:"]
     rows = [_opt_line(o) for o in cmd.options] + [("--help", "Show this message and exit.")]
     lines += _format_rows(rows)
     if cmd.args:
         lines += ["", "Arguments:"]
-        lines += _format_rows([(a.name + ("..." if a.many else ""), a.help or
-                                ("required" if a.required else "optional")) for a in cmd.args])
+        lines += _format_rows(
+            [
+                (
+                    a.name + ("..." if a.many else ""),
+                    a.help or ("required" if a.required else "optional"),
+                )
+                for a in cmd.args
+            ]
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -360,21 +159,24 @@ def convert(opt: Opt, raw: str, path: tuple[str, ...], pattern: str):
     if opt.kind == "choice":
         if raw not in opt.choices:
             choices = ", ".join(f"'{c}'" for c in opt.choices)
-            raise UsageError(f"Invalid value for '{name}': '{raw}' is not one of {choices}.",
-                             path, pattern)
+            raise UsageError(
+                f"Invalid value for '{name}': '{raw}' is not one of {choices}.", path, pattern
+            )
         return raw
     if opt.kind == "int":
         try:
             value = int(raw.strip(), 10)
         except ValueError:
-            raise UsageError(f"Invalid value for '{name}': '{raw}' is not a valid integer.",
-                             path, pattern) from None
+            raise UsageError(
+                f"Invalid value for '{name}': '{raw}' is not a valid integer.", path, pattern
+            ) from None
     else:  # float
         try:
             value = float(raw.strip())
         except ValueError:
-            raise UsageError(f"Invalid value for '{name}': '{raw}' is not a valid float.",
-                             path, pattern) from None
+            raise UsageError(
+                f"Invalid value for '{name}': '{raw}' is not a valid float.", path, pattern
+            ) from None
     _check_range(opt, value, path, pattern)
     return value
 
@@ -386,8 +188,12 @@ def _check_range(opt: Opt, value, path, pattern) -> None:
     if opt.maximum is not None:
         bad = bad or value > opt.maximum
     if bad:
-        raise UsageError(f"Invalid value for '{opt.names[0]}': {value} is not in the range "
-                         f"{opt.describe_range()}.", path, pattern)
+        raise UsageError(
+            f"Invalid value for '{opt.names[0]}': {value} is not in the range "
+            f"{opt.describe_range()}.",
+            path,
+            pattern,
+        )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -401,8 +207,13 @@ def _index(options: tuple[Opt, ...]) -> dict[str, tuple[Opt, bool]]:
     return table
 
 
-def _scan_options(argv: list[str], options: tuple[Opt, ...], path: tuple[str, ...],
-                  pattern: str, interspersed: bool):
+def _scan_options(
+    argv: list[str],
+    options: tuple[Opt, ...],
+    path: tuple[str, ...],
+    pattern: str,
+    interspersed: bool,
+):
     """Split argv into (values by dest, positionals, rest). Raises UsageError.
 
     With ``interspersed`` false (groups), scanning stops at the first positional word and
@@ -418,7 +229,7 @@ def _scan_options(argv: list[str], options: tuple[Opt, ...], path: tuple[str, ..
     while i < len(argv):
         tok = argv[i]
         if tok == "--":
-            positionals.extend(argv[i + 1:])
+            positionals.extend(argv[i + 1 :])
             return raw, positionals, []
         if tok.startswith("-") and tok != "-" and len(tok) > 1:
             name, eq, inline = tok.partition("=") if tok.startswith("--") else (tok, "", "")
@@ -492,8 +303,9 @@ def _finish(cmd: Command, raw: dict, positionals: list[str], path: tuple[str, ..
     if rest:
         word = "argument" if len(rest) == 1 else "arguments"
         raise UsageError(f"Got unexpected extra {word} ({' '.join(rest)})", path, pattern)
-    if values.get("quiet") and values.get("full"):
-        raise UsageError("--quiet and --full are mutually exclusive.", path, pattern)
+    for first, second in cmd.exclusive:
+        if values.get(first) and values.get(second):
+            raise UsageError(f"--{first} and --{second} are mutually exclusive.", path, pattern)
     return values
 
 

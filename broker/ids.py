@@ -47,8 +47,11 @@ def resolve(queryset, field: str, value: str | None) -> str | None:
     if not _ID_CHARS.fullmatch(prefix):
         return value
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    matches = list(queryset.filter(**{f"{field}__gte": prefix, f"{field}__lt": upper})
-                   .values_list(field, flat=True)[:1000])
+    matches = list(
+        queryset.filter(**{f"{field}__gte": prefix, f"{field}__lt": upper}).values_list(
+            field, flat=True
+        )[:1000]
+    )
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

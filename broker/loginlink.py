@@ -60,13 +60,6 @@ def redeem(token: str, *, clock=time.monotonic) -> int | None:
     return user_pk if now < expires else None
 
 
-def outstanding() -> int:
-    """How many unexpired tokens are waiting (for tests and diagnostics)."""
-    with _lock:
-        _purge(time.monotonic())
-        return len(_tokens)
-
-
 def login_path(token: str) -> str:
     """The URL path of the login view for ``token`` (see ``cafleet_project/urls.py``)."""
     from django.urls import reverse

@@ -65,7 +65,11 @@ class Session(models.Model):
     created_at = models.CharField(max_length=32)
     deleted_at = models.CharField(max_length=32, null=True, blank=True)
     director_agent = models.ForeignKey(
-        "Agent", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "Agent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         db_column="director_agent_id",
     )
 
@@ -97,12 +101,14 @@ class AgentQuerySet(models.QuerySet):
 
 class Agent(models.Model):
     agent_id = models.CharField(max_length=36, primary_key=True)
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="agents",
-                                db_column="session_id")
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="agents", db_column="session_id"
+    )
     name = models.TextField()
     description = models.TextField()
-    status = models.CharField(max_length=16, choices=AgentStatus.choices,
-                              default=AgentStatus.ACTIVE)
+    status = models.CharField(
+        max_length=16, choices=AgentStatus.choices, default=AgentStatus.ACTIVE
+    )
     registered_at = models.CharField(max_length=32)
     deregistered_at = models.CharField(max_length=32, null=True, blank=True)
     agent_card_json = models.TextField()
@@ -113,8 +119,9 @@ class Agent(models.Model):
         db_table = "agents"
         indexes = [models.Index(fields=["session", "status"], name="idx_agents_session_status")]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=AgentStatus.values),
-                                   name="agents_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=AgentStatus.values), name="agents_status_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(status=AgentStatus.ACTIVE, deregistered_at__isnull=True)
                 | Q(status=AgentStatus.DEREGISTERED, deregistered_at__isnull=False),
@@ -152,8 +159,9 @@ class Agent(models.Model):
         """
         stamp = at or now()
         with transaction.atomic():
-            changed = Agent.objects.filter(agent_id=self.agent_id, status=AgentStatus.ACTIVE) \
-                .update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
+            changed = Agent.objects.filter(
+                agent_id=self.agent_id, status=AgentStatus.ACTIVE
+            ).update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
             if not changed:
                 raise CafleetError(f"agent {self.agent_id} not found or already deregistered.")
             Placement.objects.filter(agent_id=self.agent_id).delete()
@@ -184,14 +192,16 @@ class TaskQuerySet(models.QuerySet):
 
 class Task(models.Model):
     task_id = models.CharField(max_length=36, primary_key=True)
-    context = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="inbox",
-                                db_column="context_id")
+    context = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, related_name="inbox", db_column="context_id"
+    )
     from_agent_id = models.CharField(max_length=36)
     to_agent_id = models.CharField(max_length=36, blank=True)
     type = models.CharField(max_length=24, choices=TaskType.choices, default=TaskType.UNICAST)
     created_at = models.CharField(max_length=32)
-    status_state = models.CharField(max_length=24, choices=TaskState.choices,
-                                    default=TaskState.INPUT_REQUIRED)
+    status_state = models.CharField(
+        max_length=24, choices=TaskState.choices, default=TaskState.INPUT_REQUIRED
+    )
     status_timestamp = models.CharField(max_length=32)
     origin_task_id = models.CharField(max_length=36, null=True, blank=True)
     text = models.TextField()
@@ -201,19 +211,26 @@ class Task(models.Model):
     class Meta:
         db_table = "tasks"
         indexes = [
-            models.Index(fields=["context", "status_timestamp"],
-                         name="idx_tasks_context_status_ts"),
-            models.Index(fields=["from_agent_id", "status_timestamp"],
-                         name="idx_tasks_from_agent_status_ts"),
+            models.Index(
+                fields=["context", "status_timestamp"], name="idx_tasks_context_status_ts"
+            ),
+            models.Index(
+                fields=["from_agent_id", "status_timestamp"], name="idx_tasks_from_agent_status_ts"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(type__in=TaskType.values), name="tasks_type_valid"),
-            models.CheckConstraint(condition=Q(status_state__in=TaskState.values),
-                                   name="tasks_state_valid"),
+            models.CheckConstraint(
+                condition=Q(status_state__in=TaskState.values), name="tasks_state_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(type=TaskType.UNICAST)
-                | Q(to_agent_id="", status_state=TaskState.COMPLETED,
-                    origin_task_id=F("task_id"), context_id=F("from_agent_id")),
+                | Q(
+                    to_agent_id="",
+                    status_state=TaskState.COMPLETED,
+                    origin_task_id=F("task_id"),
+                    context_id=F("from_agent_id"),
+                ),
                 name="tasks_summary_shape",
             ),
             models.CheckConstraint(
@@ -228,12 +245,15 @@ class Task(models.Model):
     def _transition(self, to_state: str, verb: str) -> None:
         """input_required → to_state as one conditional UPDATE: exactly one racer wins."""
         stamp = now()
-        changed = Task.objects.filter(task_id=self.task_id,
-                                      status_state=TaskState.INPUT_REQUIRED) \
-            .update(status_state=to_state, status_timestamp=stamp)
+        changed = Task.objects.filter(
+            task_id=self.task_id, status_state=TaskState.INPUT_REQUIRED
+        ).update(status_state=to_state, status_timestamp=stamp)
         if not changed:
-            current = Task.objects.filter(task_id=self.task_id) \
-                .values_list("status_state", flat=True).first()
+            current = (
+                Task.objects.filter(task_id=self.task_id)
+                .values_list("status_state", flat=True)
+                .first()
+            )
             raise InvalidState(f"Cannot {verb} task in state {current or self.status_state}")
         self.status_state = to_state
         self.status_timestamp = stamp
@@ -251,26 +271,43 @@ class Task(models.Model):
 
 # ------------------------------------------------------------------------------ placements
 class Placement(models.Model):
-    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, primary_key=True,
-                                 related_name="placement", db_column="agent_id")
-    director_agent = models.ForeignKey(Agent, on_delete=models.PROTECT, null=True, blank=True,
-                                       related_name="member_placements",
-                                       db_column="director_agent_id")
+    agent = models.OneToOneField(
+        Agent,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="placement",
+        db_column="agent_id",
+    )
+    director_agent = models.ForeignKey(
+        Agent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="member_placements",
+        db_column="director_agent_id",
+    )
     tmux_session = models.TextField()
     tmux_window_id = models.TextField()
     tmux_pane_id = models.TextField(null=True, blank=True)
-    coding_agent = models.CharField(max_length=16, choices=CodingAgent.choices,
-                                    default=CodingAgent.CLAUDE, db_default=CodingAgent.CLAUDE)
+    coding_agent = models.CharField(
+        max_length=16,
+        choices=CodingAgent.choices,
+        default=CodingAgent.CLAUDE,
+        db_default=CodingAgent.CLAUDE,
+    )
     created_at = models.CharField(max_length=32)
 
     class Meta:
         db_table = "agent_placements"
         indexes = [models.Index(fields=["director_agent"], name="idx_placements_director")]
         constraints = [
-            models.CheckConstraint(condition=Q(coding_agent__in=CodingAgent.values),
-                                   name="placements_coding_agent_valid"),
-            models.CheckConstraint(condition=~Q(director_agent_id=F("agent_id")),
-                                   name="placements_not_own_director"),
+            models.CheckConstraint(
+                condition=Q(coding_agent__in=CodingAgent.values),
+                name="placements_coding_agent_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(director_agent_id=F("agent_id")), name="placements_not_own_director"
+            ),
         ]
 
     def __str__(self):
@@ -285,3 +322,81 @@ class Placement(models.Model):
             "coding_agent": self.coding_agent,
             "created_at": self.created_at,
         }
+
+
+# ------------------------------------------------------------------------------ deliveries
+class DeliveryState(models.TextChoices):
+    """Where the inline preview of one unicast delivery stands (docs/delivery-states.md).
+
+    owed → held (reason) → offered (channel, time) → seen (time). ``failed`` ends the
+    retries when the recipient is gone. Acknowledgement and cancellation stay on the task.
+    """
+
+    OWED = "owed"
+    HELD = "held"
+    OFFERED = "offered"
+    SEEN = "seen"
+    FAILED = "failed"
+
+
+class Delivery(models.Model):
+    """One row per unicast task (broadcast delivery rows included), keyed by the task.
+
+    Every column is TEXT in the contract's style; ``attempts`` is a decimal count kept as
+    text and doubles as the row's version in conditional UPDATEs.
+    """
+
+    task = models.OneToOneField(
+        Task,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="delivery",
+        db_column="task_id",
+    )
+    state = models.CharField(
+        max_length=16, choices=DeliveryState.choices, default=DeliveryState.OWED
+    )
+    reason = models.CharField(max_length=32, null=True, blank=True)
+    channel = models.CharField(max_length=16, null=True, blank=True)
+    held_since = models.CharField(max_length=32, null=True, blank=True)
+    offered_at = models.CharField(max_length=32, null=True, blank=True)
+    seen_at = models.CharField(max_length=32, null=True, blank=True)
+    attempts = models.CharField(max_length=8, default="0")
+    escalated_at = models.CharField(max_length=32, null=True, blank=True)
+    updated_at = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "task_deliveries"
+        indexes = [models.Index(fields=["state"], name="idx_deliveries_state")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=DeliveryState.values), name="deliveries_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.task_id[:8]} {self.state}"
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "channel": self.channel,
+            "offered_at": self.offered_at,
+            "seen_at": self.seen_at,
+        }
+
+
+class DeliveryWorker(models.Model):
+    """The delivery worker's lease: one row per host and database (``key``)."""
+
+    key = models.TextField(primary_key=True)
+    pid = models.CharField(max_length=16)
+    started_at = models.CharField(max_length=32)
+    heartbeat_at = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "delivery_workers"
+
+    def __str__(self):
+        return f"{self.key} pid {self.pid}"

@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-
-from broker.exceptions import CafleetError
 
 ELLIPSIS = "…"
 DESCRIPTION_CUT = 60
-
-
-# ------------------------------------------------------------------------------ env values
-def positive_int_env(name: str, default: int, environ=os.environ) -> int:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw.strip(), 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise CafleetError(f"invalid value for {name}: '{raw}' (expected a positive integer).")
-    return value
-
-
-def max_text_len() -> int:
-    return positive_int_env("CAFLEET_MAX_TEXT_LEN", 200)
 
 
 def cut(text: str, limit: int | None) -> str:
@@ -41,8 +20,7 @@ def cut(text: str, limit: int | None) -> str:
 class Output:
     """Where a command writes: stdout for results, stderr for warnings."""
 
-    def __init__(self, *, json_mode: bool = False, pretty: bool = False,
-                 stdout=None, stderr=None):
+    def __init__(self, *, json_mode: bool = False, pretty: bool = False, stdout=None, stderr=None):
         self.json_mode = json_mode
         self.pretty = pretty
         self.stdout = stdout or sys.stdout
@@ -51,7 +29,7 @@ class Output:
     def dumps(self, obj) -> str:
         if self.pretty:
             return json.dumps(obj, ensure_ascii=False, indent=2)
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(obj)
 
     def json(self, obj) -> None:
         self.stdout.write(self.dumps(obj) + "\n")
@@ -68,6 +46,7 @@ class Output:
 
 
 def compact_json(obj) -> str:
+    """The one compact JSON form: UTF-8 kept, no spaces (output lines, stored cards)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -78,13 +57,27 @@ def field_line(label: str, value) -> str:
 
 
 # ------------------------------------------------------------------------------ tasks
-TASK_COLUMNS = ("task_id", "context_id", "from_agent_id", "to_agent_id", "type", "created_at",
-                "status_state", "status_timestamp", "origin_task_id", "text")
+TASK_COLUMNS = (
+    "task_id",
+    "context_id",
+    "from_agent_id",
+    "to_agent_id",
+    "type",
+    "created_at",
+    "status_state",
+    "status_timestamp",
+    "origin_task_id",
+    "text",
+)
 
 
 def task_envelope(task, limit: int | None) -> dict:
-    env = {"id": task.task_id[:8], "from": task.from_agent_id[:8],
-           "ts": task.status_timestamp, "text": cut(task.text, limit)}
+    env = {
+        "id": task.task_id[:8],
+        "from": task.from_agent_id[:8],
+        "ts": task.status_timestamp,
+        "text": cut(task.text, limit),
+    }
     if task.type != "unicast":
         env["kind"] = task.type
     if task.origin_task_id is not None:
@@ -102,8 +95,11 @@ def task_json(task, *, full: bool, limit: int | None) -> dict:
 
 def task_text(task, *, full: bool, limit: int | None) -> str:
     if full:
-        lines = [f"  id:    {task.task_id}", f"  state: {task.status_state}",
-                 f"  from:  {task.from_agent_id}"]
+        lines = [
+            f"  id:    {task.task_id}",
+            f"  state: {task.status_state}",
+            f"  from:  {task.from_agent_id}",
+        ]
         if task.to_agent_id:
             lines.append(f"  to:    {task.to_agent_id}")
         lines.append(f"  type:  {task.type}")
@@ -125,24 +121,35 @@ def task_text(task, *, full: bool, limit: int | None) -> str:
 def agent_text(agent, *, full: bool) -> str:
     if not full:
         return f"{agent.agent_id[:8]} {agent.name} {agent.status}"
-    return "\n".join([
-        f"  agent_id:    {agent.agent_id}",
-        field_line("  name:        ", agent.name),
-        field_line("  description: ", agent.description),
-        f"  status:      {agent.status}",
-        f"  agent_card:  {compact_json(agent.card)}",
-    ])
+    return "\n".join(
+        [
+            f"  agent_id:    {agent.agent_id}",
+            field_line("  name:        ", agent.name),
+            field_line("  description: ", agent.description),
+            f"  status:      {agent.status}",
+            f"  agent_card:  {compact_json(agent.card)}",
+        ]
+    )
 
 
 def agent_slim(agent) -> dict:
-    return {"id": agent.agent_id[:8], "name": agent.name,
-            "description": cut(agent.description, DESCRIPTION_CUT), "status": agent.status}
+    return {
+        "id": agent.agent_id[:8],
+        "name": agent.name,
+        "description": cut(agent.description, DESCRIPTION_CUT),
+        "status": agent.status,
+    }
 
 
 def agent_full(agent) -> dict:
-    return {"agent_id": agent.agent_id, "name": agent.name, "description": agent.description,
-            "status": agent.status, "registered_at": agent.registered_at,
-            "agent_card": agent.card}
+    return {
+        "agent_id": agent.agent_id,
+        "name": agent.name,
+        "description": agent.description,
+        "status": agent.status,
+        "registered_at": agent.registered_at,
+        "agent_card": agent.card,
+    }
 
 
 def placement_dict(placement) -> dict | None:

@@ -12,13 +12,15 @@ import json
 
 from django.db import transaction
 
+from broker import delivery
 from broker.clock import new_id, now
-from broker.exceptions import CafleetError, NotFound
+from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
 from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
+    DeliveryState,
     Placement,
     Session,
     Task,
@@ -26,6 +28,7 @@ from broker.models import (
     TaskType,
     card_kind,
 )
+from broker.output import compact_json
 
 RESERVED_NAME = "administrator"
 DIRECTOR_NAME = "Director"
@@ -33,47 +36,73 @@ DIRECTOR_DESCRIPTION = "Root Director for this session"
 
 
 def is_reserved_name(name: str) -> bool:
-    return name.strip().lower() == RESERVED_NAME
+    """``Administrator`` in any case, and anything that only looks like it: the name's
+    skeleton (NFKC, case-folded, invisible characters and combining marks removed,
+    Cyrillic/Greek lookalikes mapped to Latin, see ``broker.textnorm``) is compared."""
+    from broker.textnorm import skeleton
+
+    return name.strip().lower() == RESERVED_NAME or skeleton(name) == skeleton(RESERVED_NAME)
 
 
 def check_not_reserved(name: str) -> None:
+    """The checks every agent name passes (agent register, member create): not empty or
+    blank (exit 2), then not the reserved name or a lookalike of it (exit 1)."""
+    from broker.textnorm import strip_invisible
+
+    if not strip_invisible(name).strip():
+        raise ValidationError("--name may not be empty.")
     if is_reserved_name(name):
         raise CafleetError("the name 'Administrator' is reserved.")
 
 
 def administrator_card(session_id: str) -> dict:
-    return {"name": "Administrator",
-            "description": f"Built-in administrator agent for session {session_id[:8]}",
-            "skills": [], "cafleet": {"kind": ADMIN_KIND}}
-
-
-def _dump(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return {
+        "name": "Administrator",
+        "description": f"Built-in administrator agent for session {session_id[:8]}",
+        "skills": [],
+        "cafleet": {"kind": ADMIN_KIND},
+    }
 
 
 # ------------------------------------------------------------------------------ sessions
-def session_create(*, label: str | None, coding_agent: str,
-                   caller: tuple[str, str, str]) -> tuple[Session, Agent, Agent, Placement]:
+def session_create(
+    *, label: str | None, coding_agent: str, caller: tuple[str, str, str]
+) -> tuple[Session, Agent, Agent, Placement]:
     """Session + root Director + its placement + Administrator, one timestamp, one commit."""
     tmux_session, window_id, pane_id = caller
     stamp = now()
     with transaction.atomic():
         session = Session.objects.create(session_id=new_id(), label=label, created_at=stamp)
         director = Agent.objects.create(
-            agent_id=new_id(), session=session, name=DIRECTOR_NAME,
-            description=DIRECTOR_DESCRIPTION, registered_at=stamp,
-            agent_card_json=_dump({"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION,
-                                   "skills": []}))
+            agent_id=new_id(),
+            session=session,
+            name=DIRECTOR_NAME,
+            description=DIRECTOR_DESCRIPTION,
+            registered_at=stamp,
+            agent_card_json=compact_json(
+                {"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION, "skills": []}
+            ),
+        )
         placement = Placement.objects.create(
-            agent=director, director_agent=None, tmux_session=tmux_session,
-            tmux_window_id=window_id, tmux_pane_id=pane_id, coding_agent=coding_agent,
-            created_at=stamp)
+            agent=director,
+            director_agent=None,
+            tmux_session=tmux_session,
+            tmux_window_id=window_id,
+            tmux_pane_id=pane_id,
+            coding_agent=coding_agent,
+            created_at=stamp,
+        )
         session.director_agent = director
         session.save(update_fields=["director_agent"])
         card = administrator_card(session.session_id)
         admin = Agent.objects.create(
-            agent_id=new_id(), session=session, name=card["name"],
-            description=card["description"], registered_at=stamp, agent_card_json=_dump(card))
+            agent_id=new_id(),
+            session=session,
+            name=card["name"],
+            description=card["description"],
+            registered_at=stamp,
+            agent_card_json=compact_json(card),
+        )
     return session, director, admin, placement
 
 
@@ -90,10 +119,20 @@ def session_get(session_ref: str) -> Session:
 def session_list() -> list[dict]:
     from django.db.models import Count, Q
 
-    rows = Session.objects.live().order_by("created_at", "session_id").annotate(
-        agent_count=Count("agents", filter=Q(agents__status=AgentStatus.ACTIVE)))
-    return [{"session_id": s.session_id, "label": s.label, "created_at": s.created_at,
-             "agent_count": s.agent_count} for s in rows]
+    rows = (
+        Session.objects.live()
+        .order_by("created_at", "session_id")
+        .annotate(agent_count=Count("agents", filter=Q(agents__status=AgentStatus.ACTIVE)))
+    )
+    return [
+        {
+            "session_id": s.session_id,
+            "label": s.label,
+            "created_at": s.created_at,
+            "agent_count": s.agent_count,
+        }
+        for s in rows
+    ]
 
 
 def session_delete(*, session_ref: str) -> tuple[Session, int]:
@@ -101,57 +140,108 @@ def session_delete(*, session_ref: str) -> tuple[Session, int]:
     session = session_get(session_ref)
     stamp = now()
     with transaction.atomic():
-        changed = Session.objects.filter(session_id=session.session_id,
-                                         deleted_at__isnull=True).update(deleted_at=stamp)
+        changed = Session.objects.filter(
+            session_id=session.session_id, deleted_at__isnull=True
+        ).update(deleted_at=stamp)
         if not changed:
             return session, 0
-        count = Agent.objects.filter(session_id=session.session_id,
-                                     status=AgentStatus.ACTIVE) \
-            .update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
+        count = Agent.objects.filter(
+            session_id=session.session_id, status=AgentStatus.ACTIVE
+        ).update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
         Placement.objects.filter(agent__session_id=session.session_id).delete()
     return session, count
 
 
-def check_live_session(session_id: str, *, prefix: str = "") -> Session:
+# ------------------------------------------------------------------------------ gates
+# One function per kind of check (cli.md §2.8 step 7), each named by what it requires.
+def require_live_session(session_id: str, *, prefix: str = "") -> Session:
+    """The session exists and is not deleted."""
     session = Session.objects.filter(session_id=session_id).first()
     if session is None:
         raise NotFound(f"{prefix}Session '{session_id}' not found.")
-    if session.deleted_at is not None:
+    if session.is_deleted:
         raise CafleetError(f"{prefix}session {session_id} is deleted")
     return session
 
 
-# ------------------------------------------------------------------------------ agents
-def session_gate(session_id: str, agent_ref: str) -> str:
+PREFIX_HINT = "an id prefix needs at least 8 characters"
+
+
+def is_short_prefix(value: str | None) -> bool:
+    """A value that can never match (cli.md §2.7 rule 4): not a full id, under 8 characters."""
+    return value is not None and not is_full_id(value) and len(value) < 8
+
+
+def check_session_known(session_id: str) -> None:
+    """``session '<sid>' not found.`` (the ``SESSION_ID`` wording) for a ``--session-id``
+    that names no session, live or deleted, so an unknown session is not blamed on an agent."""
+    if not Session.objects.filter(session_id=session_id).exists():
+        hint = f"; {PREFIX_HINT}" if is_short_prefix(session_id) else ""
+        raise NotFound(f"session '{session_id}' not found{hint}.")
+
+
+def explain_unknown_agent(session_id: str, agent_ref: str) -> None:
+    """Before reporting that the acting agent is unknown: say so when the real cause is the
+    session, or an id prefix too short to match anything."""
+    check_session_known(session_id)
+    if is_short_prefix(agent_ref):
+        raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
+
+
+def require_session_member(session_id: str, agent_ref: str) -> str:
     """The acting agent belongs to the session (any status). Returns its full id."""
     agent_id = resolve_agent(session_id, agent_ref)
     if not Agent.objects.filter(agent_id=agent_id, session_id=session_id).exists():
+        explain_unknown_agent(session_id, agent_ref)
         raise CafleetError(f"agent {agent_id} is not a member of session {session_id}.")
     return agent_id
 
 
-def agent_register(*, session_id: str, name: str, description: str,
-                   skills_json: str | None) -> Agent:
-    check_not_reserved(name)
+def require_active_agent(session_id: str, agent_id: str, *, error: str | None = None) -> Agent:
+    """The agent is active in the session; else ``error`` (the caller's wording for its
+    role: sender, director) or ``Agent <id> not found``. Returns the agent."""
+    agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
+    if agent is None:
+        check_session_known(session_id)  # an unknown session is named, not the agent
+        if not error:
+            raise NotFound(f"Agent {agent_id} not found")
+        if is_short_prefix(agent_id):  # an acting agent typed too short: say so
+            error = f"{error.rstrip('.')} ({PREFIX_HINT})."
+        raise CafleetError(error)
+    return agent
+
+
+# ------------------------------------------------------------------------------ agents
+
+
+def agent_register(
+    *, session_id: str, name: str, description: str, skills_json: str | None
+) -> Agent:
+    """The caller checked the name (``check_not_reserved``, a step-3 validation)."""
     skills = []
     if skills_json is not None:
         try:
             skills = json.loads(skills_json)
         except ValueError as exc:
             raise CafleetError(f"Invalid JSON in --skills: {exc}") from None
-    check_live_session(session_id)
+    require_live_session(session_id)
     return Agent.objects.create(
-        agent_id=new_id(), session_id=session_id, name=name, description=description,
+        agent_id=new_id(),
+        session_id=session_id,
+        name=name,
+        description=description,
         registered_at=now(),
-        agent_card_json=_dump({"name": name, "description": description, "skills": skills}))
+        agent_card_json=compact_json({"name": name, "description": description, "skills": skills}),
+    )
 
 
 def agent_deregister(*, session_id: str, agent_ref: str) -> Agent:
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     agent = Agent.objects.select_related("session").get(agent_id=agent_id)
     if agent.is_root_director_of(agent.session):
-        raise CafleetError("cannot deregister the root Director; use 'cafleet session delete' "
-                           "instead.")
+        raise CafleetError(
+            "cannot deregister the root Director; use 'cafleet session delete' instead."
+        )
     if agent.is_administrator:
         raise CafleetError("Administrator cannot be deregistered")
     if agent.status != AgentStatus.ACTIVE:
@@ -161,54 +251,35 @@ def agent_deregister(*, session_id: str, agent_ref: str) -> Agent:
 
 
 def agent_list(*, session_id: str, agent_ref: str) -> list[Agent]:
-    session_gate(session_id, agent_ref)
+    require_session_member(session_id, agent_ref)
     return list(Agent.objects.in_session(session_id).active().ordered())
 
 
-def find_active_agent(session_id: str, agent_id: str) -> Agent:
-    """The active agent of the session, else ``Agent <id> not found``."""
-    agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
-    if agent is None:
-        raise NotFound(f"Agent {agent_id} not found")
-    return agent
-
-
 def agent_show(*, session_id: str, agent_ref: str, target_ref: str) -> tuple[Agent, object]:
-    session_gate(session_id, agent_ref)
-    target = find_active_agent(session_id, resolve_agent(session_id, target_ref))
+    require_session_member(session_id, agent_ref)
+    target = require_active_agent(session_id, resolve_agent(session_id, target_ref))
     placement = Placement.objects.filter(agent_id=target.agent_id).first()
     return target, placement
 
 
 # ------------------------------------------------------------------------------ messages
-def require_active_sender(session_id: str, agent_id: str) -> None:
-    if not Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).exists():
-        raise CafleetError(f"Sender agent not found or not active in session: {agent_id}")
+def _sender_missing(agent_id: str) -> str:
+    return f"Sender agent not found or not active in session: {agent_id}"
 
 
-def active_sender(session_id: str, agent_ref: str) -> str:
-    agent_id = resolve_agent(session_id, agent_ref)
-    require_active_sender(session_id, agent_id)
-    return agent_id
-
-
-def _preview(tmux, *, pane_id: str | None, task: Task, limit: int) -> bool:
-    if not pane_id or tmux is None or not tmux.tmux_binary():
-        return False
-    payload = tmux.preview_payload(task.task_id, task.from_agent_id, task.status_timestamp,
-                                   task.text, limit)
-    return bool(tmux.deliver_preview(pane_id, payload))
-
-
-def message_send(*, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int,
-                 tmux=None) -> tuple[Task, bool]:
+def message_send(
+    *, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int, tmux=None
+) -> tuple[Task, bool]:
     sender_id = resolve_agent(session_id, agent_ref)
     to_id = resolve_agent(session_id, to_ref)
     if to_id == to_ref and not is_full_id(to_ref) and not is_wellformed_prefix(to_ref):
         raise CafleetError(f"Invalid destination format: {to_ref}")
-    require_active_sender(session_id, sender_id)
-    dest = Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE) \
-        .values_list("session_id", flat=True).first()
+    require_active_agent(session_id, sender_id, error=_sender_missing(sender_id))
+    dest = (
+        Agent.objects.filter(agent_id=to_id, status=AgentStatus.ACTIVE)
+        .values_list("session_id", flat=True)
+        .first()
+    )
     if dest is None:
         raise NotFound(f"Destination agent not found: {to_id}")
     if dest != session_id:
@@ -216,85 +287,138 @@ def message_send(*, session_id: str, agent_ref: str, to_ref: str, text: str, lim
     stamp = now()
     with transaction.atomic():
         task = Task.objects.create(
-            task_id=new_id(), context_id=to_id, from_agent_id=sender_id, to_agent_id=to_id,
-            type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
-            status_timestamp=stamp, origin_task_id=None, text=text)
-    notified = False
-    if to_id != sender_id:
-        pane = Placement.objects.filter(agent_id=to_id).values_list("tmux_pane_id", flat=True) \
-            .first()
-        notified = _preview(tmux, pane_id=pane, task=task, limit=limit)
-    return task, notified
+            task_id=new_id(),
+            context_id=to_id,
+            from_agent_id=sender_id,
+            to_agent_id=to_id,
+            type=TaskType.UNICAST,
+            created_at=stamp,
+            status_state=TaskState.INPUT_REQUIRED,
+            status_timestamp=stamp,
+            origin_task_id=None,
+            text=text,
+        )
+        delivery.create_owed([task.task_id], stamp)
+    rows = delivery.preview_after_commit(tmux, [task], sender_id=sender_id, limit=limit)
+    task.delivery = rows[task.task_id]
+    return task, delivery.is_delivered(task.delivery)
 
 
-def message_broadcast(*, session_id: str, agent_ref: str, text: str, limit: int,
-                      tmux=None) -> tuple[Task, int, int]:
+def message_broadcast(
+    *, session_id: str, agent_ref: str, text: str, limit: int, tmux=None
+) -> tuple[Task, int, int]:
     """N delivery rows + 1 summary in one transaction; previews after commit.
 
     Returns (summary, recipients N, previews delivered K).
     """
-    sender_id = active_sender(session_id, agent_ref)
+    sender_id = resolve_agent(session_id, agent_ref)
+    require_active_agent(session_id, sender_id, error=_sender_missing(sender_id))
     stamp = now()
     summary_id = new_id()
     with transaction.atomic():
-        candidates = Agent.objects.in_session(session_id).active().exclude(agent_id=sender_id) \
-            .ordered().values_list("agent_id", "agent_card_json")
+        candidates = (
+            Agent.objects.in_session(session_id)
+            .active()
+            .exclude(agent_id=sender_id)
+            .ordered()
+            .values_list("agent_id", "agent_card_json")
+        )
         recipients = [aid for aid, card in candidates if card_kind(card) != ADMIN_KIND]
         deliveries = [
-            Task(task_id=new_id(), context_id=aid, from_agent_id=sender_id, to_agent_id=aid,
-                 type=TaskType.UNICAST, created_at=stamp, status_state=TaskState.INPUT_REQUIRED,
-                 status_timestamp=stamp, origin_task_id=summary_id, text=text)
-            for aid in recipients]
-        summary = Task(task_id=summary_id, context_id=sender_id, from_agent_id=sender_id,
-                       to_agent_id="", type=TaskType.BROADCAST_SUMMARY, created_at=stamp,
-                       status_state=TaskState.COMPLETED, status_timestamp=stamp,
-                       origin_task_id=summary_id,
-                       text=f"Broadcast sent to {len(recipients)} recipients")
+            Task(
+                task_id=new_id(),
+                context_id=aid,
+                from_agent_id=sender_id,
+                to_agent_id=aid,
+                type=TaskType.UNICAST,
+                created_at=stamp,
+                status_state=TaskState.INPUT_REQUIRED,
+                status_timestamp=stamp,
+                origin_task_id=summary_id,
+                text=text,
+            )
+            for aid in recipients
+        ]
+        summary = Task(
+            task_id=summary_id,
+            context_id=sender_id,
+            from_agent_id=sender_id,
+            to_agent_id="",
+            type=TaskType.BROADCAST_SUMMARY,
+            created_at=stamp,
+            status_state=TaskState.COMPLETED,
+            status_timestamp=stamp,
+            origin_task_id=summary_id,
+            text=f"Broadcast sent to {len(recipients)} recipients",
+        )
         Task.objects.bulk_create([*deliveries, summary])
-    panes = dict(Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False)
-                 .values_list("agent_id", "tmux_pane_id"))
-    delivered = 0
-    for task in deliveries:
-        if _preview(tmux, pane_id=panes.get(task.context_id), task=task, limit=limit):
-            delivered += 1
+        delivery.create_owed([t.task_id for t in deliveries], stamp)
+    rows = delivery.preview_after_commit(tmux, deliveries, sender_id=sender_id, limit=limit)
+    delivered = sum(1 for row in rows.values() if delivery.is_delivered(row))
     return summary, len(recipients), delivered
 
 
-def message_poll(*, agent_id: str, include_all: bool, since: str | None,
-                 page_size: int | None) -> list[Task]:
+def message_poll(
+    *, agent_id: str, include_all: bool, since: str | None, page_size: int | None
+) -> list[Task]:
     qs = Task.objects.inbox(agent_id)
     if not include_all:
         qs = qs.unread()
     if since is not None:
         qs = qs.filter(status_timestamp__gte=since)
-    qs = qs.newest_first()
+    qs = qs.newest_first().select_related("delivery")
     if page_size is not None:
         qs = qs[:page_size]
-    return list(qs)
+    tasks = list(qs)
+    _seen(tasks)
+    return tasks
+
+
+def _seen(tasks: list[Task]) -> None:
+    """The recipient was shown these tasks: their deliveries become ``seen`` (one UPDATE),
+    and the rows in hand say so too."""
+    stamp = now()
+    fresh = []
+    for task in tasks:
+        row = delivery.delivery_of(task)
+        if row is not None and row.state != DeliveryState.SEEN:
+            fresh.append(task.task_id)
+            row.state, row.seen_at, row.updated_at = DeliveryState.SEEN, stamp, stamp
+    delivery.mark_seen(fresh, stamp=stamp)
 
 
 def find_task(session_id: str, task_ref: str) -> Task:
     task_id = resolve_task(session_id, task_ref)
-    task = Task.objects.visible_in_session(session_id).filter(task_id=task_id).first()
+    task = (
+        Task.objects.visible_in_session(session_id)
+        .filter(task_id=task_id)
+        .select_related("delivery")
+        .first()
+    )
     if task is None:
         raise NotFound(f"Task {task_id} not found")
     return task
 
 
 def message_ack(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     task.ack(by=agent_id)
+    _seen([task])
     return task
 
 
 def message_cancel(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    agent_id = session_gate(session_id, agent_ref)
+    agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     task.cancel(by=agent_id)
     return task
 
 
 def message_show(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    session_gate(session_id, agent_ref)
-    return find_task(session_id, task_ref)
+    """Any agent of the session may read the task; the recipient reading it has seen it."""
+    agent_id = require_session_member(session_id, agent_ref)
+    task = find_task(session_id, task_ref)
+    if task.context_id == agent_id:
+        _seen([task])
+    return task

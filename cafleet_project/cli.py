@@ -14,16 +14,13 @@ from __future__ import annotations
 import os
 import sys
 
-from broker.grammar import Parsed, UsageError, parse
+from broker.grammar import Parsed, UsageError, find_command, parse
 
-# Commands that need the admin stack (auth, contenttypes, sessions): migrations and the web
-# server. Every other command runs on the lean settings (the broker app only).
-FULL_SETTINGS = {("db", "init"), ("server",), ("django",)}
-
-# Modules that the ORM imports at start-up but never uses on the command line (form fields
-# and the SQL pretty-printer). Loading them on first attribute access instead of at import
-# saves a large share of start-up time on every call; the admin and tests load them as usual.
-LAZY_MODULES = frozenset({"django.forms", "sqlparse", "django.core.checks"})
+# Modules that the ORM imports at start-up but never uses on the command line (form fields,
+# system checks). Loading them on first attribute access instead of at import saves a large
+# share of start-up time on every call; the admin and tests load them as usual. (sqlparse is
+# not listed: SQLite introspection loads it on every database command anyway.)
+LAZY_MODULES = frozenset({"django.forms", "django.core.checks"})
 
 
 class _LazyFinder:
@@ -50,10 +47,9 @@ class _LazyFinder:
 
 def _write_error(message: str, code: int, json_mode: bool, banner: str = "") -> int:
     if json_mode:
-        import json
+        from broker.output import compact_json
 
-        sys.stderr.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False,
-                                    separators=(",", ":")) + "\n")
+        sys.stderr.write(compact_json({"error": message, "exit_code": code}) + "\n")
     else:
         sys.stderr.write(f"{banner}\nError: {message}\n" if banner else f"Error: {message}\n")
     sys.stderr.flush()
@@ -64,18 +60,25 @@ def setup_django(path: tuple[str, ...]) -> None:
     """Configure Django for one command without the web-only parts of ``django.setup()``.
 
     ``django.setup()`` also configures logging and imports the URL machinery; broker
-    commands need neither, and the two cost tens of milliseconds per call.
+    commands need neither, and the two cost tens of milliseconds per call. Nothing is done
+    when Django is already set up (``manage.py cafleet ...``, tests). The settings module
+    variable and the lazy-import finder are left for :func:`run` to restore.
     """
-    full = path in FULL_SETTINGS
+    full = find_command(path).full_settings
+    if "django.conf" in sys.modules:
+        from django.apps import apps
+
+        if apps.ready:
+            return
     os.environ["DJANGO_SETTINGS_MODULE"] = (
-        "cafleet_project.settings" if full else "cafleet_project.settings_lean")
+        "cafleet_project.settings" if full else "cafleet_project.settings_lean"
+    )
     if full:
         import django
 
         django.setup()
         return
-    if not any(isinstance(f, _LazyFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _LazyFinder(LAZY_MODULES))
+    sys.meta_path.insert(0, _LazyFinder(LAZY_MODULES))
     from django.apps import apps
     from django.conf import settings
 
@@ -83,13 +86,21 @@ def setup_django(path: tuple[str, ...]) -> None:
 
 
 def run(parsed: Parsed) -> None:
-    """Set Django up and run the command's handler."""
-    setup_django(parsed.path)
-    from broker.commands import dispatch
-    from broker.output import Output
+    """Set Django up and run the command's handler; the process-wide state that the set-up
+    touched (``DJANGO_SETTINGS_MODULE``, ``sys.meta_path``) is restored afterwards."""
+    saved_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
+    try:
+        setup_django(parsed.path)
+        from broker.commands import dispatch
+        from broker.output import Output
 
-    out = Output(json_mode=parsed.json, pretty=parsed.pretty)
-    dispatch(parsed, out)
+        dispatch(parsed, Output(json_mode=parsed.json, pretty=parsed.pretty))
+    finally:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _LazyFinder)]
+        if saved_settings is None:
+            os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+        else:
+            os.environ["DJANGO_SETTINGS_MODULE"] = saved_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,15 +133,12 @@ def _main(argv: list[str]) -> int:
         sys.stderr.write(parsed.help_to_stderr)
         return 2
     if parsed.version:
-        from importlib.metadata import PackageNotFoundError, version
+        from cafleet_project.version import __version__
 
-        try:
-            sys.stdout.write(f"cafleet {version('cafleet')}\n")
-        except PackageNotFoundError:
-            return _write_error("cafleet is not installed; no package version.", 1, parsed.json)
+        sys.stdout.write(f"cafleet {__version__}\n")
         return 0
     command = parsed.command
-    debug = os.environ.get("CAFLEET_DEBUG") == "1"
+    from broker.conf import debug
     from broker.exceptions import CafleetError
 
     try:
@@ -149,8 +157,8 @@ def _main(argv: list[str]) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
-    except Exception as exc:  # noqa: BLE001 - the one place that maps every failure
-        if debug:
+    except Exception as exc:  # the one place that maps every failure
+        if debug():
             import traceback
 
             traceback.print_exc()

@@ -6,7 +6,7 @@ and the tests use ``cafleet_project.settings`` (the full stack) instead. Both sh
 database definition below.
 """
 
-from cafleet_project.dburl import safe_database_path
+from broker.conf import safe_database_path
 
 DEBUG = False
 USE_TZ = True

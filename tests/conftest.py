@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,16 @@ TEST_DB = _RUN_DIR / "test-registry.db"
 os.environ["CAFLEET_DATABASE_URL"] = f"sqlite:///{TEST_DB}"
 
 
+# Fixtures that run cafleet (or Python) in subprocesses: a test using one is ``e2e``.
+SUBPROCESS_FIXTURES = frozenset({"file_db", "fresh_db"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings():
     from django.conf import settings
@@ -51,9 +62,16 @@ def django_db_modify_db_settings():
 def _isolated_env(monkeypatch):
     """Every test starts with the run's database URL and no tmux in the environment."""
     monkeypatch.setenv("CAFLEET_DATABASE_URL", f"sqlite:///{TEST_DB}")
-    for var in ("TMUX", "TMUX_PANE", "CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES",
-                "CAFLEET_DEBUG"):
+    for var in (
+        "TMUX",
+        "TMUX_PANE",
+        "CAFLEET_MAX_TEXT_LEN",
+        "CAFLEET_MAX_BODY_BYTES",
+        "CAFLEET_DEBUG",
+    ):
         monkeypatch.delenv(var, raising=False)
+    # In-process tests never start a background delivery worker (tests that do, opt in).
+    monkeypatch.setenv("CAFLEET_DELIVERY_AUTOSTART", "0")
 
 
 # ----------------------------------------------------------------------------- in-process
@@ -104,15 +122,17 @@ class Fleet:
     def register(self, name: str, description: str = "test agent") -> str:
         from broker.services import agent_register
 
-        return agent_register(session_id=self.sid, name=name, description=description,
-                              skills_json=None).agent_id
+        return agent_register(
+            session_id=self.sid, name=name, description=description, skills_json=None
+        ).agent_id
 
 
 def make_fleet(label: str | None = "test", pane: str = "%1") -> Fleet:
     from broker.services import session_create
 
     session, director, admin, _ = session_create(
-        label=label, coding_agent="claude", caller=("cafleet-test", "@1", pane))
+        label=label, coding_agent="claude", caller=("cafleet-test", "@1", pane)
+    )
     return Fleet(session.session_id, director.agent_id, admin.agent_id, pane)
 
 
@@ -128,19 +148,26 @@ class FileDB:
     url: str
     env: dict
 
-    def run(self, *argv, input: bytes | None = None, env: dict | None = None,
-            timeout: float = 60) -> Result:
+    def run(
+        self, *argv, input: bytes | None = None, env: dict | None = None, timeout: float = 60
+    ) -> Result:
         merged = {**self.env, **(env or {})}
         merged = {k: v for k, v in merged.items() if v is not None}
-        proc = subprocess.run([CAFLEET, *map(str, argv)], input=input, capture_output=True,
-                              env=merged, timeout=timeout)
+        proc = subprocess.run(
+            [CAFLEET, *map(str, argv)],
+            input=input,
+            capture_output=True,
+            env=merged,
+            timeout=timeout,
+        )
         return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
 def subprocess_env(url: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
     env["CAFLEET_DATABASE_URL"] = url
+    # No background delivery worker outlives a test (tests that want one opt in).
+    env["CAFLEET_DELIVERY_AUTOSTART"] = "0"
     return env
 
 
@@ -152,28 +179,52 @@ def file_db(tmp_path) -> FileDB:
     return FileDB(path, url, subprocess_env(url))
 
 
-@pytest.fixture
-def fresh_db(file_db) -> FileDB:
-    """An initialised file database, for subprocess tests."""
-    result = file_db.run("db", "init")
+@pytest.fixture(scope="session")
+def initialised_db_template(tmp_path_factory) -> Path:
+    """One database made by ``cafleet db init`` per run; ``fresh_db`` copies it."""
+    path = tmp_path_factory.mktemp("template") / "data" / "registry.db"
+    url = f"sqlite:///{path}"
+    result = FileDB(path, url, subprocess_env(url)).run("db", "init")
     assert result.code == 0, result.err
+    return path
+
+
+@pytest.fixture
+def fresh_db(file_db, initialised_db_template) -> FileDB:
+    """An initialised file database, for subprocess tests: a copy of the run's template
+    (private directory and file, as ``db init`` leaves them)."""
+    file_db.path.parent.mkdir(mode=0o700)
+    shutil.copy2(initialised_db_template, file_db.path)
     return file_db
 
 
-def seed_session(db: FileDB) -> Fleet:
-    """Create a session in a file database without tmux, through the service layer.
-
-    Runs in a subprocess so the test process's own Django connection is not involved.
-    """
-    code = (
-        "import json,sys;from cafleet_project.cli import setup_django;"
-        "setup_django(('session','create'));"
-        "from broker.services import session_create;"
-        "s,d,a,p=session_create(label='seed',coding_agent='claude',"
-        "caller=('cafleet-test','@1','%999999'));"
-        "print(json.dumps([s.session_id,d.agent_id,a.agent_id]))"
+def seed(db: FileDB, code: str):
+    """Run ``code`` with Django set up on ``db`` (the broker's services importable); it sets
+    ``result``, which comes back through JSON. One subprocess, so the test process's own
+    Django connection is not involved."""
+    script = (
+        "import json\n"
+        "from cafleet_project.cli import setup_django\n"
+        "setup_django(('session', 'create'))\n"
+        f"{code}\n"
+        "print(json.dumps(result))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=db.env,
-                          check=True, cwd=REPO)
-    sid, director, admin = json.loads(proc.stdout)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, env=db.env, check=True, cwd=REPO
+    )
+    return json.loads(proc.stdout)
+
+
+SEED_SESSION = (
+    "from broker.services import session_create\n"
+    "s, d, a, p = session_create(label='seed', coding_agent='claude',"
+    " caller=('cafleet-test', '@1', '%999999'))\n"
+)
+
+
+def seed_session(db: FileDB) -> Fleet:
+    """Create a session in a file database without tmux, through the service layer."""
+    sid, director, admin = seed(
+        db, SEED_SESSION + "result = [s.session_id, d.agent_id, a.agent_id]"
+    )
     return Fleet(sid, director, admin, "%999999")

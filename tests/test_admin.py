@@ -39,8 +39,7 @@ def stamp(moment: datetime) -> str:
 
 
 def send(fleet, sender: str, to: str, text: str) -> Task:
-    task, _ = message_send(session_id=fleet.sid, agent_ref=sender, to_ref=to, text=text,
-                           limit=200)
+    task, _ = message_send(session_id=fleet.sid, agent_ref=sender, to_ref=to, text=text, limit=200)
     return task
 
 
@@ -48,10 +47,15 @@ def send(fleet, sender: str, to: str, text: str) -> Task:
 def team(fleet):
     """A session with a member (placement under the Director), a plain agent and mail."""
     member = Agent.objects.get(agent_id=fleet.register("builder", "builds"))
-    Placement.objects.create(agent=member, director_agent_id=fleet.director,
-                             tmux_session="cafleet-test", tmux_window_id="@1",
-                             tmux_pane_id="%2", coding_agent="codex",
-                             created_at=member.registered_at)
+    Placement.objects.create(
+        agent=member,
+        director_agent_id=fleet.director,
+        tmux_session="cafleet-test",
+        tmux_window_id="@1",
+        tmux_pane_id="%2",
+        coding_agent="codex",
+        created_at=member.registered_at,
+    )
     plain = fleet.register("reviewer", "reviews")
     fleet.member = member.agent_id
     fleet.plain = plain
@@ -60,8 +64,9 @@ def team(fleet):
     message_ack(session_id=fleet.sid, agent_ref=member.agent_id, task_ref=fleet.hello.task_id)
     fleet.oops = send(fleet, fleet.director, plain, "never mind")
     message_cancel(session_id=fleet.sid, agent_ref=fleet.director, task_ref=fleet.oops.task_id)
-    fleet.summary, _, _ = message_broadcast(session_id=fleet.sid, agent_ref=fleet.director,
-                                            text="standup now", limit=200)
+    fleet.summary, _, _ = message_broadcast(
+        session_id=fleet.sid, agent_ref=fleet.director, text="standup now", limit=200
+    )
     return fleet
 
 
@@ -82,8 +87,9 @@ def rows(response) -> list:
 
 
 # ------------------------------------------------------------------------------ read-only
-@pytest.mark.parametrize("model", [Session, Agent, Task, Placement],
-                         ids=["session", "agent", "task", "placement"])
+@pytest.mark.parametrize(
+    "model", [Session, Agent, Task, Placement], ids=["session", "agent", "task", "placement"]
+)
 def test_model_admins_refuse_add_change_delete(model, rf, admin_user):
     model_admin = admin.site._registry[model]
     request = rf.get("/")
@@ -115,13 +121,17 @@ def test_delete_and_change_views_are_refused(admin_client, team):
 
 def test_bulk_delete_action_does_nothing(admin_client, team):
     before = Task.objects.count()
-    response = admin_client.post(changelist(Task), {
-        "action": "delete_selected", "_selected_action": [team.hello.task_id], "post": "yes"},
-        follow=True)
+    response = admin_client.post(
+        changelist(Task),
+        {"action": "delete_selected", "_selected_action": [team.hello.task_id], "post": "yes"},
+        follow=True,
+    )
     assert response.status_code == 200
     assert Task.objects.count() == before
-    response = admin_client.post(changelist(Session), {
-        "action": "delete_selected", "_selected_action": [team.sid], "post": "yes"})
+    response = admin_client.post(
+        changelist(Session),
+        {"action": "delete_selected", "_selected_action": [team.sid], "post": "yes"},
+    )
     assert Session.objects.filter(pk=team.sid).exists()
     assert Agent.objects.filter(session_id=team.sid).count() == 4
 
@@ -144,8 +154,9 @@ def test_session_list_columns(admin_client, team):
     assert timeline(team.sid) in html
 
 
-@pytest.mark.parametrize(("state", "expected"), [("live", {"test"}), ("deleted", {"gone"}),
-                                                 ("", {"test", "gone"})])
+@pytest.mark.parametrize(
+    ("state", "expected"), [("live", {"test"}), ("deleted", {"gone"}), ("", {"test", "gone"})]
+)
 def test_session_live_deleted_filter(admin_client, fleet, state, expected):
     gone = make_fleet(label="gone")
     session_delete(session_ref=gone.sid)
@@ -159,7 +170,11 @@ def test_session_detail_has_agent_and_placement_inlines(admin_client, team):
     formsets = [f.formset for f in response.context["inline_admin_formsets"]]
     agents, placements = formsets
     assert {form.instance.name for form in agents.forms} == {
-        "Director", "Administrator", "builder", "reviewer"}
+        "Director",
+        "Administrator",
+        "builder",
+        "reviewer",
+    }
     assert {form.instance.name for form in placements.forms} == {"Director", "builder"}
     assert "%2" in html and "codex" in html
     assert timeline(team.sid) in html
@@ -191,16 +206,26 @@ def test_agent_list_kinds_and_links(admin_client, team):
     response = admin_client.get(changelist(Agent))
     model_admin = admin.site._registry[Agent]
     kinds = {a.name: model_admin.kind(a) for a in rows(response)}
-    assert kinds == {"Director": "Director", "Administrator": "Administrator",
-                     "builder": "member", "reviewer": "agent"}
+    assert kinds == {
+        "Director": "Director",
+        "Administrator": "Administrator",
+        "builder": "member",
+        "reviewer": "agent",
+    }
     html = response.content.decode()
     assert f"?inbox={team.member}" in html and f"?outbox={team.member}" in html
     assert "%2" in html and "(pending)" not in html
 
 
-@pytest.mark.parametrize(("kind", "names"), [
-    ("director", {"Director"}), ("administrator", {"Administrator"}),
-    ("member", {"builder"}), ("agent", {"reviewer"})])
+@pytest.mark.parametrize(
+    ("kind", "names"),
+    [
+        ("director", {"Director"}),
+        ("administrator", {"Administrator"}),
+        ("member", {"builder"}),
+        ("agent", {"reviewer"}),
+    ],
+)
 def test_agent_kind_filter(admin_client, team, kind, names):
     response = admin_client.get(changelist(Agent), {"kind": kind})
     assert {a.name for a in rows(response)} == names
@@ -249,14 +274,18 @@ def test_message_list_shows_names_states_and_previews(admin_client, team):
     assert "Messages (tasks)" in html
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"state": "input_required"}, {"on it", "standup now"}),
-    ({"state": "completed"}, {"hello builder\nsecond line"}),
-    ({"state": "canceled"}, {"never mind"}),
-    ({"type__exact": "broadcast_summary"}, {"Broadcast sent to 2 recipients"}),
-    ({"q": "BUILDER"}, {"hello builder\nsecond line"}),
-    ({"q": "<hello>"}, {"hello builder\nsecond line"}),
-], ids=["unread", "acknowledged", "canceled", "summary", "search", "id-prefix"])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"state": "input_required"}, {"on it", "standup now"}),
+        ({"state": "completed"}, {"hello builder\nsecond line"}),
+        ({"state": "canceled"}, {"never mind"}),
+        ({"type__exact": "broadcast_summary"}, {"Broadcast sent to 2 recipients"}),
+        ({"q": "BUILDER"}, {"hello builder\nsecond line"}),
+        ({"q": "<hello>"}, {"hello builder\nsecond line"}),
+    ],
+    ids=["unread", "acknowledged", "canceled", "summary", "search", "id-prefix"],
+)
 def test_message_filters(admin_client, team, params, expected):
     if params.get("q") == "<hello>":
         params = {"q": team.hello.task_id[:8]}
@@ -316,8 +345,9 @@ def test_message_detail_full_body_and_broadcast_group(admin_client, team):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
 
-    delivery = Task.objects.filter(origin_task_id=team.summary.task_id,
-                                   type=TaskType.UNICAST).first()
+    delivery = Task.objects.filter(
+        origin_task_id=team.summary.task_id, type=TaskType.UNICAST
+    ).first()
     html = admin_client.get(change(delivery)).content.decode()
     group = Task.objects.filter(origin_task_id=team.summary.task_id)
     assert group.count() == 3
@@ -334,13 +364,19 @@ def test_timeline_shows_the_conversation_in_time_order(admin_client, team):
     assert response.status_code == 200
     events = response.context["events"]
     assert [(e.kind, e.task.task_id) for e in events] == [
-        ("sent", team.hello.task_id), ("sent", team.reply.task_id),
-        ("acknowledged", team.hello.task_id), ("sent", team.oops.task_id),
-        ("canceled", team.oops.task_id), ("broadcast", team.summary.task_id)]
+        ("sent", team.hello.task_id),
+        ("sent", team.reply.task_id),
+        ("acknowledged", team.hello.task_id),
+        ("sent", team.oops.task_id),
+        ("canceled", team.oops.task_id),
+        ("broadcast", team.summary.task_id),
+    ]
     broadcast = events[-1]
     assert broadcast.body == "standup now"
     assert [(d.recipient.name, d.state) for d in broadcast.deliveries] == [
-        ("builder", "unread"), ("reviewer", "unread")]
+        ("builder", "unread"),
+        ("reviewer", "unread"),
+    ]
     html = response.content.decode()
     bodies = re.findall(r'<div class="cafleet-body">([^<]*)', html)
     assert bodies == ["hello builder\nsecond line", "on it", "never mind", "standup now"]
@@ -373,18 +409,29 @@ def test_timeline_send_unicast_as_administrator(admin_client, team, monkeypatch)
 
     previews = []
     monkeypatch.setattr(tmux, "tmux_binary", lambda: "/usr/bin/tmux")
-    monkeypatch.setattr(tmux, "deliver_preview",
-                        lambda pane, payload: previews.append((pane, payload)) or True)
+    monkeypatch.setattr(
+        tmux,
+        "deliver_preview",
+        lambda pane, payload, **kw: previews.append((pane, payload)) or True,
+    )
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "5")
-    response = admin_client.post(timeline(team.sid), {"to": team.member,
-                                                      "text": "build it\r\nnow"})
+    response = admin_client.post(timeline(team.sid), {"to": team.member, "text": "build it\r\nnow"})
     assert response.status_code == 302
     assert response["Location"] == f"{timeline(team.sid)}?to={team.member}#send"
     task = Task.objects.get(from_agent_id=team.admin)
     assert (task.context_id, task.type, task.status_state, task.text) == (
-        team.member, TaskType.UNICAST, TaskState.INPUT_REQUIRED, "build it\nnow")
-    assert previews == [("%2", f"[cafleet msg {task.task_id[:8]} from {team.admin[:8]} "
-                                f"{task.status_timestamp}]\nbuild…")]
+        team.member,
+        TaskType.UNICAST,
+        TaskState.INPUT_REQUIRED,
+        "build it\nnow",
+    )
+    assert previews == [
+        (
+            "%2",
+            f"[cafleet msg {task.task_id[:8]} from {team.admin[:8]} "
+            f"{task.status_timestamp}]\nbuild…",
+        )
+    ]
     assert LogEntry.objects.get(object_id=task.task_id).is_addition()
     page = admin_client.get(response["Location"])
     assert f"Message {task.task_id[:8]} sent with an inline preview." in page.content.decode()
@@ -395,13 +442,11 @@ def test_timeline_broadcast_as_administrator(admin_client, team, monkeypatch):
     from broker import tmux
 
     monkeypatch.setattr(tmux, "tmux_binary", lambda: None)
-    response = admin_client.post(timeline(team.sid), {"to": "*", "text": "all hands"},
-                                 follow=True)
+    response = admin_client.post(timeline(team.sid), {"to": "*", "text": "all hands"}, follow=True)
     summary = Task.objects.get(from_agent_id=team.admin, type=TaskType.BROADCAST_SUMMARY)
     deliveries = Task.objects.filter(origin_task_id=summary.task_id, type=TaskType.UNICAST)
     assert {d.context_id for d in deliveries} == {team.director, team.member, team.plain}
-    assert f"Broadcast {summary.task_id[:8]} sent to 3 recipients" in \
-        response.content.decode()
+    assert f"Broadcast {summary.task_id[:8]} sent to 3 recipients" in response.content.decode()
 
 
 def test_timeline_form_errors(admin_client, team):
@@ -434,10 +479,10 @@ def test_timeline_of_a_deleted_session_cannot_send(admin_client, team):
 def test_timeline_needs_permission_to_send(client, team, django_user_model):
     from django.contrib.auth.models import Permission
 
-    viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-1",
-                                                   is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_session",
-                                                       content_type__app_label="cafleet"))
+    viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_session", content_type__app_label="cafleet")
+    )
     client.force_login(viewer)
     response = client.get(timeline(team.sid))
     assert response.status_code == 200 and response.context["form"] is None
@@ -465,9 +510,15 @@ def test_times_show_in_the_viewer_zone(admin_client, team):
 
 
 def test_every_page_loads_the_time_zone_script(admin_client, team):
-    pages = [reverse("admin:index"), reverse("admin:app_list", args=["cafleet"]),
-             changelist(Session), change(Session.objects.get(pk=team.sid)), changelist(Task),
-             timeline(team.sid), reverse("admin:password_change")]
+    pages = [
+        reverse("admin:index"),
+        reverse("admin:app_list", args=["cafleet"]),
+        changelist(Session),
+        change(Session.objects.get(pk=team.sid)),
+        changelist(Task),
+        timeline(team.sid),
+        reverse("admin:password_change"),
+    ]
     for url in pages:
         assert b"cafleet/tz.js" in admin_client.get(url).content, url
     assert b"cafleet/tz.js" in Client().get(LOGIN).content
@@ -481,11 +532,11 @@ _GROUP = re.compile(r"\(\?P<(\w+)>((?:[^()]|\([^()]*\))*)\)")
 def _concrete(pattern) -> str:
     """A path that ``pattern`` (RoutePattern or RegexPattern) matches."""
     if isinstance(pattern, RoutePattern):
-        return re.sub(r"<(?:(\w+):)?\w+>", lambda m: "1" if m.group(1) == "int" else "x",
-                      str(pattern))
+        return re.sub(
+            r"<(?:(\w+):)?\w+>", lambda m: "1" if m.group(1) == "int" else "x", str(pattern)
+        )
     regex = pattern._regex.removeprefix("^").removesuffix("$").removesuffix("\\Z")
-    return _GROUP.sub(lambda m: next(s for s in SAMPLES if re.fullmatch(m.group(2), s)),
-                      regex)
+    return _GROUP.sub(lambda m: next(s for s in SAMPLES if re.fullmatch(m.group(2), s)), regex)
 
 
 def _sample_urls() -> list[tuple[str, str]]:
@@ -506,9 +557,18 @@ def _sample_urls() -> list[tuple[str, str]]:
 
 def test_url_crawl_covers_the_admin():
     names = {name for _, name in _sample_urls()}
-    assert {"index", "logout", "cafleet_session_timeline", "cafleet_task_changelist",
-            "cafleet_agent_change", "cafleet_session_delete", "app_list", "view_on_site",
-            "cafleet-login-link", "auth_user_changelist"} <= names
+    assert {
+        "index",
+        "logout",
+        "cafleet_session_timeline",
+        "cafleet_task_changelist",
+        "cafleet_agent_change",
+        "cafleet_session_delete",
+        "app_list",
+        "view_on_site",
+        "cafleet-login-link",
+        "auth_user_changelist",
+    } <= names
     assert len(_sample_urls()) > 40
 
 
@@ -543,14 +603,17 @@ def test_post_without_csrf_token_is_refused(admin_user, team):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
     assert client.post(timeline(team.sid), {"to": "*", "text": "x"}).status_code == 403
-    assert client.post(changelist(Session), {
-        "action": "soft_delete", "_selected_action": [team.sid],
-        "confirm": "yes"}).status_code == 403
+    assert (
+        client.post(
+            changelist(Session),
+            {"action": "soft_delete", "_selected_action": [team.sid], "confirm": "yes"},
+        ).status_code
+        == 403
+    )
     assert Session.objects.get(pk=team.sid).deleted_at is None
     assert not Task.objects.filter(from_agent_id=team.admin).exists()
     anonymous = Client(enforce_csrf_checks=True)
-    assert anonymous.post(LOGIN, {"username": "admin", "password": "password"}) \
-        .status_code == 403
+    assert anonymous.post(LOGIN, {"username": "admin", "password": "password"}).status_code == 403
 
 
 def test_post_with_csrf_token_works(admin_user, team):
@@ -558,8 +621,9 @@ def test_post_with_csrf_token_works(admin_user, team):
     client.force_login(admin_user)
     page = client.get(timeline(team.sid)).content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    response = client.post(timeline(team.sid), {"to": team.plain, "text": "with token",
-                                                "csrfmiddlewaretoken": token})
+    response = client.post(
+        timeline(team.sid), {"to": team.plain, "text": "with token", "csrfmiddlewaretoken": token}
+    )
     assert response.status_code == 302
     assert Task.objects.filter(from_agent_id=team.admin, text="with token").exists()
 

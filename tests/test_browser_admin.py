@@ -26,9 +26,16 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 BROWSER_TZ = "Asia/Tokyo"
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1400,1000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
 )
 
 
@@ -78,10 +85,16 @@ def test_send_from_the_timeline_and_find_it_unread(browser, live_server, django_
     from broker.services import agent_register, message_send
 
     fleet = make_fleet(label="browser demo", pane="%999999")
-    worker = agent_register(session_id=fleet.sid, name="worker", description="does work",
-                            skills_json=None)
-    message_send(session_id=fleet.sid, agent_ref=fleet.director, to_ref=worker.agent_id,
-                 text="first task for the worker", limit=200)
+    worker = agent_register(
+        session_id=fleet.sid, name="worker", description="does work", skills_json=None
+    )
+    message_send(
+        session_id=fleet.sid,
+        agent_ref=fleet.director,
+        to_ref=worker.agent_id,
+        text="first task for the worker",
+        limit=200,
+    )
     django_user_model.objects.create_superuser("operator", password="correct-horse-9")
     ARTIFACTS.mkdir(exist_ok=True)
     body = "Please rebase onto main\nand report back."
@@ -115,26 +128,40 @@ def test_send_from_the_timeline_and_find_it_unread(browser, live_server, django_
         Select(browser.find_element(By.ID, "id_to")).select_by_value(worker.agent_id)
         browser.find_element(By.ID, "id_text").send_keys(body)
         browser.find_element(By.CSS_SELECTOR, "#cafleet-send-form [name=_send]").click()
-        success = wait_for(browser, ec.presence_of_element_located(
-            (By.CSS_SELECTOR, ".messagelist .success")))
+        success = wait_for(
+            browser, ec.presence_of_element_located((By.CSS_SELECTOR, ".messagelist .success"))
+        )
         task = Task.objects.get(from_agent_id=fleet.admin)
         assert f"Message {task.task_id[:8]} sent" in success.text
         assert (task.context_id, task.text, task.status_state) == (
-            worker.agent_id, body, TaskState.INPUT_REQUIRED)
+            worker.agent_id,
+            body,
+            TaskState.INPUT_REQUIRED,
+        )
         assert "Please rebase onto main" in browser.find_element(By.ID, "cafleet-timeline").text
 
         # The timeline refreshes itself: a message sent elsewhere shows up without a reload.
-        message_send(session_id=fleet.sid, agent_ref=worker.agent_id, to_ref=fleet.director,
-                     text="rebased, all green", limit=200)
-        wait_for(browser, lambda d: "rebased, all green" in
-                 d.find_element(By.ID, "cafleet-timeline").text, timeout=30)
+        message_send(
+            session_id=fleet.sid,
+            agent_ref=worker.agent_id,
+            to_ref=fleet.director,
+            text="rebased, all green",
+            limit=200,
+        )
+        wait_for(
+            browser,
+            lambda d: "rebased, all green" in d.find_element(By.ID, "cafleet-timeline").text,
+            timeout=30,
+        )
         assert browser.find_elements(By.ID, "cafleet-send-form")  # same page, form intact
         browser.save_screenshot(str(ARTIFACTS / "admin-timeline.png"))
 
         # The messages list has it, unread, from the Administrator to the worker.
         browser.get(live_server.url + "/admin/cafleet/task/")
-        row = wait_for(browser, ec.presence_of_element_located(
-            (By.XPATH, f"//tr[.//a[text()='{task.task_id[:8]}']]")))
+        row = wait_for(
+            browser,
+            ec.presence_of_element_located((By.XPATH, f"//tr[.//a[text()='{task.task_id[:8]}']]")),
+        )
         cells = [c.text for c in row.find_elements(By.CSS_SELECTOR, "td, th")]
         assert "Administrator" in cells and "worker" in cells
         assert "unread" in cells
@@ -159,4 +186,6 @@ def test_admin_stylesheet_is_applied(browser, live_server):
     header = browser.find_element(By.ID, "header")
     # base.css paints the header with the admin's primary colour; unstyled it is transparent.
     assert header.value_of_css_property("background-color") not in (
-        "rgba(0, 0, 0, 0)", "transparent")
+        "rgba(0, 0, 0, 0)",
+        "transparent",
+    )

@@ -22,13 +22,17 @@ def sid_args(fleet):
 
 # ----------------------------------------------------------------------------- global
 def test_04_05_session_id_required(cli):
-    expected = ("Error: --session-id <uuid> is required for this subcommand. Create a session "
-                "with 'cafleet session create' and pass its id.\n")
-    for argv in (["agent", "list", "--agent-id", "X"],
-                 ["agent", "register", "--name", "n", "--description", "d"],
-                 ["message", "poll", "--agent-id", "X"],
-                 ["member", "list", "--agent-id", "X"],
-                 ["--session-id", "", "agent", "list", "--agent-id", "X"]):
+    expected = (
+        "Error: --session-id <uuid> is required for this subcommand. Create a session "
+        "with 'cafleet session create' and pass its id.\n"
+    )
+    for argv in (
+        ["agent", "list", "--agent-id", "X"],
+        ["agent", "register", "--name", "n", "--description", "d"],
+        ["message", "poll", "--agent-id", "X"],
+        ["member", "list", "--agent-id", "X"],
+        ["--session-id", "", "agent", "list", "--agent-id", "X"],
+    ):
         r = cli(*argv)
         assert (r.code, r.out, r.err) == (1, "", expected), argv
 
@@ -60,20 +64,39 @@ def test_10_missing_agent_id_usage_block(cli, fleet):
 def test_14_15_max_text_len(cli, fleet, monkeypatch):
     b = fleet.register("bob")
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "50")
-    r = cli(*sid_args(fleet), "message", "send", "--agent-id", fleet.director, "--to", b,
-            "--text", "x" * 80)
+    r = cli(
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        b,
+        "--text",
+        "x" * 80,
+    )
     assert r.lines[-1] == "x" * 50 + "…"
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "abc")
     r = cli(*sid_args(fleet), "message", "poll", "--agent-id", b)
     assert (r.code, r.out) == (1, "")
-    assert r.err == ("Error: invalid value for CAFLEET_MAX_TEXT_LEN: 'abc' "
-                     "(expected a positive integer).\n")
+    assert r.err == (
+        "Error: invalid value for CAFLEET_MAX_TEXT_LEN: 'abc' (expected a positive integer).\n"
+    )
 
 
 def test_15_bad_max_text_len_on_send_writes_nothing(cli, fleet, monkeypatch):
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "0")
-    r = cli(*sid_args(fleet), "message", "send", "--agent-id", fleet.director, "--to",
-            fleet.admin, "--text", "hi")
+    r = cli(
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "hi",
+    )
     assert r.code == 1 and Task.objects.count() == 0
 
 
@@ -82,12 +105,22 @@ def test_16_17_18_19_json_modes(cli, fleet):
     r = cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", b)
     assert r.code == 0 and r.out.count("\n") == 1 and ", " not in r.out and ": " not in r.out
     assert '"description":"' + "a" * 60 + '…"' in r.out and "bøb" in r.out  # UTF-8, no \u
-    pretty = cli(*sid_args(fleet), "--json", "--pretty", "agent", "show", "--agent-id",
-                 fleet.director, "--id", b)
+    pretty = cli(
+        *sid_args(fleet),
+        "--json",
+        "--pretty",
+        "agent",
+        "show",
+        "--agent-id",
+        fleet.director,
+        "--id",
+        b,
+    )
     assert pretty.out.startswith('{\n  "id": ')
     assert json.loads(pretty.out) == r.json
-    text = cli(*sid_args(fleet), "--pretty", "agent", "show", "--agent-id", fleet.director,
-               "--id", b)
+    text = cli(
+        *sid_args(fleet), "--pretty", "agent", "show", "--agent-id", fleet.director, "--id", b
+    )
     assert text.out == f"{b[:8]} bøb active\n"
 
 
@@ -102,8 +135,18 @@ def test_20_timestamps_always_32_chars(cli, fleet, monkeypatch):
             return datetime(2026, 5, 5, 12, 0, 0, 0, tzinfo=UTC)
 
     monkeypatch.setattr(clock, "datetime", Frozen)
-    r = cli("--json", *sid_args(fleet), "message", "send", "--agent-id", fleet.director,
-            "--to", fleet.admin, "--text", "x")
+    r = cli(
+        "--json",
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "x",
+    )
     assert r.json["task"]["ts"] == "2026-05-05T12:00:00.000000+00:00"
 
 
@@ -111,8 +154,16 @@ def test_20_timestamps_always_32_chars(cli, fleet, monkeypatch):
 def test_21_22_runtime_error_forms(cli, fleet):
     r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", "nobody11")
     assert (r.code, r.out, r.err) == (1, "", "Error: Agent nobody11 not found\n")
-    r = cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", fleet.director,
-            "--id", "nobody11")
+    r = cli(
+        "--json",
+        *sid_args(fleet),
+        "agent",
+        "show",
+        "--agent-id",
+        fleet.director,
+        "--id",
+        "nobody11",
+    )
     assert (r.code, r.out) == (1, "")
     assert r.err == '{"error":"Agent nobody11 not found","exit_code":1}\n'
 
@@ -139,8 +190,10 @@ def test_27_debug_traceback(cli, fleet, monkeypatch):
 
 
 def test_28_quiet_full_exclusive(cli, fleet):
-    for argv in (["message", "send", "--agent-id", "a", "--to", "b", "--text", "x"],
-                 ["message", "ack", "--agent-id", "a", "--task-id", "t"]):
+    for argv in (
+        ["message", "send", "--agent-id", "a", "--to", "b", "--text", "x"],
+        ["message", "ack", "--agent-id", "a", "--task-id", "t"],
+    ):
         r = cli(*sid_args(fleet), *argv, "--quiet", "--full")
         assert r.code == 2
         assert r.err.endswith("Error: --quiet and --full are mutually exclusive.\n")
@@ -149,8 +202,18 @@ def test_28_quiet_full_exclusive(cli, fleet):
 # ----------------------------------------------------------------------------- id prefixes
 def test_29_34_35_prefixes_and_case(cli, fleet):
     b = fleet.register("bob")
-    r = cli(*sid_args(fleet), "--json", "message", "send", "--agent-id", fleet.director[:8],
-            "--to", b[:8].upper(), "--text", "hi")
+    r = cli(
+        *sid_args(fleet),
+        "--json",
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director[:8],
+        "--to",
+        b[:8].upper(),
+        "--text",
+        "hi",
+    )
     tid8 = r.json["task"]["id"]
     task = Task.objects.get(task_id__startswith=tid8)
     assert task.context_id == b and task.from_agent_id == fleet.director  # full ids stored
@@ -158,11 +221,20 @@ def test_29_34_35_prefixes_and_case(cli, fleet):
     assert r.code == 0
     r = cli(*sid_args(fleet), "message", "ack", "--agent-id", b[:8], "--task-id", tid8.upper())
     assert r.err == "Error: Cannot ACK task in state completed\n"
-    r = cli("--session-id", fleet.sid[:8].upper(), "agent", "show", "--agent-id",
-            fleet.director[:10], "--id", b[:8])
+    r = cli(
+        "--session-id",
+        fleet.sid[:8].upper(),
+        "agent",
+        "show",
+        "--agent-id",
+        fleet.director[:10],
+        "--id",
+        b[:8],
+    )
     assert r.out == f"{b[:8]} bob active\n"
-    r = cli(*sid_args(fleet), "message", "show", "--agent-id", fleet.admin[:8], "--task-id",
-            "deadbeef")
+    r = cli(
+        *sid_args(fleet), "message", "show", "--agent-id", fleet.admin[:8], "--task-id", "deadbeef"
+    )
     assert r.err == "Error: Task deadbeef not found\n"
     r = cli(*sid_args(fleet), "agent", "list", "--agent-id", "ffffffff-nope")
     assert r.err == f"Error: agent ffffffff-nope is not a member of session {fleet.sid}.\n"
@@ -176,17 +248,27 @@ def test_30_session_prefix(cli, fleet):
 
 
 def test_31_ambiguous_prefix(cli, fleet):
-    a1 = Agent.objects.create(agent_id="abcdef01-0000-4000-8000-000000000001",
-                              session_id=fleet.sid, name="x", description="",
-                              registered_at="2026-01-01T00:00:00.000000+00:00",
-                              agent_card_json="{}")
-    Agent.objects.create(agent_id="abcdef01-1111-4000-8000-000000000002",
-                         session_id=fleet.sid, name="y", description="",
-                         registered_at="2026-01-01T00:00:00.000000+00:00", agent_card_json="{}")
+    a1 = Agent.objects.create(
+        agent_id="abcdef01-0000-4000-8000-000000000001",
+        session_id=fleet.sid,
+        name="x",
+        description="",
+        registered_at="2026-01-01T00:00:00.000000+00:00",
+        agent_card_json="{}",
+    )
+    Agent.objects.create(
+        agent_id="abcdef01-1111-4000-8000-000000000002",
+        session_id=fleet.sid,
+        name="y",
+        description="",
+        registered_at="2026-01-01T00:00:00.000000+00:00",
+        agent_card_json="{}",
+    )
     r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", "abcdef01")
     assert r.err == "Error: id prefix 'abcdef01' is ambiguous (2 matches).\n"
-    r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id",
-            a1.agent_id[:30])
+    r = cli(
+        *sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", a1.agent_id[:30]
+    )
     assert r.out.startswith("abcdef01 x active")
 
 
@@ -214,8 +296,9 @@ def test_60_61_62_64_session_list(cli, db):
     created = Session.objects.get(pk=f1.sid).created_at
     assert r.lines[1:] == [f"{f1.sid:<40} {'alpha':<20} {'2':<8} {created}"]
     rows = cli("session", "list", "--json").json
-    assert rows == [{"session_id": f1.sid, "label": "alpha", "created_at": created,
-                     "agent_count": 2}]
+    assert rows == [
+        {"session_id": f1.sid, "label": "alpha", "created_at": created, "agent_count": 2}
+    ]
 
 
 def test_63_list_all_rejected(cli):
@@ -227,8 +310,13 @@ def test_65_66_67_session_show(cli, fleet):
     created = Session.objects.get(pk=fleet.sid).created_at
     assert r.out == f"session_id: {fleet.sid}\nlabel:      test\ncreated_at: {created}\n"
     data = cli("--json", "session", "show", fleet.sid).json
-    assert data == {"session_id": fleet.sid, "label": "test", "created_at": created,
-                    "deleted_at": None, "director_agent_id": fleet.director}
+    assert data == {
+        "session_id": fleet.sid,
+        "label": "test",
+        "created_at": created,
+        "deleted_at": None,
+        "director_agent_id": fleet.director,
+    }
     cli("session", "delete", fleet.sid)
     r = cli("session", "show", fleet.sid, "--json")
     assert TS.fullmatch(r.json["deleted_at"])
@@ -244,13 +332,24 @@ def test_65_no_label_line(cli, db):
 
 def test_68_to_74_session_delete(cli, fleet):
     b = fleet.register("bob")
-    cli(*sid_args(fleet), "message", "send", "--agent-id", fleet.director, "--to", b,
-        "--text", "keep me")
+    cli(
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        b,
+        "--text",
+        "keep me",
+    )
     before = list(Task.objects.values())
     r = cli("session", "delete", fleet.sid)
     assert r.out == f"Deleted session {fleet.sid}. Deregistered 3 agents.\n"
-    assert cli("session", "delete", fleet.sid).out == \
-        f"Deleted session {fleet.sid}. Deregistered 0 agents.\n"
+    assert (
+        cli("session", "delete", fleet.sid).out
+        == f"Deleted session {fleet.sid}. Deregistered 0 agents.\n"
+    )
     assert not Agent.objects.filter(session_id=fleet.sid, status="active").exists()
     assert not Agent.objects.filter(session_id=fleet.sid, deregistered_at__isnull=True).exists()
     assert not Placement.objects.exists()
@@ -264,8 +363,9 @@ def test_68_to_74_session_delete(cli, fleet):
 
 
 def test_75_register_unknown_session(cli, db):
-    r = cli("--session-id", "no-such-session", "agent", "register", "--name", "n",
-            "--description", "d")
+    r = cli(
+        "--session-id", "no-such-session", "agent", "register", "--name", "n", "--description", "d"
+    )
     assert (r.code, r.err) == (1, "Error: Session 'no-such-session' not found.\n")
 
 
@@ -275,19 +375,39 @@ def test_76_77_79_register(cli, fleet):
     assert r.lines[0] == "Agent registered successfully!"
     assert re.fullmatch(r"  agent_id:  [0-9a-f-]{36}", r.lines[1])
     assert r.lines[2] == "  name:      bob"
-    data = cli("--json", *sid_args(fleet), "agent", "register", "--name", "c",
-               "--description", "d").json
+    data = cli(
+        "--json", *sid_args(fleet), "agent", "register", "--name", "c", "--description", "d"
+    ).json
     assert list(data) == ["agent_id", "name", "registered_at"]
     assert TS.fullmatch(data["registered_at"])
 
 
 def test_78_skills(cli, fleet):
-    r = cli("--json", *sid_args(fleet), "agent", "register", "--name", "s", "--description",
-            "d", "--skills", '[{"name":"x"}]')
+    r = cli(
+        "--json",
+        *sid_args(fleet),
+        "agent",
+        "register",
+        "--name",
+        "s",
+        "--description",
+        "d",
+        "--skills",
+        '[{"name":"x"}]',
+    )
     card = json.loads(Agent.objects.get(pk=r.json["agent_id"]).agent_card_json)
     assert card == {"name": "s", "description": "d", "skills": [{"name": "x"}]}
-    r = cli(*sid_args(fleet), "agent", "register", "--name", "s", "--description", "d",
-            "--skills", "not json")
+    r = cli(
+        *sid_args(fleet),
+        "agent",
+        "register",
+        "--name",
+        "s",
+        "--description",
+        "d",
+        "--skills",
+        "not json",
+    )
     assert r.code == 1 and r.err.startswith("Error: Invalid JSON in --skills: ")
 
 
@@ -301,8 +421,10 @@ def test_80_reserved_name(cli, fleet, name):
 
 def test_81_82_protected_agents(cli, fleet):
     r = cli(*sid_args(fleet), "agent", "deregister", "--agent-id", fleet.director)
-    assert (r.code, r.err) == (1, "Error: cannot deregister the root Director; use 'cafleet "
-                                  "session delete' instead.\n")
+    assert (r.code, r.err) == (
+        1,
+        "Error: cannot deregister the root Director; use 'cafleet session delete' instead.\n",
+    )
     r = cli(*sid_args(fleet), "agent", "deregister", "--agent-id", fleet.admin)
     assert (r.code, r.err) == (1, "Error: Administrator cannot be deregistered\n")
     assert Agent.objects.filter(status="active").count() == 2
@@ -311,16 +433,23 @@ def test_81_82_protected_agents(cli, fleet):
 
 def test_83_84_deregister(cli, fleet):
     b = fleet.register("bob")
-    Placement.objects.create(agent_id=b, director_agent_id=fleet.director, tmux_session="s",
-                             tmux_window_id="@1", tmux_pane_id=None, created_at="x" * 32)
+    Placement.objects.create(
+        agent_id=b,
+        director_agent_id=fleet.director,
+        tmux_session="s",
+        tmux_window_id="@1",
+        tmux_pane_id=None,
+        created_at="x" * 32,
+    )
     r = cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
     assert r.out == "Agent deregistered successfully.\n"
     assert not Placement.objects.filter(agent_id=b).exists()
     r = cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
     assert (r.code, r.err) == (1, f"Error: agent {b} not found or already deregistered.\n")
     c = fleet.register("carl")
-    assert cli("--json", *sid_args(fleet), "agent", "deregister", "--agent-id", c).json == \
-        {"status": "deregistered"}
+    assert cli("--json", *sid_args(fleet), "agent", "deregister", "--agent-id", c).json == {
+        "status": "deregistered"
+    }
 
 
 def test_85_86_87_90_agent_list(cli, fleet):
@@ -343,54 +472,97 @@ def test_85_86_87_90_agent_list(cli, fleet):
 def test_88_89_agent_list_full(cli, fleet):
     b = fleet.register("bob", "d" * 70)
     items = cli("--json", *sid_args(fleet), "agent", "list", "--agent-id", b, "--full").json
-    assert list(items[-1]) == ["agent_id", "name", "description", "status", "registered_at",
-                               "agent_card"]
+    assert list(items[-1]) == [
+        "agent_id",
+        "name",
+        "description",
+        "status",
+        "registered_at",
+        "agent_card",
+    ]
     assert items[-1]["description"] == "d" * 70
     assert items[-1]["agent_card"] == {"name": "bob", "description": "d" * 70, "skills": []}
     text = cli(*sid_args(fleet), "agent", "list", "--agent-id", b, "--full").out
     block = text.split("\n\n")[-1].splitlines()
-    assert block == [f"  agent_id:    {b}", "  name:        bob", f"  description: {'d' * 70}",
-                     "  status:      active",
-                     '  agent_card:  {"name":"bob","description":"' + "d" * 70 +
-                     '","skills":[]}']
+    assert block == [
+        f"  agent_id:    {b}",
+        "  name:        bob",
+        f"  description: {'d' * 70}",
+        "  status:      active",
+        '  agent_card:  {"name":"bob","description":"' + "d" * 70 + '","skills":[]}',
+    ]
 
 
 def test_91_92_93_agent_show(cli, fleet):
     b = fleet.register("bob")
-    data = cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", b, "--id",
-               fleet.director).json
+    data = cli(
+        "--json", *sid_args(fleet), "agent", "show", "--agent-id", b, "--id", fleet.director
+    ).json
     assert data["coding_agent"] == "claude" and data["name"] == "Director"
-    assert "coding_agent" not in cli("--json", *sid_args(fleet), "agent", "show", "--agent-id",
-                                     b, "--id", b).json
-    full = cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", b, "--id",
-               fleet.admin, "--full").json
-    assert list(full) == ["agent_id", "name", "description", "status", "registered_at",
-                          "kind", "placement", "agent_card"]
+    assert (
+        "coding_agent"
+        not in cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", b, "--id", b).json
+    )
+    full = cli(
+        "--json", *sid_args(fleet), "agent", "show", "--agent-id", b, "--id", fleet.admin, "--full"
+    ).json
+    assert list(full) == [
+        "agent_id",
+        "name",
+        "description",
+        "status",
+        "registered_at",
+        "kind",
+        "placement",
+        "agent_card",
+    ]
     assert full["kind"] == "builtin-administrator" and full["placement"] is None
-    d = cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", b, "--id",
-            fleet.director, "--full").json
+    d = cli(
+        "--json",
+        *sid_args(fleet),
+        "agent",
+        "show",
+        "--agent-id",
+        b,
+        "--id",
+        fleet.director,
+        "--full",
+    ).json
     assert d["kind"] == "user" and d["placement"]["director_agent_id"] is None
     cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
     r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", b)
     assert r.err == f"Error: Agent {b} not found\n"
 
 
-@pytest.mark.parametrize("flag, value", [("--name", "a\x1b[31mb"), ("--name", "tab\there"),
-                                         ("--description", "x\x7f"), ("--description", "\x85")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--name", "a\x1b[31mb"),
+        ("--name", "tab\there"),
+        ("--description", "x\x7f"),
+        ("--description", "\x85"),
+    ],
+)
 def test_231_control_characters_refused(cli, fleet, flag, value):
     argv = {"--name": "ok", "--description": "ok"}
     argv[flag] = value
     count = Agent.objects.count()
-    r = cli(*sid_args(fleet), "agent", "register", "--name", argv["--name"], "--description",
-            argv["--description"])
+    r = cli(
+        *sid_args(fleet),
+        "agent",
+        "register",
+        "--name",
+        argv["--name"],
+        "--description",
+        argv["--description"],
+    )
     assert r.code == 2 and r.err.endswith(f"Error: {flag} may not contain control characters.\n")
     assert Agent.objects.count() == count
 
 
 # ----------------------------------------------------------------------------- send
 def send(cli, fleet, *extra, sender=None, to=None, text="hello"):
-    args = [*sid_args(fleet), "message", "send", "--agent-id", sender or fleet.director,
-            "--to", to]
+    args = [*sid_args(fleet), "message", "send", "--agent-id", sender or fleet.director, "--to", to]
     if text is not None:
         args += ["--text", text]
     return cli(*args, *extra)
@@ -405,8 +577,10 @@ def test_94_to_98_destination_errors(cli, fleet):
     r = send(cli, fleet, sender=b, to=fleet.admin)
     assert r.err == f"Error: Sender agent not found or not active in session: {b}\n"
     other = make_fleet("other")
-    assert send(cli, fleet, to=other.director).err == \
-        f"Error: Destination agent not in session: {other.director}\n"
+    assert (
+        send(cli, fleet, to=other.director).err
+        == f"Error: Destination agent not in session: {other.director}\n"
+    )
     r = send(cli, fleet, sender=other.director, to=fleet.admin)
     assert r.err == f"Error: Sender agent not found or not active in session: {other.director}\n"
     assert Task.objects.count() == 0
@@ -416,28 +590,79 @@ def test_99_100_101_102_103_send_outputs(cli, fleet):
     b = fleet.register("bob")
     r = send(cli, fleet, to=b, text="hello\nworld")
     task = Task.objects.get()
-    assert (task.type, task.context_id, task.to_agent_id, task.status_state,
-            task.origin_task_id, task.text) == ("unicast", b, b, "input_required", None,
-                                                "hello\nworld")
+    assert (
+        task.type,
+        task.context_id,
+        task.to_agent_id,
+        task.status_state,
+        task.origin_task_id,
+        task.text,
+    ) == ("unicast", b, b, "input_required", None, "hello\nworld")
     assert task.created_at == task.status_timestamp
-    assert r.out == (f"Message sent.\n[{task.task_id[:8]} | from:{fleet.director[:8]} | "
-                     f"{task.status_timestamp}]\nhello\nworld\n")
-    data = cli("--json", *sid_args(fleet), "message", "send", "--agent-id", fleet.director,
-               "--to", b, "--text", "x").json
-    assert list(data) == ["task", "notification_sent"] and data["notification_sent"] is False
+    assert r.out == (
+        f"Message sent. No pane to preview.\n[{task.task_id[:8]} | from:{fleet.director[:8]} | "
+        f"{task.status_timestamp}]\nhello\nworld\n"
+    )
+    data = cli(
+        "--json",
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        b,
+        "--text",
+        "x",
+    ).json
+    assert list(data) == ["task", "notification_sent", "delivery"]
+    assert data["notification_sent"] is False
+    assert data["delivery"] == {
+        "state": "owed",
+        "reason": "no_pane",
+        "channel": None,
+        "offered_at": None,
+        "seen_at": None,
+    }
     assert list(data["task"]) == ["id", "from", "ts", "text"]
-    full = cli("--json", *sid_args(fleet), "message", "send", "--agent-id", fleet.director,
-               "--to", b, "--text", "x", "--full").json
-    assert list(full["task"]) == ["task_id", "context_id", "from_agent_id", "to_agent_id",
-                                  "type", "created_at", "status_state", "status_timestamp",
-                                  "origin_task_id", "text"]
+    full = cli(
+        "--json",
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        b,
+        "--text",
+        "x",
+        "--full",
+    ).json
+    assert list(full["task"]) == [
+        "task_id",
+        "context_id",
+        "from_agent_id",
+        "to_agent_id",
+        "type",
+        "created_at",
+        "status_state",
+        "status_timestamp",
+        "origin_task_id",
+        "text",
+    ]
     q = send(cli, fleet, "--quiet", to=b)
     assert re.fullmatch(r"[0-9a-f]{8}\n", q.out)
     verbose = send(cli, fleet, "--full", to=b, text="v")
     t = Task.objects.get(task_id=verbose.lines[1].split()[-1])
-    assert verbose.lines == ["Message sent.", f"  id:    {t.task_id}", "  state: input_required",
-                             f"  from:  {fleet.director}", f"  to:    {b}", "  type:  unicast",
-                             "  text:  v"]
+    assert verbose.lines == [
+        "Message sent. No pane to preview.",
+        f"  id:    {t.task_id}",
+        "  state: input_required",
+        f"  from:  {fleet.director}",
+        f"  to:    {b}",
+        "  type:  unicast",
+        "  text:  v",
+    ]
 
 
 def test_104_105_106_truncation(cli, fleet):
@@ -452,8 +677,18 @@ def test_104_105_106_truncation(cli, fleet):
 
 
 def test_107_stdin_body(cli, fleet):
-    r = cli(*sid_args(fleet), "message", "send", "--agent-id", fleet.director, "--to",
-            fleet.admin, "--text", "-", stdin=b"line1\n'q' \"d\" $x `b`\n")
+    r = cli(
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "-",
+        stdin=b"line1\n'q' \"d\" $x `b`\n",
+    )
     assert r.code == 0
     assert Task.objects.get().text == "line1\n'q' \"d\" $x `b`\n"
 
@@ -470,8 +705,9 @@ def test_108_112_text_file(cli, fleet, tmp_path):
     assert r.code == 2 and r.err.endswith("Error: message text is not valid UTF-8.\n")
     r = send(cli, fleet, "--text-file", tmp_path / "missing", to=fleet.admin, text=None)
     assert r.code == 2
-    assert r.err.endswith(f"Error: cannot read --text-file '{tmp_path / 'missing'}': "
-                          "No such file or directory\n")
+    assert r.err.endswith(
+        f"Error: cannot read --text-file '{tmp_path / 'missing'}': No such file or directory\n"
+    )
 
 
 def test_109_110_body_source_errors(cli, fleet, tmp_path):
@@ -481,10 +717,22 @@ def test_109_110_body_source_errors(cli, fleet, tmp_path):
     empty.write_bytes(b"")
     r = send(cli, fleet, "--text-file", empty, to=fleet.admin)
     assert r.code == 2 and r.err.endswith(msg)
-    for argv, stdin in ((["--text", ""], None), (["--text", "-"], b""),
-                        (["--text-file", empty], None)):
-        r = cli(*sid_args(fleet), "message", "send", "--agent-id", fleet.director, "--to",
-                fleet.admin, *argv, stdin=stdin)
+    for argv, stdin in (
+        (["--text", ""], None),
+        (["--text", "-"], b""),
+        (["--text-file", empty], None),
+    ):
+        r = cli(
+            *sid_args(fleet),
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            *argv,
+            stdin=stdin,
+        )
         assert r.code == 2 and r.err.endswith("Error: message text may not be empty.\n")
     assert Task.objects.count() == 0
 
@@ -496,26 +744,59 @@ def test_111_size_limit(cli, fleet, monkeypatch, tmp_path):
     big = tmp_path / "big.txt"
     big.write_bytes(b"z" * 25)
     r = send(cli, fleet, "--text-file", big, to=fleet.admin, text=None)
-    assert r.err.endswith("Error: message text is 25 bytes; the limit is 10 bytes "
-                          "(CAFLEET_MAX_BODY_BYTES).\n")
+    assert r.err.endswith(
+        "Error: message text is 25 bytes; the limit is 10 bytes (CAFLEET_MAX_BODY_BYTES).\n"
+    )
     r = send(cli, fleet, to=fleet.admin, text="é" * 5 + "x")
     assert r.code == 2 and r.err.endswith(
-        "Error: message text is 11 bytes; the limit is 10 bytes (CAFLEET_MAX_BODY_BYTES).\n")
-    r = cli(*sid_args(fleet), "message", "send", "--agent-id", fleet.director, "--to",
-            fleet.admin, "--text", "-", stdin=b"y" * 100000)
+        "Error: message text is 11 bytes; the limit is 10 bytes (CAFLEET_MAX_BODY_BYTES).\n"
+    )
+    r = cli(
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "-",
+        stdin=b"y" * 100000,
+    )
     # reading a stream stops once the limit is exceeded, so its full size is not known
-    assert r.err.endswith("Error: message text is over 10 bytes; the limit is 10 bytes "
-                          "(CAFLEET_MAX_BODY_BYTES).\n")
+    assert r.err.endswith(
+        "Error: message text is over 10 bytes; the limit is 10 bytes (CAFLEET_MAX_BODY_BYTES).\n"
+    )
     assert Task.objects.count() == 1
 
 
 def test_113_114_no_preview_targets(cli, fleet):
-    r = cli("--json", *sid_args(fleet), "message", "send", "--agent-id", fleet.director,
-            "--to", fleet.director, "--text", "self")
+    r = cli(
+        "--json",
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.director,
+        "--text",
+        "self",
+    )
     assert r.json["notification_sent"] is False
     b = fleet.register("plain")
-    r = cli("--json", *sid_args(fleet), "message", "send", "--agent-id", fleet.director,
-            "--to", b, "--text", "x")
+    r = cli(
+        "--json",
+        *sid_args(fleet),
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        b,
+        "--text",
+        "x",
+    )
     assert r.json["notification_sent"] is False
 
 
@@ -530,12 +811,25 @@ def test_125_to_131_broadcast(cli, fleet):
     assert sorted(t.context_id for t in rows) == sorted([fleet.director, c])
     assert {t.origin_task_id for t in rows} == {summary.task_id}
     assert {t.created_at for t in Task.objects.all()} == {summary.created_at}
-    assert (summary.context_id, summary.from_agent_id, summary.to_agent_id,
-            summary.status_state, summary.origin_task_id, summary.text) == \
-        (b, b, "", "completed", summary.task_id, "Broadcast sent to 2 recipients")
+    assert (
+        summary.context_id,
+        summary.from_agent_id,
+        summary.to_agent_id,
+        summary.status_state,
+        summary.origin_task_id,
+        summary.text,
+    ) == (b, b, "", "completed", summary.task_id, "Broadcast sent to 2 recipients")
     assert not Task.objects.filter(context_id=fleet.admin).exists()
-    r = cli("--json", *sid_args(fleet), "message", "broadcast", "--agent-id", fleet.admin,
-            "--text", "from admin")
+    r = cli(
+        "--json",
+        *sid_args(fleet),
+        "message",
+        "broadcast",
+        "--agent-id",
+        fleet.admin,
+        "--text",
+        "from admin",
+    )
     data = r.json
     assert len(data) == 1 and data[0]["notifications_sent_count"] == 0
     assert data[0]["task"]["kind"] == "broadcast_summary"
@@ -551,8 +845,7 @@ def test_133_134_broadcast_edges(cli, fleet):
     cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
     r = cli(*sid_args(fleet), "message", "broadcast", "--agent-id", b, "--text", "x")
     assert r.err == f"Error: Sender agent not found or not active in session: {b}\n"
-    r = cli(*sid_args(fleet), "message", "broadcast", "--agent-id", fleet.director,
-            "--text", "x")
+    r = cli(*sid_args(fleet), "message", "broadcast", "--agent-id", fleet.director, "--text", "x")
     assert "recipients=0" in r.out
     assert Task.objects.get().text == "Broadcast sent to 0 recipients"
 
@@ -560,8 +853,7 @@ def test_133_134_broadcast_edges(cli, fleet):
 # ----------------------------------------------------------------------------- poll
 def test_135_136_137_141_142_143_poll(cli, fleet):
     b = fleet.register("bob")
-    assert cli(*sid_args(fleet), "message", "poll", "--agent-id", b).out == \
-        "No messages found.\n"
+    assert cli(*sid_args(fleet), "message", "poll", "--agent-id", b).out == "No messages found.\n"
     assert cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b).out == "[]\n"
     t1 = send(cli, fleet, "--quiet", to=b, text="first").out.strip()
     t2 = send(cli, fleet, "--quiet", to=b, text="second").out.strip()
@@ -571,9 +863,9 @@ def test_135_136_137_141_142_143_poll(cli, fleet):
     cli(*sid_args(fleet), "message", "broadcast", "--agent-id", b, "--text", "bc")
     items = cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b).json
     assert [i["id"] for i in items] == [t3]
-    assert set(items[0]) == {"id", "from", "ts", "text"}
-    everything = cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b,
-                     "--all").json
+    assert list(items[0]) == ["id", "from", "ts", "text", "delivery"]
+    assert items[0]["delivery"]["state"] == "seen"  # polling marks it seen
+    everything = cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--all").json
     assert {i["id"] for i in everything} == {t1, t2, t3}  # no broadcast summary
     ts = [i["ts"] for i in everything]
     assert ts == sorted(ts, reverse=True)
@@ -591,30 +883,61 @@ def test_138_139_since(cli, fleet):
     r = cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--since", ts).json
     assert len(r) == 1
     z = ts.replace("+00:00", "Z")
-    assert len(cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--since",
-                   z).json) == 1
+    assert (
+        len(cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--since", z).json)
+        == 1
+    )
     later = ts[:19] + "+00:00"  # fewer fractional digits → earlier or equal instant
-    assert len(cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--since",
-                   later).json) == 1
-    assert cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--since",
-               "2999-01-01T00:00:00+02:00").json == []
+    assert (
+        len(
+            cli(
+                "--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--since", later
+            ).json
+        )
+        == 1
+    )
+    assert (
+        cli(
+            "--json",
+            *sid_args(fleet),
+            "message",
+            "poll",
+            "--agent-id",
+            b,
+            "--since",
+            "2999-01-01T00:00:00+02:00",
+        ).json
+        == []
+    )
     r = cli(*sid_args(fleet), "message", "poll", "--agent-id", b, "--since", "yesterday")
     assert r.code == 2 and r.err.endswith(
-        "Error: Invalid value for '--since': 'yesterday' is not an ISO-8601 timestamp.\n")
+        "Error: Invalid value for '--since': 'yesterday' is not an ISO-8601 timestamp.\n"
+    )
 
 
 def test_140_144_page_size_and_full(cli, fleet):
     b = fleet.register("bob")
     send(cli, fleet, to=b, text="one")
     send(cli, fleet, to=b, text="two")
-    assert len(cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b,
-                   "--page-size", "1").json) == 1
-    assert cli(*sid_args(fleet), "message", "poll", "--agent-id", b, "--page-size",
-               "0").code == 2
+    assert (
+        len(
+            cli(
+                "--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--page-size", "1"
+            ).json
+        )
+        == 1
+    )
+    assert cli(*sid_args(fleet), "message", "poll", "--agent-id", b, "--page-size", "0").code == 2
     r = cli(*sid_args(fleet), "message", "poll", "--agent-id", b, "--full")
     first = r.out.split("\n\n")[0].splitlines()
-    assert [line.split(":")[0].strip() for line in first] == ["id", "state", "from", "to",
-                                                             "type", "text"]
+    assert [line.split(":")[0].strip() for line in first] == [
+        "id",
+        "state",
+        "from",
+        "to",
+        "type",
+        "text",
+    ]
 
 
 # ----------------------------------------------------------------------------- ack/cancel
@@ -641,11 +964,12 @@ def test_149_to_157_ack_cancel(cli, fleet):
     r = cli(*sid_args(fleet), "message", "ack", "--agent-id", b, "--task-id", "0badbeef")
     assert r.err == "Error: Task 0badbeef not found\n"
     t3 = send(cli, fleet, "--quiet", to=b).out.strip()
-    assert cli(*sid_args(fleet), "message", "ack", "--agent-id", b, "--task-id", t3,
-               "--quiet").out == f"{t3}\n"
+    assert (
+        cli(*sid_args(fleet), "message", "ack", "--agent-id", b, "--task-id", t3, "--quiet").out
+        == f"{t3}\n"
+    )
     t4 = send(cli, fleet, "--quiet", to=b).out.strip()
-    acked = cli("--json", *sid_args(fleet), "message", "ack", "--agent-id", b, "--task-id",
-                t4).json
+    acked = cli("--json", *sid_args(fleet), "message", "ack", "--agent-id", b, "--task-id", t4).json
     assert list(acked) == ["task"] and acked["task"]["id"] == t4
 
 
@@ -664,12 +988,26 @@ def test_158_159_160_show_and_gate(cli, fleet):
     t = send(cli, fleet, "--quiet", to=b).out.strip()
     r = cli("--json", *sid_args(fleet), "message", "show", "--agent-id", c, "--task-id", t)
     assert r.json["task"]["id"] == t
-    assert cli(*sid_args(fleet), "message", "show", "--agent-id", c, "--task-id",
-               t).lines[0].startswith(f"[{t} |")
+    assert (
+        cli(*sid_args(fleet), "message", "show", "--agent-id", c, "--task-id", t)
+        .lines[0]
+        .startswith(f"[{t} |")
+    )
     other = make_fleet("other")
     o = other.register("oscar")
-    ot = cli("--json", "--session-id", other.sid, "message", "send", "--agent-id",
-             other.director, "--to", o, "--text", "secret").json["task"]["id"]
+    ot = cli(
+        "--json",
+        "--session-id",
+        other.sid,
+        "message",
+        "send",
+        "--agent-id",
+        other.director,
+        "--to",
+        o,
+        "--text",
+        "secret",
+    ).json["task"]["id"]
     full_ot = Task.objects.get(task_id__startswith=ot).task_id
     r = cli(*sid_args(fleet), "message", "show", "--agent-id", c, "--task-id", full_ot)
     assert r.err == f"Error: Task {full_ot} not found\n"

@@ -11,7 +11,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import seed_session
+
+pytestmark = pytest.mark.e2e
 
 WORKER = r"""
 import json, sys, time, io, contextlib
@@ -31,10 +35,15 @@ print(json.dumps(results))
 
 def run_workers(db, specs):
     start_at = time.time() + 2.0
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER,
-                               json.dumps({**spec, "start_at": start_at})],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.env)
-             for spec in specs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, json.dumps({**spec, "start_at": start_at})],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=db.env,
+        )
+        for spec in specs
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
@@ -47,8 +56,22 @@ def test_eight_senders_fifty_messages_each(fresh_db):
     fleet = seed_session(fresh_db)
     specs = []
     for w in range(8):
-        calls = [["--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director,
-                  "--to", fleet.admin, "--quiet", "--text", f"w{w}-m{i}"] for i in range(50)]
+        calls = [
+            [
+                "--session-id",
+                fleet.sid,
+                "message",
+                "send",
+                "--agent-id",
+                fleet.director,
+                "--to",
+                fleet.admin,
+                "--quiet",
+                "--text",
+                f"w{w}-m{i}",
+            ]
+            for i in range(50)
+        ]
         specs.append({"calls": calls})
     results = run_workers(fresh_db, specs)
     flat = [r for worker in results for r in worker]
@@ -66,22 +89,55 @@ def test_eight_senders_fifty_messages_each(fresh_db):
 def test_ack_and_cancel_race_has_exactly_one_winner(fresh_db):
     fleet = seed_session(fresh_db)
     # Create the tasks in one process to keep the test short.
-    create = {"calls": [["--session-id", fleet.sid, "message", "send", "--agent-id",
-                         fleet.director, "--to", fleet.admin, "--quiet", "--text", f"t{i}"]
-                        for i in range(40)]}
+    create = {
+        "calls": [
+            [
+                "--session-id",
+                fleet.sid,
+                "message",
+                "send",
+                "--agent-id",
+                fleet.director,
+                "--to",
+                fleet.admin,
+                "--quiet",
+                "--text",
+                f"t{i}",
+            ]
+            for i in range(40)
+        ]
+    }
     (created,) = run_workers(fresh_db, [create])
     ids = [r[1].strip() for r in created]
-    ackers = {"calls": [["--session-id", fleet.sid, "message", "ack", "--agent-id", fleet.admin,
-                         "--task-id", t] for t in ids]}
-    cancelers = {"calls": [["--session-id", fleet.sid, "message", "cancel", "--agent-id",
-                            fleet.director, "--task-id", t] for t in ids]}
+    ackers = {
+        "calls": [
+            ["--session-id", fleet.sid, "message", "ack", "--agent-id", fleet.admin, "--task-id", t]
+            for t in ids
+        ]
+    }
+    cancelers = {
+        "calls": [
+            [
+                "--session-id",
+                fleet.sid,
+                "message",
+                "cancel",
+                "--agent-id",
+                fleet.director,
+                "--task-id",
+                t,
+            ]
+            for t in ids
+        ]
+    }
     acks, cancels = run_workers(fresh_db, [ackers, cancelers])
     con = sqlite3.connect(fresh_db.path)
     for tid, ack, cancel in zip(ids, acks, cancels, strict=True):
         codes = sorted([ack[0], cancel[0]])
         assert codes == [0, 1], (tid, ack, cancel)
-        state = con.execute("SELECT status_state FROM tasks WHERE task_id LIKE ?",
-                            (tid + "%",)).fetchone()[0]
+        state = con.execute(
+            "SELECT status_state FROM tasks WHERE task_id LIKE ?", (tid + "%",)
+        ).fetchone()[0]
         if ack[0] == 0:
             assert state == "completed"
             assert cancel[2] == "Error: Cannot cancel task in state completed\n"

@@ -68,10 +68,18 @@ SOURCE_ROOTS = ("broker", "cafleet_project")
 CONTRACT_DIR = Path(os.environ.get("CAFLEET_CONTRACT_DIR", "/work/shared/contract"))
 
 ELLIPSES = ("…", "...")
-KNOWN_ID_PLACEHOLDERS = frozenset({
-    "session-id", "agent-id", "other-id", "member-id", "director-id", "task-id",
-    "claude-member-id", "codex-member-id",
-})
+KNOWN_ID_PLACEHOLDERS = frozenset(
+    {
+        "session-id",
+        "agent-id",
+        "other-id",
+        "member-id",
+        "director-id",
+        "task-id",
+        "claude-member-id",
+        "codex-member-id",
+    }
+)
 SHELL_FENCES = ("", "bash", "sh", "shell", "console")
 BANNED_TMUX = ("send-keys", "kill-pane", "list-panes", "capture-pane", "display-message")
 MIN_LITERAL_LETTERS = 6
@@ -124,8 +132,13 @@ def _lines_with_fences(text: str):
             fence = (m.group(1), m.group(2).lower())
             yield lineno, line, "#delim"
             continue
-        if fence is not None and m and m.group(1)[0] == fence[0][0] \
-                and len(m.group(1)) >= len(fence[0]) and not m.group(2):
+        if (
+            fence is not None
+            and m
+            and m.group(1)[0] == fence[0][0]
+            and len(m.group(1)) >= len(fence[0])
+            and not m.group(2)
+        ):
             fence = None
             yield lineno, line, "#delim"
             continue
@@ -195,8 +208,11 @@ def extract_commands(text: str, path: str) -> list[Snippet]:
 
 
 def extract_errors(text: str, path: str) -> list[Snippet]:
-    return [Snippet(path, lineno, content) for lineno, content in inline_spans(text)
-            if content.startswith("Error: ")]
+    return [
+        Snippet(path, lineno, content)
+        for lineno, content in inline_spans(text)
+        if content.startswith("Error: ")
+    ]
 
 
 def doc_files() -> list[Path]:
@@ -276,8 +292,11 @@ def to_argv(command: str) -> tuple[list[str], bool]:
     after_dashdash = False
     for word in words[1:]:
         previous = argv[-1] if argv else None
-        takes_value = (not after_dashdash and previous is not None
-                       and getattr(_option_table().get(previous), "takes_value", False))
+        takes_value = (
+            not after_dashdash
+            and previous is not None
+            and getattr(_option_table().get(previous), "takes_value", False)
+        )
         if word in ELLIPSES and not takes_value:
             abbreviated = True
             continue
@@ -318,7 +337,7 @@ def _session_problem(argv: list[str]) -> str | None:
     words = [w for w in argv if not w.startswith("-")]
     for n in (2, 1):
         for i in range(len(words)):
-            cmd = find_command(tuple(words[i:i + n]))
+            cmd = find_command(tuple(words[i : i + n]))
             if cmd is not None:
                 if cmd.needs_session and "--session-id" not in argv:
                     return "command needs --session-id before the group (standard example shape)"
@@ -348,7 +367,7 @@ class Template:
     def specific(self) -> bool:
         lit = self.literal
         if lit.startswith("Error: "):
-            lit = lit[len("Error: "):]
+            lit = lit[len("Error: ") :]
         return sum(c.isalpha() for c in lit) >= MIN_LITERAL_LETTERS
 
 
@@ -361,7 +380,7 @@ def _doc_parts(text: str) -> tuple[str | None, ...]:
     parts: list[str | None] = []
     pos = 0
     for m in _PLACEHOLDER.finditer(text):
-        parts += [text[pos:m.start()], None]
+        parts += [text[pos : m.start()], None]
         pos = m.end()
     parts.append(text[pos:])
     return tuple(p for p in parts if p != "")
@@ -394,13 +413,20 @@ def source_templates() -> tuple[Template, ...]:
         for path in sorted((REPO / root).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             # Constants inside f-strings are visited as parts of their JoinedStr only.
-            inner = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
-                     for v in node.values}
+            inner = {
+                id(v)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.JoinedStr)
+                for v in node.values
+            }
             for node in ast.walk(tree):
                 if isinstance(node, ast.JoinedStr):
                     parts = _joined_parts(node)
-                elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                      and id(node) not in inner):
+                elif (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and id(node) not in inner
+                ):
                     parts = [node.value]
                 else:
                     continue
@@ -441,7 +467,7 @@ def find_template(error: str, templates) -> Template | None:
     """The template that prints the doc's ``error`` (rules in the module docstring)."""
     candidates = [error]
     if error.startswith("Error: "):
-        candidates.append(error[len("Error: "):])
+        candidates.append(error[len("Error: ") :])
     for quoted in candidates:
         doc = Template(_doc_parts(quoted), "doc")
         filled = doc.sample()
@@ -499,7 +525,8 @@ def test_docs_found():
 @pytest.mark.parametrize("snippet", COMMANDS, ids=_unique_ids(COMMANDS))
 def test_command_line_parses(snippet):
     assert check_command(snippet.text) is None, (
-        f"{snippet.where}: {snippet.text}\n  {check_command(snippet.text)}")
+        f"{snippet.where}: {snippet.text}\n  {check_command(snippet.text)}"
+    )
 
 
 @pytest.mark.parametrize("snippet", ERRORS, ids=_unique_ids(ERRORS))
@@ -512,7 +539,8 @@ def test_error_string_is_in_contract(snippet):
     if not contract_templates():
         pytest.skip(f"contract not found in {CONTRACT_DIR}")
     assert find_template(snippet.text, contract_templates()) is not None, (
-        f"{snippet.where}: {snippet.text} is not an error text of cli.md / tmux.md")
+        f"{snippet.where}: {snippet.text} is not an error text of cli.md / tmux.md"
+    )
 
 
 @pytest.mark.parametrize("path", sorted(DOCS), ids=str)
@@ -559,8 +587,7 @@ def test_plugin_manifests():
     skills_dir = (REPO / ".claude-plugin").parent / plugin.get("skills", "./skills/")
     for name in SKILL_NAMES:
         assert (skills_dir / name / "SKILL.md").is_file(), name
-    market = json.loads(
-        (REPO / ".claude-plugin" / "marketplace.json").read_text(encoding="utf-8"))
+    market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text(encoding="utf-8"))
     assert [p["name"] for p in market["plugins"]] == ["cafleet"]
 
 
@@ -622,8 +649,10 @@ class TestCheckerCatches:
         problems = self.problems()
         assert any(":6:" in p and "No such command 'shout'." in p for p in problems)
         assert any(":7:" in p and "No such command 'mesage'." in p for p in problems)
-        assert any("No such command 'frobnicate'." in p for p in
-                   check_document("```\ncafleet frobnicate\n```\n", "docs/x.md"))
+        assert any(
+            "No such command 'frobnicate'." in p
+            for p in check_document("```\ncafleet frobnicate\n```\n", "docs/x.md")
+        )
 
     def test_unknown_id_placeholder(self):
         assert any(":11:" in p and "<sesion-id>" in p for p in self.problems())
@@ -635,8 +664,9 @@ class TestCheckerCatches:
         assert check_error("Error: Task <tid> not foundd") is not None
         assert check_error("Error: <message>") is None
         if contract_templates():
-            assert find_template("Error: the agent name is too shiny.",
-                                 contract_templates()) is None
+            assert (
+                find_template("Error: the agent name is too shiny.", contract_templates()) is None
+            )
 
     def test_raw_tmux_in_skills(self):
         text = "Run `tmux send-keys -t %1 hi`.\n"
@@ -644,12 +674,14 @@ class TestCheckerCatches:
 
     def test_abbreviation_rule(self):
         # "…" as a value is not an abbreviation: the line must parse completely.
-        assert check_command('cafleet --session-id S message send --agent-id A --text "…"') \
+        assert (
+            check_command('cafleet --session-id S message send --agent-id A --text "…"')
             == "parser rejects it (cafleet message send): Error: Missing option '--to'."
+        )
         # A standalone "…" may leave required options out, nothing else.
-        assert check_command("cafleet --session-id S member create … --coding-agent codex") \
-            is None
-        assert check_command("cafleet --session-id S member create … --codin-agent codex") \
-            is not None
+        assert check_command("cafleet --session-id S member create … --coding-agent codex") is None
+        assert (
+            check_command("cafleet --session-id S member create … --codin-agent codex") is not None
+        )
         assert check_command("cafleet member create … --coding-agent codex") is not None
         assert check_command("cafleet --session-id S member") is not None

@@ -16,40 +16,59 @@ def test_text_output_inside_tmux(file_db, tmux_server):
     res = doctor(file_db, tmux_server)
     assert (res.code, res.err) == (0, "")
     pane = tmux_server.first_pane
-    assert res.out == ("tmux:\n"
-                       f"  session_name:  {tmux_server.session}\n"
-                       f"  window_id:     {tmux_server.window}\n"
-                       f"  pane_id:       {pane}\n"
-                       f"  TMUX_PANE:     {pane}\n")
+    assert res.out == (
+        "tmux:\n"
+        f"  session_name:  {tmux_server.session}\n"
+        f"  window_id:     {tmux_server.window}\n"
+        f"  pane_id:       {pane}\n"
+        f"  TMUX_PANE:     {pane}\n"
+    )
     assert not file_db.path.exists()  # no database access, nothing created
 
 
 def test_json_output_is_pinned_to_tmux_pane(file_db, tmux_server):
     window, pane = tmux_server.new_window()
-    res = doctor(file_db, tmux_server, "--json", "--session-id", "not-even-a-session",
-                 pane=pane)
+    res = doctor(file_db, tmux_server, "--json", "--session-id", "not-even-a-session", pane=pane)
     assert res.code == 0, res.err
-    assert res.out == json.dumps({"tmux": {"session_name": tmux_server.session,
-                                           "window_id": window, "pane_id": pane,
-                                           "tmux_pane_env": pane}},
-                                 separators=(",", ":")) + "\n"
+    assert (
+        res.out
+        == json.dumps(
+            {
+                "tmux": {
+                    "session_name": tmux_server.session,
+                    "window_id": window,
+                    "pane_id": pane,
+                    "tmux_pane_env": pane,
+                }
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
     pretty = doctor(file_db, tmux_server, "--json", "--pretty")
     assert json.loads(pretty.out)["tmux"]["pane_id"] == tmux_server.first_pane
-    assert pretty.out.startswith("{\n  \"tmux\": {\n")
+    assert pretty.out.startswith('{\n  "tmux": {\n')
 
 
 def test_outside_tmux(file_db, tmux_server):
     res = doctor(file_db, tmux_server, TMUX=None)
     assert (res.code, res.out, res.err) == (
-        1, "", "Error: cafleet member commands must be run inside a tmux session\n")
+        1,
+        "",
+        "Error: cafleet member commands must be run inside a tmux session\n",
+    )
     res = doctor(file_db, tmux_server, TMUX="")
     assert res.err == "Error: cafleet member commands must be run inside a tmux session\n"
     res = doctor(file_db, tmux_server, TMUX_PANE=None)
     assert (res.code, res.out, res.err) == (
-        1, "", "Error: TMUX_PANE is not set; not running inside a tmux pane\n")
+        1,
+        "",
+        "Error: TMUX_PANE is not set; not running inside a tmux pane\n",
+    )
     res = doctor(file_db, tmux_server, "--json", TMUX_PANE=None)
-    assert res.err == ('{"error":"TMUX_PANE is not set; not running inside a tmux pane",'
-                       '"exit_code":1}\n')
+    assert res.err == (
+        '{"error":"TMUX_PANE is not set; not running inside a tmux pane","exit_code":1}\n'
+    )
 
 
 def test_tmux_missing_and_stale_pane(file_db, tmux_server, tmp_path):
@@ -63,8 +82,10 @@ def test_tmux_missing_and_stale_pane(file_db, tmux_server, tmp_path):
     # with empty fields; both are pane-lookup errors (cli.md §4.6).
     lines = res.err.splitlines()
     if lines[0].startswith("Error: tmux command failed:"):
-        assert lines[0] == ("Error: tmux command failed: tmux display-message -p -t %98765 "
-                            "#{session_name}|#{window_id}|#{pane_id}")
+        assert lines[0] == (
+            "Error: tmux command failed: tmux display-message -p -t %98765 "
+            "#{session_name}|#{window_id}|#{pane_id}"
+        )
         assert lines[1].startswith("stderr: ")
     else:
         assert lines == ["Error: unexpected tmux display-message output: '||'"]

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import CAFLEET, FileDB, seed_session, subprocess_env
 
+pytestmark = pytest.mark.e2e
+
 
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
@@ -19,8 +21,12 @@ def mode(path) -> int:
 def test_01_02_version_without_django_or_database(tmp_path):
     env = subprocess_env("sqlite:////proc/no/such/dir/registry.db")
     env["DJANGO_SETTINGS_MODULE"] = "no.such.settings"
-    proc = subprocess.run([sys.executable, "-X", "importtime", CAFLEET, "--version"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", CAFLEET, "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0
     assert proc.stdout.startswith("cafleet ") and proc.stdout.strip() != "cafleet"
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
@@ -51,7 +57,10 @@ def test_12_default_location_under_home(tmp_path):
     env["HOME"] = str(tmp_path)
     proc = subprocess.run([CAFLEET, "db", "init"], capture_output=True, text=True, env=env)
     expected = tmp_path / ".local" / "share" / "cafleet" / "registry.db"
-    assert proc.stdout == f"Created {expected} and applied migrations to head (0001_initial).\n"
+    assert (
+        proc.stdout
+        == f"Created {expected} and applied migrations to head (0002_delivery_states).\n"
+    )
     assert expected.is_file()
     assert mode(expected.parent) == 0o700 and mode(expected) == 0o600
 
@@ -59,8 +68,9 @@ def test_12_default_location_under_home(tmp_path):
 def test_36_every_created_directory_level_is_private(tmp_path):
     url = f"sqlite:///{tmp_path}/a/b/c/registry.db"
     env = subprocess_env(url)
-    proc = subprocess.run(["sh", "-c", f"umask 000; exec {CAFLEET} db init"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        ["sh", "-c", f"umask 000; exec {CAFLEET} db init"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     for level in ("a", "a/b", "a/b/c"):
         assert mode(tmp_path / level) == 0o700, level
@@ -69,13 +79,15 @@ def test_36_every_created_directory_level_is_private(tmp_path):
 
 def test_13_36_37_db_init_creates_private_file(file_db):
     r = file_db.run("db", "init")
-    assert r.out == f"Created {file_db.path} and applied migrations to head (0001_initial).\n"
+    assert (
+        r.out == f"Created {file_db.path} and applied migrations to head (0002_delivery_states).\n"
+    )
     assert mode(file_db.path.parent) == 0o700
     assert mode(file_db.path) == 0o600
     r = file_db.run("db", "init")
-    assert (r.code, r.out) == (0, "Already at head (0001_initial); nothing to do.\n")
+    assert (r.code, r.out) == (0, "Already at head (0002_delivery_states); nothing to do.\n")
     r = file_db.run("--json", "db", "init")
-    assert r.out == "Already at head (0001_initial); nothing to do.\n"
+    assert r.out == "Already at head (0002_delivery_states); nothing to do.\n"
 
 
 def test_38_pending_migrations_are_applied(fresh_db):
@@ -87,7 +99,7 @@ def test_38_pending_migrations_are_applied(fresh_db):
     r = fresh_db.run("session", "list")
     assert r.code == 0  # broker commands only need cafleet's own schema
     r = fresh_db.run("db", "init")
-    assert r.out == "Upgraded from 0001_initial to 0001_initial.\n"
+    assert r.out == "Upgraded from 0002_delivery_states to 0002_delivery_states.\n"
     con = sqlite3.connect(fresh_db.path)
     assert con.execute("SELECT count(*) FROM django_session").fetchone() == (0,)
 
@@ -95,13 +107,17 @@ def test_38_pending_migrations_are_applied(fresh_db):
 def test_38_cafleet_migration_pending_blocks_commands(fresh_db):
     con = sqlite3.connect(fresh_db.path)
     con.execute("DELETE FROM django_migrations WHERE app = 'cafleet'")
-    con.execute("INSERT INTO django_migrations (app, name, applied) VALUES "
-                "('cafleet', '0000_fake', '2026-01-01')")
+    con.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES "
+        "('cafleet', '0000_fake', '2026-01-01')"
+    )
     con.commit()
     con.close()
     r = fresh_db.run("session", "list")
-    assert r.err == ("Error: DB schema is at revision 0000_fake which is unknown to this version "
-                     "of cafleet. Refusing to downgrade automatically.\n")
+    assert r.err == (
+        "Error: DB schema is at revision 0000_fake which is unknown to this version "
+        "of cafleet. Refusing to downgrade automatically.\n"
+    )
 
 
 def test_39_foreign_database_left_byte_identical(file_db):
@@ -114,23 +130,30 @@ def test_39_foreign_database_left_byte_identical(file_db):
     before = file_db.path.read_bytes()
     r = file_db.run("db", "init")
     assert r.code == 1
-    assert r.err == (f"Error: {file_db.path} has tables that cafleet does not manage and no "
-                     "Django migration history. Refusing to touch it; move it aside or point "
-                     "CAFLEET_DATABASE_URL at a new file.\n")
+    assert r.err == (
+        f"Error: {file_db.path} has tables that cafleet does not manage and no "
+        "Django migration history. Refusing to touch it; move it aside or point "
+        "CAFLEET_DATABASE_URL at a new file.\n"
+    )
     assert file_db.path.read_bytes() == before
 
 
 def test_40_unknown_cafleet_revision(fresh_db):
     con = sqlite3.connect(fresh_db.path)
-    con.execute("INSERT INTO django_migrations (app, name, applied) VALUES "
-                "('cafleet', '0099_future', '2026-01-01')")
+    con.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES "
+        "('cafleet', '0099_future', '2026-01-01')"
+    )
     con.commit()
     con.close()
     before = fresh_db.path.read_bytes()
     r = fresh_db.run("db", "init")
-    assert (r.code, r.err) == (1, "Error: DB schema is at revision 0099_future which is unknown "
-                                  "to this version of cafleet. Refusing to downgrade "
-                                  "automatically.\n")
+    assert (r.code, r.err) == (
+        1,
+        "Error: DB schema is at revision 0099_future which is unknown "
+        "to this version of cafleet. Refusing to downgrade "
+        "automatically.\n",
+    )
     assert fresh_db.path.read_bytes() == before
 
 
@@ -138,20 +161,28 @@ def test_41_26_not_sqlite(file_db):
     file_db.path.parent.mkdir(parents=True)
     file_db.path.write_bytes(b"this is not a database at all, just text\n" * 10)
     before = file_db.path.read_bytes()
-    for argv in (["db", "init"], ["session", "list"],
-                 ["--session-id", "x", "message", "poll", "--agent-id", "y"]):
+    for argv in (
+        ["db", "init"],
+        ["session", "list"],
+        ["--session-id", "x", "message", "poll", "--agent-id", "y"],
+    ):
         r = file_db.run(*argv)
         assert (r.code, r.out) == (1, "")
         assert r.err == f"Error: {file_db.path} is not a SQLite database.\n"
     assert file_db.path.read_bytes() == before
 
 
-@pytest.mark.parametrize("url, message", [
-    ("sqlite:///:memory:", "database URL has no file path"),
-    ("sqlite://", "database URL has no file path"),
-    ("postgres://localhost/x", "unsupported database URL 'postgres://localhost/x'; expected "
-                               "sqlite:///<path>."),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("sqlite:///:memory:", "database URL has no file path"),
+        ("sqlite://", "database URL has no file path"),
+        (
+            "postgres://localhost/x",
+            "unsupported database URL 'postgres://localhost/x'; expected sqlite:///<path>.",
+        ),
+    ],
+)
 def test_42_bad_urls(url, message):
     env = subprocess_env(url)
     for argv in (["db", "init"], ["session", "list"]):
@@ -161,8 +192,9 @@ def test_42_bad_urls(url, message):
 
 def test_driver_suffix_and_relative_path(tmp_path):
     env = subprocess_env("sqlite+aiosqlite:///rel/registry.db")
-    proc = subprocess.run([CAFLEET, "db", "init"], capture_output=True, text=True, env=env,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [CAFLEET, "db", "init"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert proc.returncode == 0 and (tmp_path / "rel" / "registry.db").is_file()
 
 
@@ -170,20 +202,52 @@ def test_43_44_46_schema(fresh_db):
     con = sqlite3.connect(fresh_db.path)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "agents", "tasks", "agent_placements", "django_migrations"} <= tables
-    cols = {t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
-            for t in ("sessions", "agents", "tasks", "agent_placements")}
-    assert set(cols["sessions"]) == {"session_id", "label", "created_at", "deleted_at",
-                                     "director_agent_id"}
-    assert set(cols["agents"]) == {"agent_id", "session_id", "name", "description", "status",
-                                   "registered_at", "deregistered_at", "agent_card_json"}
-    assert set(cols["tasks"]) == {"task_id", "context_id", "from_agent_id", "to_agent_id",
-                                  "type", "created_at", "status_state", "status_timestamp",
-                                  "origin_task_id", "text"}
-    assert set(cols["agent_placements"]) == {"agent_id", "director_agent_id", "tmux_session",
-                                             "tmux_window_id", "tmux_pane_id", "coding_agent",
-                                             "created_at"}
-    indexes = {r[0]: r[1] for r in con.execute(
-        "SELECT name, tbl_name FROM sqlite_master WHERE type='index'")}
+    cols = {
+        t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
+        for t in ("sessions", "agents", "tasks", "agent_placements")
+    }
+    assert set(cols["sessions"]) == {
+        "session_id",
+        "label",
+        "created_at",
+        "deleted_at",
+        "director_agent_id",
+    }
+    assert set(cols["agents"]) == {
+        "agent_id",
+        "session_id",
+        "name",
+        "description",
+        "status",
+        "registered_at",
+        "deregistered_at",
+        "agent_card_json",
+    }
+    assert set(cols["tasks"]) == {
+        "task_id",
+        "context_id",
+        "from_agent_id",
+        "to_agent_id",
+        "type",
+        "created_at",
+        "status_state",
+        "status_timestamp",
+        "origin_task_id",
+        "text",
+    }
+    assert set(cols["agent_placements"]) == {
+        "agent_id",
+        "director_agent_id",
+        "tmux_session",
+        "tmux_window_id",
+        "tmux_pane_id",
+        "coding_agent",
+        "created_at",
+    }
+    indexes = {
+        r[0]: r[1]
+        for r in con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type='index'")
+    }
     assert indexes["idx_agents_session_status"] == "agents"
     assert indexes["idx_tasks_context_status_ts"] == "tasks"
     assert indexes["idx_tasks_from_agent_status_ts"] == "tasks"
@@ -198,30 +262,39 @@ def test_43_44_46_schema(fresh_db):
 
 
 def test_44_connection_pragmas(fresh_db):
-    code = ("from cafleet_project.cli import setup_django;setup_django(('session','list'));"
-            "from django.db import connection;c=connection.cursor();"
-            "print(c.execute('PRAGMA foreign_keys').fetchone()[0],"
-            "c.execute('PRAGMA busy_timeout').fetchone()[0])")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=fresh_db.env, check=True)
+    code = (
+        "from cafleet_project.cli import setup_django;setup_django(('session','list'));"
+        "from django.db import connection;c=connection.cursor();"
+        "print(c.execute('PRAGMA foreign_keys').fetchone()[0],"
+        "c.execute('PRAGMA busy_timeout').fetchone()[0])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=fresh_db.env, check=True
+    )
     assert proc.stdout.split() == ["1", "5000"]
 
 
 def test_45_commands_before_init_create_nothing(file_db):
-    for argv in (["session", "list"], ["--session-id", "s", "agent", "list", "--agent-id", "a"],
-                 ["session", "show", "abc"]):
+    for argv in (
+        ["session", "list"],
+        ["--session-id", "s", "agent", "list", "--agent-id", "a"],
+        ["session", "show", "abc"],
+    ):
         r = file_db.run(*argv)
         assert (r.code, r.out) == (1, "")
-        assert r.err == (f"Error: database {file_db.path} is not initialised. "
-                         "Run 'cafleet db init'.\n")
+        assert r.err == (
+            f"Error: database {file_db.path} is not initialised. Run 'cafleet db init'.\n"
+        )
     assert not file_db.path.parent.exists()
 
 
 def test_47_session_create_outside_tmux_writes_nothing(fresh_db):
     con = sqlite3.connect(fresh_db.path)
     r = fresh_db.run("session", "create")
-    assert (r.code, r.err) == (1, "Error: cafleet session create must be run inside a tmux "
-                                  "session\n")
+    assert (r.code, r.err) == (
+        1,
+        "Error: cafleet session create must be run inside a tmux session\n",
+    )
     r = fresh_db.run("session", "create", env={"TMUX": "/tmp/x,1,0"})
     assert r.err == "Error: cafleet session create must be run inside a tmux session\n"
     assert con.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
@@ -232,18 +305,62 @@ def test_26_no_traceback_for_odd_input(fresh_db, tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(b"\xc3\x28")
     cases = [
-        ["--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.director,
-         "--page-size", "9" * 40],
-        ["--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director, "--to",
-         fleet.admin, "--text-file", str(bad)],
-        ["--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director, "--to",
-         fleet.admin, "--text-file", str(tmp_path)],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.director,
+            "--page-size",
+            "9" * 40,
+        ],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text-file",
+            str(bad),
+        ],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text-file",
+            str(tmp_path),
+        ],
         ["--session-id", "\u202e\u0000"[:1] + "x" * 5000, "agent", "list", "--agent-id", "é"],
-        ["--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.director, "--since",
-         "9999-99-99"],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.director,
+            "--since",
+            "9999-99-99",
+        ],
         ["session", "show", "%" * 20],
-        ["--session-id", fleet.sid, "message", "show", "--agent-id", fleet.director,
-         "--task-id", "\U0010ffff" * 9],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "show",
+            "--agent-id",
+            fleet.director,
+            "--task-id",
+            "\U0010ffff" * 9,
+        ],
     ]
     for argv in cases:
         r = fresh_db.run(*argv)
@@ -256,11 +373,33 @@ def test_26_no_traceback_for_odd_input(fresh_db, tmp_path):
 def test_closed_stdout_pipe_exits_1_without_traceback(fresh_db):
     fleet = seed_session(fresh_db)
     for _ in range(30):
-        fresh_db.run("--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director,
-                     "--to", fleet.admin, "--text", "x" * 5000)
-    proc = subprocess.Popen([CAFLEET, "--session-id", fleet.sid, "message", "poll",
-                             "--agent-id", fleet.admin, "--full"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=fresh_db.env)
+        fresh_db.run(
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text",
+            "x" * 5000,
+        )
+    proc = subprocess.Popen(
+        [
+            CAFLEET,
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.admin,
+            "--full",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=fresh_db.env,
+    )
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait() == 1 and "Traceback" not in err
@@ -269,9 +408,20 @@ def test_closed_stdout_pipe_exits_1_without_traceback(fresh_db):
 def test_stdin_body_byte_exact_through_real_process(fresh_db):
     fleet = seed_session(fresh_db)
     body = "multi\nline 'q' \"dq\" $HOME `id` \\ tab\t😀\n\n"
-    r = fresh_db.run("--json", "--session-id", fleet.sid, "message", "send", "--agent-id",
-                     fleet.director, "--to", fleet.admin, "--text", "-",
-                     input=body.encode())
+    r = fresh_db.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        fleet.admin,
+        "--text",
+        "-",
+        input=body.encode(),
+    )
     assert r.code == 0
     con = sqlite3.connect(fresh_db.path)
     assert con.execute("SELECT text FROM tasks").fetchone() == (body,)

@@ -34,6 +34,8 @@ from bench.bench_throughput import seed
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
 from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
 
+pytestmark = pytest.mark.e2e
+
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 RANDOM_ROUNDS = 60 if LONG else 8
 SUMMARY_TEXT = re.compile(r"Broadcast sent to (\d+) recipients")
@@ -74,7 +76,7 @@ elif point.startswith("preview"):
     wanted = int(point.partition(":")[2] or 1)
     from broker import tmux
     calls = [0]
-    def deliver_preview(pane, payload):
+    def deliver_preview(pane, payload, **kw):
         calls[0] += 1
         if calls[0] == wanted:
             die()
@@ -85,8 +87,14 @@ sys.exit(cli.main(sys.argv[1:]))
 
 
 def run_killed(db, kill_at, *argv):
-    proc = subprocess.run([sys.executable, "-c", DRIVER, *map(str, argv)], env={
-        **db.env, "KILL_AT": kill_at}, cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, *map(str, argv)],
+        env={**db.env, "KILL_AT": kill_at},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return proc
 
 
@@ -105,11 +113,14 @@ def assert_intact(db):
 
 def broadcast_invariants(db) -> dict:
     """Every broadcast is whole: its summary says N and exactly N delivery rows exist."""
-    summaries = {tid: int(SUMMARY_TEXT.fullmatch(text).group(1)) for tid, text in rows(
-        db, "SELECT task_id, text FROM tasks WHERE type='broadcast_summary'")}
+    summaries = {
+        tid: int(SUMMARY_TEXT.fullmatch(text).group(1))
+        for tid, text in rows(db, "SELECT task_id, text FROM tasks WHERE type='broadcast_summary'")
+    }
     deliveries: dict[str, int] = {}
-    for (origin,) in rows(db, "SELECT origin_task_id FROM tasks WHERE type='unicast' "
-                              "AND origin_task_id IS NOT NULL"):
+    for (origin,) in rows(
+        db, "SELECT origin_task_id FROM tasks WHERE type='unicast' AND origin_task_id IS NOT NULL"
+    ):
         deliveries[origin] = deliveries.get(origin, 0) + 1
     assert set(deliveries) <= set(summaries), "delivery rows without their summary"
     for tid, n in summaries.items():
@@ -122,12 +133,15 @@ def add_fake_panes(db, director, agents):
     con = sqlite3.connect(db.path)
     try:
         for i, aid in enumerate(agents):
-            stamp = con.execute("SELECT registered_at FROM agents WHERE agent_id=?",
-                                (aid,)).fetchone()[0]
-            con.execute("INSERT INTO agent_placements (agent_id, director_agent_id, "
-                        "tmux_session, tmux_window_id, tmux_pane_id, coding_agent, created_at)"
-                        " VALUES (?, ?, 'fault', '@1', ?, 'claude', ?)",
-                        (aid, director, f"%{880000 + i}", stamp))
+            stamp = con.execute(
+                "SELECT registered_at FROM agents WHERE agent_id=?", (aid,)
+            ).fetchone()[0]
+            con.execute(
+                "INSERT INTO agent_placements (agent_id, director_agent_id, "
+                "tmux_session, tmux_window_id, tmux_pane_id, coding_agent, created_at)"
+                " VALUES (?, ?, 'fault', '@1', ?, 'claude', ?)",
+                (aid, director, f"%{880000 + i}", stamp),
+            )
         con.commit()
     finally:
         con.close()
@@ -135,42 +149,83 @@ def add_fake_panes(db, director, agents):
 
 def still_usable(db, fleet_ids):
     """A normal send right after the kill: no lock left behind, no recovery error."""
-    r = db.run("--session-id", fleet_ids["sid"], "message", "send", "--agent-id",
-               fleet_ids["director"], "--to", fleet_ids["admin"], "--quiet", "--text",
-               "after the kill")
+    r = db.run(
+        "--session-id",
+        fleet_ids["sid"],
+        "message",
+        "send",
+        "--agent-id",
+        fleet_ids["director"],
+        "--to",
+        fleet_ids["admin"],
+        "--quiet",
+        "--text",
+        "after the kill",
+    )
     assert (r.code, r.err) == (0, ""), r.err
     assert "locked" not in r.err
 
 
 # ------------------------------------------------------------------------------ SIGKILL, exact points
-@pytest.mark.parametrize("kill_at, stored", [("insert", False), ("commit", True),
-                                             ("preview", True)])
+@pytest.mark.parametrize(
+    "kill_at, stored", [("insert", False), ("commit", True), ("preview", True)]
+)
 def test_send_killed_is_whole_or_absent(fresh_db, kill_at, stored):
     ids = seed(fresh_db.env, senders=1, recipients=1)
     add_fake_panes(fresh_db, ids["director"], ids["recipients"])
     body = "one whole message\nwith two lines " + "x" * 5000
-    proc = run_killed(fresh_db, kill_at, "--session-id", ids["sid"], "message", "send",
-                      "--agent-id", ids["senders"][0], "--to", ids["recipients"][0],
-                      "--text", body)
+    proc = run_killed(
+        fresh_db,
+        kill_at,
+        "--session-id",
+        ids["sid"],
+        "message",
+        "send",
+        "--agent-id",
+        ids["senders"][0],
+        "--to",
+        ids["recipients"][0],
+        "--text",
+        body,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert_intact(fresh_db)
     found = rows(fresh_db, "SELECT text, status_state FROM tasks")
     assert found == ([(body, "input_required")] if stored else [])
     still_usable(fresh_db, ids)
-    poll = fresh_db.run("--json", "--session-id", ids["sid"], "message", "poll",
-                        "--agent-id", ids["recipients"][0], "--full")
+    poll = fresh_db.run(
+        "--json",
+        "--session-id",
+        ids["sid"],
+        "message",
+        "poll",
+        "--agent-id",
+        ids["recipients"][0],
+        "--full",
+    )
     assert [t["text"] for t in poll.json] == ([body] if stored else [])
 
 
-@pytest.mark.parametrize("kill_at, stored", [("insert:1", False), ("commit", True),
-                                             ("preview:2", True)])
+@pytest.mark.parametrize(
+    "kill_at, stored", [("insert:1", False), ("commit", True), ("preview:2", True)]
+)
 def test_broadcast_killed_is_never_half_delivered(fresh_db, kill_at, stored):
     # 120 recipients: Django writes the rows in two INSERT statements (SQLite's 999-parameter
     # batches), so "insert:1" dies with half of the broadcast written but not committed.
     ids = seed(fresh_db.env, senders=1, recipients=120)
     add_fake_panes(fresh_db, ids["director"], ids["recipients"][:5])
-    proc = run_killed(fresh_db, kill_at, "--session-id", ids["sid"], "message", "broadcast",
-                      "--agent-id", ids["senders"][0], "--text", "to everyone")
+    proc = run_killed(
+        fresh_db,
+        kill_at,
+        "--session-id",
+        ids["sid"],
+        "message",
+        "broadcast",
+        "--agent-id",
+        ids["senders"][0],
+        "--text",
+        "to everyone",
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert_intact(fresh_db)
     summaries = broadcast_invariants(fresh_db)
@@ -184,8 +239,18 @@ def test_broadcast_killed_is_never_half_delivered(fresh_db, kill_at, stored):
 def test_broadcast_insert_really_takes_two_statements(fresh_db):
     """Control for the test above: with 120 recipients a second INSERT exists to die at."""
     ids = seed(fresh_db.env, senders=1, recipients=120)
-    proc = run_killed(fresh_db, "insert:2", "--session-id", ids["sid"], "message",
-                      "broadcast", "--agent-id", ids["senders"][0], "--text", "to everyone")
+    proc = run_killed(
+        fresh_db,
+        "insert:2",
+        "--session-id",
+        ids["sid"],
+        "message",
+        "broadcast",
+        "--agent-id",
+        ids["senders"][0],
+        "--text",
+        "to everyone",
+    )
     assert proc.returncode == -signal.SIGKILL, "only one INSERT: the half-way kill is moot"
     assert rows(fresh_db, "SELECT count(*) FROM tasks") == [(0,)]
 
@@ -207,10 +272,23 @@ def test_random_sigkill_of_real_senders(fresh_db):
     outcomes = {"stored": 0, "absent": 0, "finished": 0}
     sends: list[str] = []
     typical = {
-        "broadcast": _timed(fresh_db, [*s, "message", "broadcast", "--agent-id", sender,
-                                       "--text", "warm-up"]),
-        "send": _timed(fresh_db, [*s, "message", "send", "--agent-id", sender, "--to",
-                                  ids["recipients"][0], "--text", "warm-up"]),
+        "broadcast": _timed(
+            fresh_db, [*s, "message", "broadcast", "--agent-id", sender, "--text", "warm-up"]
+        ),
+        "send": _timed(
+            fresh_db,
+            [
+                *s,
+                "message",
+                "send",
+                "--agent-id",
+                sender,
+                "--to",
+                ids["recipients"][0],
+                "--text",
+                "warm-up",
+            ],
+        ),
     }
     base_rows = rows(fresh_db, "SELECT count(*) FROM tasks")[0][0]
     for round_no in range(RANDOM_ROUNDS):
@@ -221,8 +299,12 @@ def test_random_sigkill_of_real_senders(fresh_db):
             if kind == "send":
                 sends.append(body)
             before = rows(fresh_db, "SELECT count(*) FROM tasks")[0][0]
-            proc = subprocess.Popen([CAFLEET, *argv], env=fresh_db.env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [CAFLEET, *argv],
+                env=fresh_db.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             time.sleep(rnd.uniform(0.4, 1.1) * typical[kind])
             proc.send_signal(signal.SIGKILL)  # the process started just above
             _, err = proc.communicate(timeout=60)
@@ -236,8 +318,12 @@ def test_random_sigkill_of_real_senders(fresh_db):
             assert_intact(fresh_db)
     print(f"\nrandom SIGKILL outcomes over {RANDOM_ROUNDS * 2} runs: {outcomes}")
     broadcast_invariants(fresh_db)
-    stored_sends = [t for (t,) in rows(fresh_db, "SELECT text FROM tasks WHERE type='unicast' "
-                                                 "AND origin_task_id IS NULL")]
+    stored_sends = [
+        t
+        for (t,) in rows(
+            fresh_db, "SELECT text FROM tasks WHERE type='unicast' AND origin_task_id IS NULL"
+        )
+    ]
     assert set(stored_sends) - {"warm-up"} <= set(sends)  # whole bodies only
     assert rows(fresh_db, "SELECT count(*) FROM tasks")[0][0] >= base_rows
     still_usable(fresh_db, ids)
@@ -255,8 +341,19 @@ class PaneFleet:
         self.sid = created.json["session_id"]
         self.did = created.json["director"]["agent_id"]
         server.set_env("STANDIN_LOG", str(log))
-        member = self.run("--json", "--session-id", self.sid, "member", "create",
-                          "--agent-id", self.did, "--name", "worker", "--description", "w")
+        member = self.run(
+            "--json",
+            "--session-id",
+            self.sid,
+            "member",
+            "create",
+            "--agent-id",
+            self.did,
+            "--name",
+            "worker",
+            "--description",
+            "w",
+        )
         assert member.code == 0, member.err
         self.mid = member.json["agent_id"]
         self.pane = member.json["placement"]["tmux_pane_id"]
@@ -270,15 +367,30 @@ class PaneFleet:
         return self.db.run(*argv, env={**self.env(), **(env or {})}, timeout=timeout)
 
     def send(self, text, env=None):
-        return self.run("--json", "--session-id", self.sid, "message", "send", "--agent-id",
-                        self.did, "--to", self.mid, "--full", "--text", text, env=env)
+        return self.run(
+            "--json",
+            "--session-id",
+            self.sid,
+            "message",
+            "send",
+            "--agent-id",
+            self.did,
+            "--to",
+            self.mid,
+            "--full",
+            "--text",
+            text,
+            env=env,
+        )
 
     def assert_pollable(self, task_id, text):
-        poll = self.run("--json", "--session-id", self.sid, "message", "poll", "--agent-id",
-                        self.mid, "--full")
+        poll = self.run(
+            "--json", "--session-id", self.sid, "message", "poll", "--agent-id", self.mid, "--full"
+        )
         assert poll.code == 0, poll.err
-        assert [(t["task_id"], t["text"], t["status_state"]) for t in poll.json] == \
-            [(task_id, text, "input_required")]
+        assert [(t["task_id"], t["text"], t["status_state"]) for t in poll.json] == [
+            (task_id, text, "input_required")
+        ]
 
 
 @pytest.fixture
@@ -291,7 +403,9 @@ KILLER = """#!/bin/sh
 step=other
 case "$1" in
   display-message) step=display ;;
-  send-keys) if [ "$4" = "-l" ]; then step=literal; else step=enter; fi ;;
+  capture-pane) step=capture ;;
+  load-buffer|paste-buffer) step=paste ;;
+  send-keys) step=enter ;;
 esac
 if [ "$step" = "$KILL_STEP" ] && [ ! -e "$KILL_MARK" ]; then
   : > "$KILL_MARK"
@@ -302,16 +416,20 @@ exec "$REAL_TMUX" "$@"
 
 
 @pytest.mark.tmux
-@pytest.mark.parametrize("step", ["display", "literal", "enter"])
+@pytest.mark.parametrize("step", ["display", "capture", "paste", "enter"])
 def test_pane_killed_between_lookup_and_typing(pane_fleet, tmp_path, step):
     fleet = pane_fleet
     bindir = tmp_path / "killer-bin"
     bindir.mkdir()
     (bindir / "tmux").write_text(KILLER)
     (bindir / "tmux").chmod(0o755)
-    env = {"PATH": f"{bindir}{os.pathsep}{fleet.server.base_env['PATH']}",
-           "REAL_TMUX": shutil.which("tmux"), "KILL_STEP": step, "KILL_PANE": fleet.pane,
-           "KILL_MARK": str(tmp_path / "killed")}
+    env = {
+        "PATH": f"{bindir}{os.pathsep}{fleet.server.base_env['PATH']}",
+        "REAL_TMUX": shutil.which("tmux"),
+        "KILL_STEP": step,
+        "KILL_PANE": fleet.pane,
+        "KILL_MARK": str(tmp_path / "killed"),
+    }
     r = fleet.send("are you there?", env=env)
     assert r.code == 0, r.err
     assert (tmp_path / "killed").exists()  # the pane really died mid-preview
@@ -325,42 +443,64 @@ def test_tmux_server_gone(pane_fleet):
     fleet = pane_fleet
     env = fleet.env()  # TMUX still names the (now dead) server's socket
     fleet.server.kill()
-    r = fleet.db.run("--json", "--session-id", fleet.sid, "message", "send", "--agent-id",
-                     fleet.did, "--to", fleet.mid, "--full", "--text", "anyone?", env=env)
+    r = fleet.db.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "message",
+        "send",
+        "--agent-id",
+        fleet.did,
+        "--to",
+        fleet.mid,
+        "--full",
+        "--text",
+        "anyone?",
+        env=env,
+    )
     assert r.code == 0, r.err
     assert r.json["notification_sent"] is False
-    poll = fleet.db.run("--json", "--session-id", fleet.sid, "message", "poll", "--agent-id",
-                        fleet.mid, env=env)
+    poll = fleet.db.run(
+        "--json", "--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.mid, env=env
+    )
     assert [t["text"] for t in poll.json] == ["anyone?"]
     # without TMUX at all the default server is looked for, and there is none either
-    r = fleet.db.run("--json", "--session-id", fleet.sid, "message", "broadcast",
-                     "--agent-id", fleet.did, "--text", "all?", env={**env, "TMUX": None})
+    r = fleet.db.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "message",
+        "broadcast",
+        "--agent-id",
+        fleet.did,
+        "--text",
+        "all?",
+        env={**env, "TMUX": None},
+    )
     assert r.code == 0, r.err
     assert r.json[0]["notifications_sent_count"] == 0
 
 
 @pytest.mark.tmux
 def test_busy_standin_keeps_the_message(pane_fleet, tmp_path):
-    """A stand-in busy running a command: tmux still accepts the keystrokes (so the preview
-    counts as delivered, tmux.md §10.5), the message is stored and pollable at once, and the
-    preview reaches the agent when it is free again."""
+    """A stand-in busy running a command shows no input prompt: the pane gate holds the
+    preview (nothing is typed, docs/delivery.md), the send does not wait, and the message is
+    stored and pollable at once."""
     fleet = pane_fleet
     done = tmp_path / "done"
     fleet.server.run("send-keys", "-t", fleet.pane, "-l", f"! sleep 4; touch {done}")
     fleet.server.run("send-keys", "-t", fleet.pane, "Enter")
-    wait_log(fleet.log, lambda ev: any(e.get("text", "").startswith("! sleep")
-                                       for e in ev), 10)
+    wait_log(fleet.log, lambda ev: any(e.get("text", "").startswith("! sleep") for e in ev), 10)
     start = time.monotonic()
     r = fleet.send("while you were busy")
     assert r.code == 0, r.err
     assert not done.exists(), "the agent was not busy during the send"
     assert time.monotonic() - start < 3.5  # the send did not wait for the agent
-    assert r.json["notification_sent"] is True
+    assert r.json["notification_sent"] is False  # held: no prompt on the screen
     fleet.assert_pollable(r.json["task"]["task_id"], "while you were busy")
-    wait_log(fleet.log, lambda ev: any(e.get("text") == "while you were busy" for e in ev), 15)
-    header = [line for line in received_lines(fleet.log) if line.startswith("[cafleet msg")]
-    assert header == [f"[cafleet msg {r.json['task']['task_id'][:8]} from {fleet.did[:8]} "
-                      f"{r.json['task']['status_timestamp']}]"]
+    fleet.server.wait_until(done.exists, 15, "the busy command finished")
+    time.sleep(0.3)
+    assert not any(line.startswith("[cafleet msg") for line in received_lines(fleet.log))
 
 
 @contextmanager
@@ -383,8 +523,9 @@ def test_frozen_tmux_server_times_out_and_keeps_the_message(pane_fleet):
     assert r.json["notification_sent"] is False
     assert 5.0 <= elapsed < 12.0  # one 5 s preview timeout, then give up
     fleet.assert_pollable(r.json["task"]["task_id"], "hello, frozen")
-    assert not any(e.get("text") == "hello, frozen" for e in read_log(fleet.log)
-                   if e["event"] == "line")
+    assert not any(
+        e.get("text") == "hello, frozen" for e in read_log(fleet.log) if e["event"] == "line"
+    )
 
 
 # ------------------------------------------------------------------------------ unwritable directory
@@ -419,10 +560,21 @@ def test_unwritable_directory_of_an_existing_database(fresh_db):
     s = ["--session-id", fleet.sid]
     before = _snapshot(fresh_db.path)
     with unwritable(fresh_db.path.parent):
-        for argv in ([*s, "message", "send", "--agent-id", fleet.director, "--to", fleet.admin,
-                      "--text", "hi"],
-                     [*s, "message", "poll", "--agent-id", fleet.admin],
-                     ["session", "list"]):
+        for argv in (
+            [
+                *s,
+                "message",
+                "send",
+                "--agent-id",
+                fleet.director,
+                "--to",
+                fleet.admin,
+                "--text",
+                "hi",
+            ],
+            [*s, "message", "poll", "--agent-id", fleet.admin],
+            ["session", "list"],
+        ):
             r = fresh_db.run(*argv)
             assert (r.code, r.out) == (1, ""), (argv, r.out)
             assert r.err.startswith("Error: ") and r.err.count("\n") == 1, r.err
@@ -457,15 +609,25 @@ def test_read_only_database_file(fresh_db):
     fleet = seed_session(fresh_db)
     before = _snapshot(fresh_db.path)
     with unwritable(fresh_db.path):
-        r = fresh_db.run("--session-id", fleet.sid, "message", "send", "--agent-id",
-                         fleet.director, "--to", fleet.admin, "--text", "hi")
+        r = fresh_db.run(
+            "--session-id",
+            fleet.sid,
+            "message",
+            "send",
+            "--agent-id",
+            fleet.director,
+            "--to",
+            fleet.admin,
+            "--text",
+            "hi",
+        )
         assert (r.code, r.out) == (1, "")
         assert r.err.startswith("Error: ") and "Traceback" not in r.err, r.err
-        r = fresh_db.run("--session-id", fleet.sid, "message", "poll", "--agent-id",
-                         fleet.admin)
+        r = fresh_db.run("--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.admin)
         # reading may still work (it does for root with an immutable file); if not, cleanly
-        assert (r.code, r.out) == (0, "No messages found.\n") or \
-            (r.code == 1 and r.err.startswith("Error: ") and "Traceback" not in r.err), r.err
+        assert (r.code, r.out) == (0, "No messages found.\n") or (
+            r.code == 1 and r.err.startswith("Error: ") and "Traceback" not in r.err
+        ), r.err
     assert _snapshot(fresh_db.path) == before
 
 
@@ -475,19 +637,34 @@ def test_broadcast_delivered_count_is_honest(fresh_db, tmux_server):
     from bench.bench_scale import seed_scale
 
     server = tmux_server
-    panes = [server.new_window("cat")[1] for _ in range(6)]
-    ids = seed_scale(fresh_db.env, members=6, busy=0, empty=False, panes=panes,
-                     director_pane=server.first_pane)
+    panes = [server.new_window("claude")[1] for _ in range(6)]  # stand-ins
+    for pane in panes:
+        server.wait_for(pane, STANDIN_READY, 15)
+    ids = seed_scale(
+        fresh_db.env, members=6, busy=0, empty=False, panes=panes, director_pane=server.first_pane
+    )
     for pane in panes[:2]:
         server.run("kill-pane", "-t", pane)
     body = "count me if I arrive"
-    r = fresh_db.run("--session-id", ids["sid"], "message", "broadcast", "--agent-id",
-                     ids["director"], "--text", body,
-                     env=server.env(CAFLEET_DATABASE_URL=fresh_db.url))
+    r = fresh_db.run(
+        "--session-id",
+        ids["sid"],
+        "message",
+        "broadcast",
+        "--agent-id",
+        ids["director"],
+        "--text",
+        body,
+        env=server.env(CAFLEET_DATABASE_URL=fresh_db.url),
+    )
     assert r.code == 0, r.err
     assert re.fullmatch(r"broadcast id=[0-9a-f]{8} recipients=6 delivered=4\n", r.out), r.out
     for pane in panes[2:]:
         server.wait_for(pane, body)
-    deliveries = rows(fresh_db, "SELECT count(*) FROM tasks WHERE type='unicast' AND "
-                                "status_state='input_required' AND text=?", body)
+    deliveries = rows(
+        fresh_db,
+        "SELECT count(*) FROM tasks WHERE type='unicast' AND "
+        "status_state='input_required' AND text=?",
+        body,
+    )
     assert deliveries == [(6,)]  # every recipient has its row, preview or not

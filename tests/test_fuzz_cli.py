@@ -21,198 +21,44 @@ instead of ~300 ms. A smaller second test runs random *bytes* through the real i
 
 ``server`` and ``django`` are left out: ``server`` with valid flags serves forever, and
 ``django`` hands its words to Django's management commands (``flush`` deletes rows on
-purpose). Profiles: ``CAFLEET_TEST_PROFILE=long`` runs many more examples.
+purpose). The world (fork server, database) is ``tests/fuzz_world.py``; the strategies,
+derived from the grammar table, ``tests/fuzz_strategies.py``. Profiles: ``CAFLEET_TEST_PROFILE=long`` runs many more examples.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
+from tests.conftest import CAFLEET
+from tests.fuzz_strategies import command_lines, structured_lines
+from tests.fuzz_world import World
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 EXAMPLES = 2500 if LONG else 150
 BINARY_EXAMPLES = 300 if LONG else 15
 
 FUZZ_SETTINGS = settings(
-    max_examples=EXAMPLES, deadline=None, derandomize=not LONG, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much])
-
-# ------------------------------------------------------------------------------ fork server
-SERVER = r"""
-import base64, io, json, os, sys, tempfile, time, traceback
-import cafleet_project.cli as cli
-import broker.grammar, broker.output, broker.exceptions  # noqa: F401
-import django, django.apps, django.conf, django.db, django.db.models  # noqa: F401
-
-requests = sys.stdin.buffer
-replies = sys.stdout.buffer
-work = tempfile.mkdtemp(prefix="cafleet-fuzz-")
-
-def child(req, paths):
-    fin = os.open(paths[0], os.O_RDONLY)
-    fout = os.open(paths[1], os.O_WRONLY | os.O_TRUNC)
-    ferr = os.open(paths[2], os.O_WRONLY | os.O_TRUNC)
-    for fd, target in ((fin, 0), (fout, 1), (ferr, 2)):
-        os.dup2(fd, target)
-        os.close(fd)
-    # the streams a freshly started interpreter has (UTF-8 locale)
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                 encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                  encoding="utf-8", errors="strict")
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                  encoding="utf-8", errors="backslashreplace",
-                                  line_buffering=True)
-    for key, value in req["env"].items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        code = cli.main(req["argv"])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    try:
-        sys.stdout.flush()
-    except Exception:
-        traceback.print_exc()
-        code = 1
-    sys.stderr.flush()
-    os._exit(code if isinstance(code, int) and 0 <= code < 256 else 99)
-
-paths = [os.path.join(work, n) for n in ("in", "out", "err")]
-while True:
-    line = requests.readline()
-    if not line:
-        break
-    req = json.loads(line)
-    with open(paths[0], "wb") as fh:
-        fh.write(base64.b64decode(req["stdin"]))
-    for p in paths[1:]:
-        open(p, "wb").close()
-    replies.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        child(req, paths)
-    deadline = time.monotonic() + req["timeout"]
-    timed_out = False
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            timed_out = True
-            os.kill(pid, 9)  # the child forked just above
-            os.waitpid(pid, 0)
-            status = 9
-            break
-        time.sleep(0.002)
-    code = os.waitstatus_to_exitcode(status) if not timed_out else None
-    reply = {"code": code, "timeout": timed_out}
-    for name, p in zip(("out", "err"), paths[1:]):
-        with open(p, "rb") as fh:
-            reply[name] = base64.b64encode(fh.read()).decode()
-    replies.write((json.dumps(reply) + "\n").encode())
-    replies.flush()
-"""
-
-
-class ForkServer:
-    def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env, cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-    def run(self, argv: list[str], *, stdin: bytes = b"", env: dict | None = None,
-            timeout: float = 30.0) -> dict:
-        req = {"argv": argv, "stdin": base64.b64encode(stdin).decode(), "env": env or {},
-               "timeout": timeout}
-        # lone surrogates survive json's \\uXXXX escapes
-        self.proc.stdin.write((json.dumps(req) + "\n").encode())
-        self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
-        reply["out"] = base64.b64decode(reply["out"])
-        reply["err"] = base64.b64decode(reply["err"])
-        return reply
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # the server started in __init__
-            self.proc.wait()
-
-
-# ------------------------------------------------------------------------------ the world
-class World:
-    """One initialised file database with a live session, and what the fuzzer may name."""
-
-    def __init__(self, root: Path):
-        path = root / "data" / "registry.db"
-        url = f"sqlite:///{path}"
-        self.db = FileDB(path, url, subprocess_env(url))
-        self.root = root
-        assert self.db.run("db", "init").code == 0
-        self.server = ForkServer(self.db.env)
-        self.reseed()
-        self.stats: Counter = Counter()
-
-    def reseed(self) -> None:
-        fleet = seed_session(self.db)
-        extra = self.db.run("--json", "--session-id", fleet.sid, "agent", "register",
-                            "--name", "peer", "--description", "a plain agent")
-        self.sid, self.director, self.admin = fleet.sid, fleet.director, fleet.admin
-        self.peer = extra.json["agent_id"]
-        sent = self.db.run("--json", "--session-id", fleet.sid, "message", "send",
-                           "--agent-id", self.director, "--to", self.peer, "--full",
-                           "--text", "seed message")
-        self.task = sent.json["task"]["task_id"]
-
-    def ids(self) -> list[str]:
-        full = [self.sid, self.director, self.admin, self.peer, self.task]
-        return full + [i[:8] for i in full] + [i[:8].upper() for i in full] + \
-            [i[:7] for i in full] + [i + "0" for i in full[:2]]
-
-    def snapshot(self) -> dict:
-        con = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        try:
-            return {t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
-                    for t in ("sessions", "agents", "tasks", "agent_placements",
-                              "django_migrations")}
-        finally:
-            con.close()
-
-    def session_alive(self) -> bool:
-        con = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        try:
-            live = con.execute("SELECT deleted_at FROM sessions WHERE session_id=?",
-                               (self.sid,)).fetchone()
-            peers = con.execute("SELECT count(*) FROM agents WHERE session_id=? AND "
-                                "status='active'", (self.sid,)).fetchone()[0]
-        finally:
-            con.close()
-        return live is not None and live[0] is None and peers >= 3
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not LONG,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -221,225 +67,6 @@ def world():
     w = World(root)
     yield w
     w.server.close()
-
-
-# ------------------------------------------------------------------------------ strategies
-COMMANDS = {
-    ("db", "init"): [],
-    ("session", "create"): ["--label", "--coding-agent", "--json", "--full"],
-    ("session", "list"): ["--json"],
-    ("session", "show"): ["--json"],
-    ("session", "delete"): [],
-    ("agent", "register"): ["--name", "--description", "--skills"],
-    ("agent", "deregister"): ["--agent-id"],
-    ("agent", "list"): ["--agent-id", "--full"],
-    ("agent", "show"): ["--agent-id", "--id", "--full"],
-    ("message", "send"): ["--agent-id", "--to", "--text", "--text-file", "--full", "--quiet"],
-    ("message", "broadcast"): ["--agent-id", "--text", "--text-file", "--full"],
-    ("message", "poll"): ["--agent-id", "--all", "--since", "--page-size", "--wait", "--full"],
-    ("message", "ack"): ["--agent-id", "--task-id", "--full", "--quiet"],
-    ("message", "cancel"): ["--agent-id", "--task-id", "--full"],
-    ("message", "show"): ["--agent-id", "--task-id", "--full"],
-    ("member", "create"): ["--agent-id", "--name", "--description", "--coding-agent",
-                           "--full"],
-    ("member", "delete"): ["--agent-id", "--member-id", "--force", "-f"],
-    ("member", "list"): ["--agent-id", "--activity"],
-    ("member", "capture"): ["--agent-id", "--member-id", "--lines", "--tail", "--ansi",
-                            "--no-ansi", "--full"],
-    ("member", "send-input"): ["--agent-id", "--member-id", "--choice", "--freetext"],
-    ("member", "exec"): ["--agent-id", "--member-id"],
-    ("member", "ping"): ["--agent-id", "--member-id", "--quiet"],
-    ("doctor",): [],
-    ("member",): [],
-    ("message",): [],
-    (): [],
-}
-ALL_FLAGS = sorted({f for flags in COMMANDS.values() for f in flags} |
-                   {"--help", "--version", "--json", "--pretty", "--session-id", "--bogus",
-                    "-x", "--", "-"})
-GLOBAL_FLAGS = ["--json", "--pretty", "--session-id", "--version", "--help", "--agent-id"]
-
-# Text that a command line can carry: no NUL; lone surrogates stand for undecodable bytes.
-argv_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=()),
-                    max_size=40)
-raw_bytes_as_argv = st.binary(max_size=24).map(
-    lambda b: os.fsdecode(b.replace(b"\x00", b"")))
-huge = st.sampled_from([10_000, 100_000]).flatmap(
-    lambda n: st.sampled_from(["x" * n, "é" * (n // 2), "9" * n, "\U0001F600" * (n // 4)]))
-numbers = st.one_of(
-    st.integers(-10**30, 10**30).map(str),
-    st.sampled_from(["0", "-0", "1", "3", "4", "+1", " 2 ", "1e3", "nan", "inf", "-inf",
-                     "0x10", "1_000", "٣", "1.5", "", "NaN", "3601", "1e309", "0.0001"]),
-)
-timestamps = st.sampled_from([
-    "2026-05-05T12:00:00.123456+00:00", "2026-05-05T12:00:00Z", "2026-05-05", "2026-13-45",
-    "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-14:00", "yesterday", "", "T",
-    "2026-05-05T12:00:00.123456+99:00"])
-# ``--wait`` is the one flag whose valid values block: keep them short.
-waits = st.one_of(st.sampled_from(["0", "-1", "3601", "abc", "nan", "", "inf"]),
-                  st.floats(0.01, 0.4).map(lambda f: f"{f:.2f}"))
-env_values = st.one_of(numbers, argv_text, st.sampled_from(["", "5", "1", "200", "abc"]))
-
-
-@st.composite
-def values(draw, world: World):
-    return draw(st.one_of(
-        st.sampled_from(world.ids()),
-        argv_text,
-        raw_bytes_as_argv,
-        huge,
-        numbers,
-        timestamps,
-        st.just(""),
-        st.sampled_from(["-", "--", "--help", "claude", "codex", "Administrator",
-                         " administrator ", "!ls", "[cafleet msg 00000000 from x y]",
-                         "{session_id}", "{", "}", "\x1b[31mred", "a\nb", "a\rb", "\t",
-                         str(REPO), "/dev/null", "/dev/zero", "/proc/self/mem", "/nonexistent/file"]),
-    ))
-
-
-@st.composite
-def command_lines(draw, world: World):
-    """(argv, stdin bytes, environment changes, files to write)."""
-    path = draw(st.sampled_from(sorted(COMMANDS)))
-    argv: list[str] = []
-    # global options, sometimes wrong ones
-    for _ in range(draw(st.integers(0, 3))):
-        flag = draw(st.sampled_from(GLOBAL_FLAGS))
-        argv.append(flag)
-        if flag in ("--session-id", "--agent-id"):
-            argv.append(draw(values(world)))
-    if draw(st.booleans()) and "--session-id" not in argv:
-        argv += ["--session-id", draw(st.sampled_from(world.ids()))]
-    argv += list(path)
-    flags = COMMANDS[path] + ["--help", "--bogus", "--json", "--session-id", "--text"]
-    stdin = b""
-    files: dict[str, bytes] = {}
-    for _ in range(draw(st.integers(0, 7))):
-        kind = draw(st.integers(0, 9))
-        if kind <= 5 and flags:
-            flag = draw(st.sampled_from(flags))
-        elif kind <= 7:
-            flag = draw(st.sampled_from(ALL_FLAGS))
-        else:
-            argv.append(draw(values(world)))  # a stray positional
-            continue
-        if flag == "--help" and draw(st.integers(0, 4)):
-            continue  # keep --help rare, it short-circuits everything
-        argv.append(flag)
-        if flag in ("--wait",):
-            argv.append(draw(waits))
-        elif flag == "--since":
-            argv.append(draw(st.one_of(timestamps, values(world))))
-        elif flag in ("--page-size", "--lines", "--tail", "--choice"):
-            argv.append(draw(st.one_of(numbers, values(world))))
-        elif flag == "--text" and draw(st.booleans()):
-            argv.append("-")
-            stdin = draw(st.one_of(st.binary(max_size=300),
-                                   st.text(max_size=200).map(lambda s: s.encode("utf-8",
-                                                                                "surrogatepass")),
-                                   st.sampled_from([b"", b"\x00", b"a\x00b", b"\xff\xfe",
-                                                    b"x" * 70000])))
-        elif flag == "--text-file":
-            name = f"f{len(files)}"
-            files[name] = draw(st.one_of(st.binary(max_size=300),
-                                         st.sampled_from([b"", b"\x00\x00", b"ok\n"])))
-            argv.append(f"@FILE:{name}")
-        elif flag in ("--agent-id", "--to", "--id", "--member-id", "--task-id", "--session-id",
-                      "--name", "--description", "--label", "--skills", "--text",
-                      "--freetext", "--coding-agent"):
-            if draw(st.integers(0, 9)):  # sometimes leave the value out
-                argv.append(draw(values(world)))
-    if path == ("member", "exec") and draw(st.booleans()):
-        argv.append(draw(values(world)))
-    env = {}
-    if draw(st.integers(0, 5)) == 0:
-        var = draw(st.sampled_from(["CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES",
-                                    "CAFLEET_DEBUG", "DJANGO_SETTINGS_MODULE"]))
-        env[var] = draw(env_values).replace("\x00", "")
-    return argv, stdin, env, files
-
-
-# Well-formed lines: the required options of each command, mostly valid values, plus a few
-# optional ones. They get past the parser and exercise validation, resolution and effects.
-REQUIRED = {
-    ("session", "create"): [], ("session", "show"): ["SESSION_ID"],
-    ("session", "delete"): ["SESSION_ID"],
-    ("agent", "register"): ["--name", "--description"], ("agent", "deregister"): ["--agent-id"],
-    ("agent", "list"): ["--agent-id"], ("agent", "show"): ["--agent-id", "--id"],
-    ("message", "send"): ["--agent-id", "--to", "BODY"],
-    ("message", "broadcast"): ["--agent-id", "BODY"], ("message", "poll"): ["--agent-id"],
-    ("message", "ack"): ["--agent-id", "--task-id"],
-    ("message", "cancel"): ["--agent-id", "--task-id"],
-    ("message", "show"): ["--agent-id", "--task-id"],
-    ("member", "create"): ["--agent-id", "--name", "--description"],
-    ("member", "delete"): ["--agent-id", "--member-id"],
-    ("member", "list"): ["--agent-id"], ("member", "capture"): ["--agent-id", "--member-id"],
-    ("member", "send-input"): ["--agent-id", "--member-id"],
-    ("member", "exec"): ["--agent-id", "--member-id", "COMMAND"],
-    ("member", "ping"): ["--agent-id", "--member-id"],
-}
-OPTIONAL_VALUES = {"--since": timestamps, "--page-size": numbers, "--wait": waits,
-                   "--lines": numbers, "--tail": numbers, "--choice": numbers,
-                   "--skills": st.sampled_from(['[{"name":"x"}]', "not json", "{}", '"\\u0000"',
-                                                "[" * 5000, "null", '{"cafleet":{"kind":1}}']),
-                   "--coding-agent": st.sampled_from(["claude", "codex", "CLAUDE", ""])}
-body_text = st.one_of(st.text(max_size=300), argv_text, huge, st.sampled_from(
-    ["", "-", " ", "\x1b]0;t\x07", "done;", "!rm -rf ~", "/exit", "\u2028", "a\r\nb"]))
-
-
-@st.composite
-def structured_lines(draw, world: World):
-    path = draw(st.sampled_from(sorted(REQUIRED)))
-    ids = world.ids()
-    good = st.sampled_from(ids[:5] + ids[5:10])
-    pick = st.one_of(good, good, good, values(world))
-    argv = []
-    if draw(st.integers(0, 3)):
-        argv += ["--json"] if draw(st.booleans()) else []
-        argv += ["--session-id", draw(st.one_of(st.just(world.sid), pick))]
-    argv += list(path)
-    stdin = b""
-    files: dict[str, bytes] = {}
-    for req in REQUIRED[path]:
-        if req == "BODY":
-            how = draw(st.integers(0, 3))
-            if how == 0:
-                argv += ["--text", "-"]
-                stdin = draw(st.one_of(st.binary(max_size=200),
-                                       body_text.map(lambda t: t.encode("utf-8", "surrogatepass"))))
-            elif how == 1:
-                files["b"] = draw(st.one_of(st.binary(max_size=200),
-                                            body_text.map(lambda t: t.encode("utf-8",
-                                                                             "surrogatepass"))))
-                argv += ["--text-file", "@FILE:b"]
-            else:
-                argv += ["--text", draw(body_text)]
-        elif req in ("SESSION_ID", "COMMAND"):
-            argv.append(draw(pick))
-        elif req in ("--name", "--description"):
-            argv += [req, draw(st.one_of(argv_text, body_text, st.just("Administrator")))]
-        else:
-            argv += [req, draw(pick)]
-    for flag in draw(st.lists(st.sampled_from(COMMANDS[path] or ["--json"]), max_size=3)):
-        if flag in REQUIRED[path]:
-            continue
-        argv.append(flag)
-        if flag in OPTIONAL_VALUES:
-            argv.append(draw(OPTIONAL_VALUES[flag]))
-        elif flag in ("--label", "--freetext", "--text"):
-            argv.append(draw(body_text))
-        elif flag == "--text-file":
-            files["c"] = draw(st.binary(max_size=100))
-            argv.append("@FILE:c")
-        elif flag in ("--agent-id", "--to", "--id", "--member-id", "--task-id", "--name",
-                      "--description"):
-            argv.append(draw(pick))
-    env = {}
-    if draw(st.integers(0, 7)) == 0:
-        env[draw(st.sampled_from(["CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES"]))] = \
-            draw(env_values).replace("\x00", "")
-    return argv, stdin, env, files
 
 
 # ------------------------------------------------------------------------------ the property
@@ -485,8 +112,7 @@ def run_example(world: World, example):
         real_argv.append(token)
     before = world.snapshot()
     reply = world.server.run(real_argv, stdin=stdin, env=env)
-    check_result(real_argv, reply["code"], reply["out"], reply["err"],
-                 timed_out=reply["timeout"])
+    check_result(real_argv, reply["code"], reply["out"], reply["err"], timed_out=reply["timeout"])
     world.stats[reply["code"]] += 1
     if reply["code"] != 0:
         assert world.snapshot() == before, f"rejected command changed rows: {real_argv!r}"
@@ -498,8 +124,7 @@ def test_fuzz_entry_point(world):
     @FUZZ_SETTINGS
     @given(st.data())
     def fuzz(data):
-        run_example(world, data.draw(st.one_of(command_lines(world),
-                                               structured_lines(world))))
+        run_example(world, data.draw(st.one_of(command_lines(world), structured_lines(world))))
 
     fuzz()
     print(f"\nexit codes over the fuzz run: {dict(world.stats)}")
@@ -510,10 +135,22 @@ def test_fork_server_matches_the_real_binary(world):
     """The fork server gives the same results as the installed console script."""
     cases = [
         (["--session-id", world.sid, "agent", "list", "--agent-id", world.director], b""),
-        (["--json", "--session-id", world.sid, "message", "poll", "--agent-id", world.peer],
-         b""),
-        (["--session-id", world.sid, "message", "send", "--agent-id", world.director,
-          "--to", world.peer, "--text", "-"], b"\xff"),
+        (["--json", "--session-id", world.sid, "message", "poll", "--agent-id", world.peer], b""),
+        (
+            [
+                "--session-id",
+                world.sid,
+                "message",
+                "send",
+                "--agent-id",
+                world.director,
+                "--to",
+                world.peer,
+                "--text",
+                "-",
+            ],
+            b"\xff",
+        ),
         (["bogus"], b""),
         (["--json", "agent", "list"], b""),
         (["member"], b""),
@@ -521,16 +158,26 @@ def test_fork_server_matches_the_real_binary(world):
     ]
     for argv, stdin in cases:
         mine = world.server.run(argv, stdin=stdin)
-        real = subprocess.run([CAFLEET, *[os.fsencode(a) for a in argv]], input=stdin,
-                              capture_output=True, env=world.db.env, timeout=60)
-        assert (mine["code"], mine["out"], mine["err"]) == \
-            (real.returncode, real.stdout, real.stderr), argv
+        real = subprocess.run(
+            [CAFLEET, *[os.fsencode(a) for a in argv]],
+            input=stdin,
+            capture_output=True,
+            env=world.db.env,
+            timeout=60,
+        )
+        assert (mine["code"], mine["out"], mine["err"]) == (
+            real.returncode,
+            real.stdout,
+            real.stderr,
+        ), argv
 
 
 def test_fuzz_forked_child_really_reports_tracebacks(world):
     """Control: an exception escaping ``main`` in the child is seen as a traceback."""
-    reply = world.server.run(["--session-id", world.sid, "message", "poll", "--agent-id",
-                              world.peer], env={"CAFLEET_DATABASE_URL": "sqlite:///"})
+    reply = world.server.run(
+        ["--session-id", world.sid, "message", "poll", "--agent-id", world.peer],
+        env={"CAFLEET_DATABASE_URL": "sqlite:///"},
+    )
     check_result([], reply["code"], reply["out"], reply["err"])  # an ordinary error
     with pytest.raises(AssertionError):
         check_result(["x"], 1, b"", b"Traceback (most recent call last):\n")
@@ -539,17 +186,35 @@ def test_fuzz_forked_child_really_reports_tracebacks(world):
 
 
 @settings(FUZZ_SETTINGS, max_examples=BINARY_EXAMPLES)
-@given(words=st.lists(st.binary(min_size=0, max_size=30).map(lambda b: b.replace(b"\0", b"")),
-                      max_size=6),
-       head=st.sampled_from([[], [b"message", b"send"], [b"agent", b"register"],
-                             [b"session", b"show"], [b"--json", b"message", b"poll"]]))
+@given(
+    words=st.lists(
+        st.binary(min_size=0, max_size=30).map(lambda b: b.replace(b"\0", b"")), max_size=6
+    ),
+    head=st.sampled_from(
+        [
+            [],
+            [b"message", b"send"],
+            [b"agent", b"register"],
+            [b"session", b"show"],
+            [b"--json", b"message", b"poll"],
+        ]
+    ),
+)
 def test_fuzz_real_binary_with_random_bytes(world, head, words):
     """Random bytes straight through the real console script (argv as the OS passes it)."""
-    argv = [b"--session-id", world.sid.encode(), *head, *words] if head and \
-        head[0] != b"session" else [*head, *words]
+    argv = (
+        [b"--session-id", world.sid.encode(), *head, *words]
+        if head and head[0] != b"session"
+        else [*head, *words]
+    )
     before = world.snapshot()
-    proc = subprocess.run([CAFLEET.encode(), *argv], capture_output=True, env=world.db.env,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [CAFLEET.encode(), *argv],
+        capture_output=True,
+        env=world.db.env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     check_result(argv, proc.returncode, proc.stdout, proc.stderr)
     if proc.returncode != 0:
         assert world.snapshot() == before, argv
@@ -560,19 +225,45 @@ def test_fuzz_real_binary_with_random_bytes(world, head, words):
 # ------------------------------------------------------------------------------ endless input
 # cli.md §4.4.1: reading stops once the limit is exceeded, so an endless body is refused.
 def test_endless_text_file_is_refused_promptly(world):
-    reply = world.server.run(["--session-id", world.sid, "message", "send", "--agent-id",
-                              world.director, "--to", world.peer, "--text-file", "/dev/zero"],
-                             timeout=8)
+    reply = world.server.run(
+        [
+            "--session-id",
+            world.sid,
+            "message",
+            "send",
+            "--agent-id",
+            world.director,
+            "--to",
+            world.peer,
+            "--text-file",
+            "/dev/zero",
+        ],
+        timeout=8,
+    )
     assert not reply["timeout"], "cafleet kept reading /dev/zero"
     assert reply["code"] == 2
     assert b"the limit is 1048576 bytes (CAFLEET_MAX_BODY_BYTES)" in reply["err"]
 
 
 def test_endless_stdin_is_refused_promptly(world):
-    proc = subprocess.Popen([CAFLEET, "--session-id", world.sid, "message", "broadcast",
-                             "--agent-id", world.director, "--text", "-"], env=world.db.env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, bufsize=0)
+    proc = subprocess.Popen(
+        [
+            CAFLEET,
+            "--session-id",
+            world.sid,
+            "message",
+            "broadcast",
+            "--agent-id",
+            world.director,
+            "--text",
+            "-",
+        ],
+        env=world.db.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
     chunk = b"y\n" * 32768
     deadline = time.monotonic() + 8
     try:
@@ -581,8 +272,9 @@ def test_endless_stdin_is_refused_promptly(world):
                 proc.stdin.write(chunk)
             except BrokenPipeError:
                 break
-        assert proc.poll() is not None or proc.wait(timeout=2) is not None, \
+        assert proc.poll() is not None or proc.wait(timeout=2) is not None, (
             "cafleet kept reading an endless stdin"
+        )
     except subprocess.TimeoutExpired:
         raise AssertionError("cafleet kept reading an endless stdin") from None
     finally:

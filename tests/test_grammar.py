@@ -24,46 +24,99 @@ def test_equals_form_and_last_value_wins():
     assert p.session_id == "S" and p.options["agent_id"] == "a2"
 
 
-@pytest.mark.parametrize("argv, message, path", [
-    (["agent", "list", "--json", "--agent-id", "x"], "No such option: --json", ("agent", "list")),
-    (["agent", "list", "--session-id", "x"], "No such option: --session-id", ("agent", "list")),
-    (["--agent-id", "x", "agent", "list"], "No such option: --agent-id", ()),
-    (["bogus"], "No such command 'bogus'.", ()),
-    (["member", "bogus"], "No such command 'bogus'.", ("member",)),
-    (["agent", "list"], "Missing option '--agent-id'.", ("agent", "list")),
-    (["member", "delete", "--agent-id", "a"], "Missing option '--member-id'.",
-     ("member", "delete")),
-    (["member", "exec", "--agent-id", "a", "--member-id", "m"], "Missing argument 'COMMAND'.",
-     ("member", "exec")),
-    (["session", "show"], "Missing argument 'SESSION_ID'.", ("session", "show")),
-    (["agent", "list", "--agent-id"], "Option '--agent-id' requires an argument.",
-     ("agent", "list")),
-    (["session", "create", "--coding-agent", "foo"],
-     "Invalid value for '--coding-agent': 'foo' is not one of 'claude', 'codex'.",
-     ("session", "create")),
-    (["message", "poll", "--agent-id", "a", "--page-size", "abc"],
-     "Invalid value for '--page-size': 'abc' is not a valid integer.", ("message", "poll")),
-    (["message", "poll", "--agent-id", "a", "--page-size", "0"],
-     "Invalid value for '--page-size': 0 is not in the range x>=1.", ("message", "poll")),
-    (["message", "poll", "--agent-id", "a", "--wait", "x"],
-     "Invalid value for '--wait': 'x' is not a valid float.", ("message", "poll")),
-    (["message", "poll", "--agent-id", "a", "--wait", "0"],
-     "Invalid value for '--wait': 0.0 is not in the range 0<x<=3600.", ("message", "poll")),
-    (["message", "poll", "--agent-id", "a", "--wait", "3601"],
-     "Invalid value for '--wait': 3601.0 is not in the range 0<x<=3600.", ("message", "poll")),
-    (["message", "poll", "--agent-id", "a", "--wait", "nan"],
-     "Invalid value for '--wait': nan is not in the range 0<x<=3600.", ("message", "poll")),
-    (["member", "send-input", "--agent-id", "a", "--member-id", "m", "--choice", "4"],
-     "Invalid value for '--choice': 4 is not in the range 1<=x<=3.", ("member", "send-input")),
-    (["session", "list", "--all"], "No such option: --all", ("session", "list")),
-    (["session", "show", "a", "b", "c"], "Got unexpected extra arguments (b c)",
-     ("session", "show")),
-    (["session", "delete", "a", "b"], "Got unexpected extra argument (b)", ("session", "delete")),
-    (["message", "send", "--agent-id", "a", "--to", "b", "--text", "x", "--quiet", "--full"],
-     "--quiet and --full are mutually exclusive.", ("message", "send")),
-    (["agent", "list", "--full=yes", "--agent-id", "a"], "Option '--full' does not take a value.",
-     ("agent", "list")),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "argv, message, path",
+    [
+        (
+            ["agent", "list", "--json", "--agent-id", "x"],
+            "No such option: --json",
+            ("agent", "list"),
+        ),
+        (["agent", "list", "--session-id", "x"], "No such option: --session-id", ("agent", "list")),
+        (["--agent-id", "x", "agent", "list"], "No such option: --agent-id", ()),
+        (["bogus"], "No such command 'bogus'.", ()),
+        (["member", "bogus"], "No such command 'bogus'.", ("member",)),
+        (["agent", "list"], "Missing option '--agent-id'.", ("agent", "list")),
+        (
+            ["member", "delete", "--agent-id", "a"],
+            "Missing option '--member-id'.",
+            ("member", "delete"),
+        ),
+        (
+            ["member", "exec", "--agent-id", "a", "--member-id", "m"],
+            "Missing argument 'COMMAND'.",
+            ("member", "exec"),
+        ),
+        (["session", "show"], "Missing argument 'SESSION_ID'.", ("session", "show")),
+        (
+            ["agent", "list", "--agent-id"],
+            "Option '--agent-id' requires an argument.",
+            ("agent", "list"),
+        ),
+        (
+            ["session", "create", "--coding-agent", "foo"],
+            "Invalid value for '--coding-agent': 'foo' is not one of 'claude', 'codex'.",
+            ("session", "create"),
+        ),
+        (
+            ["message", "poll", "--agent-id", "a", "--page-size", "abc"],
+            "Invalid value for '--page-size': 'abc' is not a valid integer.",
+            ("message", "poll"),
+        ),
+        (
+            ["message", "poll", "--agent-id", "a", "--page-size", "0"],
+            "Invalid value for '--page-size': 0 is not in the range x>=1.",
+            ("message", "poll"),
+        ),
+        (
+            ["message", "poll", "--agent-id", "a", "--wait", "x"],
+            "Invalid value for '--wait': 'x' is not a valid float.",
+            ("message", "poll"),
+        ),
+        (
+            ["message", "poll", "--agent-id", "a", "--wait", "0"],
+            "Invalid value for '--wait': 0.0 is not in the range 0<x<=3600.",
+            ("message", "poll"),
+        ),
+        (
+            ["message", "poll", "--agent-id", "a", "--wait", "3601"],
+            "Invalid value for '--wait': 3601.0 is not in the range 0<x<=3600.",
+            ("message", "poll"),
+        ),
+        (
+            ["message", "poll", "--agent-id", "a", "--wait", "nan"],
+            "Invalid value for '--wait': nan is not in the range 0<x<=3600.",
+            ("message", "poll"),
+        ),
+        (
+            ["member", "send-input", "--agent-id", "a", "--member-id", "m", "--choice", "4"],
+            "Invalid value for '--choice': 4 is not in the range 1<=x<=3.",
+            ("member", "send-input"),
+        ),
+        (["session", "list", "--all"], "No such option: --all", ("session", "list")),
+        (
+            ["session", "show", "a", "b", "c"],
+            "Got unexpected extra arguments (b c)",
+            ("session", "show"),
+        ),
+        (
+            ["session", "delete", "a", "b"],
+            "Got unexpected extra argument (b)",
+            ("session", "delete"),
+        ),
+        (
+            ["message", "send", "--agent-id", "a", "--to", "b", "--text", "x", "--quiet", "--full"],
+            "--quiet and --full are mutually exclusive.",
+            ("message", "send"),
+        ),
+        (
+            ["agent", "list", "--full=yes", "--agent-id", "a"],
+            "Option '--full' does not take a value.",
+            ("agent", "list"),
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_usage_errors(argv, message, path):
     err = usage_error(argv)
     assert err.message == message
@@ -79,32 +132,65 @@ def test_misplaced_json_is_not_json_mode_but_global_json_is():
 
 
 def test_option_values_may_look_like_options():
-    p = parse(["--session-id", "s", "message", "send", "--agent-id", "a", "--to", "b",
-               "--text", "--help"])
+    p = parse(
+        ["--session-id", "s", "message", "send", "--agent-id", "a", "--to", "b", "--text", "--help"]
+    )
     assert p.help_text is None and p.options["text"] == "--help"
-    p = parse(["--session-id", "s", "message", "send", "--agent-id", "a", "--to", "b",
-               "--text", "-"])
+    p = parse(
+        ["--session-id", "s", "message", "send", "--agent-id", "a", "--to", "b", "--text", "-"]
+    )
     assert p.options["text"] == "-"
 
 
 def test_prompt_words_after_double_dash():
-    p = parse(["--session-id", "s", "member", "create", "--agent-id", "a", "--name", "n",
-               "--description", "d", "--", "--name", "{agent_id}", "x"])
+    p = parse(
+        [
+            "--session-id",
+            "s",
+            "member",
+            "create",
+            "--agent-id",
+            "a",
+            "--name",
+            "n",
+            "--description",
+            "d",
+            "--",
+            "--name",
+            "{agent_id}",
+            "x",
+        ]
+    )
     assert p.options["prompt"] == ("--name", "{agent_id}", "x")
     assert p.options["name"] == "n" and p.options["coding_agent"] == "claude"
 
 
 def test_lines_and_tail_are_one_option_and_ansi_pair():
-    p = parse(["--session-id", "s", "member", "capture", "--agent-id", "a", "--member-id", "m",
-               "--tail", "200", "--ansi", "--no-ansi"])
+    p = parse(
+        [
+            "--session-id",
+            "s",
+            "member",
+            "capture",
+            "--agent-id",
+            "a",
+            "--member-id",
+            "m",
+            "--tail",
+            "200",
+            "--ansi",
+            "--no-ansi",
+        ]
+    )
     assert p.options["lines"] == 200 and p.options["ansi"] is False
     p = parse(["--session-id", "s", "member", "capture", "--agent-id", "a", "--member-id", "m"])
     assert p.options["lines"] == 30 and p.options["ansi"] is False
 
 
 def test_short_force_flag():
-    p = parse(["--session-id", "s", "member", "delete", "--agent-id", "a", "--member-id", "m",
-               "-f"])
+    p = parse(
+        ["--session-id", "s", "member", "delete", "--agent-id", "a", "--member-id", "m", "-f"]
+    )
     assert p.options["force"] is True
 
 

@@ -16,9 +16,11 @@ pytestmark = pytest.mark.tmux
 
 
 def default_prompt(sid, aid, did) -> str:
-    return (f"Member of cafleet session {sid} (agent={aid}, director={did}).\n"
-            f"Load skill 'cafleet'. Bash auto-approves. Poll: cafleet --session-id {sid} "
-            f"message poll --agent-id {aid}")
+    return (
+        f"Member of cafleet session {sid} (agent={aid}, director={did}).\n"
+        f"Load skill 'cafleet'. Bash auto-approves. Poll: cafleet --session-id {sid} "
+        f"message poll --agent-id {aid}"
+    )
 
 
 class Fleet:
@@ -41,20 +43,32 @@ class Fleet:
 
     def member(self, verb, *argv, json_mode=False, env=None, timeout=60):
         head = ("--json",) if json_mode else ()
-        return self.run(*head, "--session-id", self.sid, "member", verb, *argv, env=env,
-                        timeout=timeout)
+        return self.run(
+            *head, "--session-id", self.sid, "member", verb, *argv, env=env, timeout=timeout
+        )
 
     def spawn(self, name, *extra, backend="claude", director=None, log=None) -> dict:
         """``member create --json``; waits for the stand-in's banner. Returns the JSON."""
         if log is not None:
             self.server.set_env("STANDIN_LOG", str(log))
-        result = self.member("create", "--agent-id", director or self.did, "--name", name,
-                             "--description", f"{name} does things", "--coding-agent",
-                             backend, *extra, json_mode=True)
+        result = self.member(
+            "create",
+            "--agent-id",
+            director or self.did,
+            "--name",
+            name,
+            "--description",
+            f"{name} does things",
+            "--coding-agent",
+            backend,
+            *extra,
+            json_mode=True,
+        )
         assert result.code == 0, result.err
         data = result.json
-        self.server.wait_for(data["placement"]["tmux_pane_id"], f"standin-{backend} argv=",
-                             timeout=15)
+        self.server.wait_for(
+            data["placement"]["tmux_pane_id"], f"standin-{backend} argv=", timeout=15
+        )
         return data
 
     def rows(self, sql, *params):
@@ -82,8 +96,9 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
     server = fleet.server
     alice_log, bob_log = tmp_path / "alice.log", tmp_path / "bob.log"
     server.set_env("STANDIN_LOG", str(alice_log))
-    text = fleet.member("create", "--agent-id", fleet.did[:8], "--name", "alice",
-                        "--description", "first member")
+    text = fleet.member(
+        "create", "--agent-id", fleet.did[:8], "--name", "alice", "--description", "first member"
+    )
     assert text.code == 0, text.err
     assert text.err == ""
     aid8, name, backend, pane = text.out.split()
@@ -91,47 +106,84 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
     alice_pane = pane.removeprefix("pane=")
     aid = fleet.rows("SELECT agent_id FROM agents WHERE name='alice'")[0][0]
     assert aid.startswith(aid8)
-    start = wait_log(alice_log, lambda ev: any(e["event"] == "start" for e in ev),
-                     timeout=15)[0]
-    assert start["argv"] == ["--permission-mode", "dontAsk", "--name", "alice",
-                             default_prompt(fleet.sid, aid, fleet.did)]
+    start = wait_log(alice_log, lambda ev: any(e["event"] == "start" for e in ev), timeout=15)[0]
+    assert start["argv"] == [
+        "--permission-mode",
+        "dontAsk",
+        "--name",
+        "alice",
+        default_prompt(fleet.sid, aid, fleet.did),
+    ]
     # -e CAFLEET_DATABASE_URL: the pane sees the caller's value, not the server's own.
     assert start["env"] == {"CAFLEET_DATABASE_URL": fleet.db.url}
     screen = server.wait_for(alice_pane, "standin-env CAFLEET_DATABASE_URL=")
-    assert "standin-claude argv=[\"--permission-mode\", \"dontAsk\", \"--name\", \"alice\"" \
-        in screen
+    assert 'standin-claude argv=["--permission-mode", "dontAsk", "--name", "alice"' in screen
     assert f"standin-env CAFLEET_DATABASE_URL={fleet.db.url}" in screen
-    server.wait_until(lambda: server.display(alice_pane, "#{pane_title}") == "alice",
-                      message="claude pane title")
+    server.wait_until(
+        lambda: server.display(alice_pane, "#{pane_title}") == "alice", message="claude pane title"
+    )
 
-    bob = fleet.spawn("bob", "--", "hi", "{agent_id}", "{{not", "a", "field}}",
-                      backend="codex", log=bob_log)
+    bob = fleet.spawn(
+        "bob", "--", "hi", "{agent_id}", "{{not", "a", "field}}", backend="codex", log=bob_log
+    )
     bid = bob["agent_id"]
     assert list(bob) == ["agent_id", "name", "registered_at", "placement"]
     assert bob["placement"] == {
-        "director_agent_id": fleet.did, "tmux_session": server.session,
-        "tmux_window_id": server.window, "tmux_pane_id": bob["placement"]["tmux_pane_id"],
-        "coding_agent": "codex", "created_at": bob["registered_at"]}
+        "director_agent_id": fleet.did,
+        "tmux_session": server.session,
+        "tmux_window_id": server.window,
+        "tmux_pane_id": bob["placement"]["tmux_pane_id"],
+        "coding_agent": "codex",
+        "created_at": bob["registered_at"],
+    }
     start = wait_log(bob_log, lambda ev: bool(ev), timeout=15)[0]
-    assert start["argv"] == ["--ask-for-approval", "never", "--sandbox", "workspace-write",
-                             f"hi {bid} {{not a field}}"]
+    assert start["argv"] == [
+        "--ask-for-approval",
+        "never",
+        "--sandbox",
+        "workspace-write",
+        f"hi {bid} {{not a field}}",
+    ]
 
     # -d: the Director's pane keeps focus; all three panes share the caller's window.
     assert server.display(server.first_pane, "#{pane_active}") == "1"
     bob_pane = bob["placement"]["tmux_pane_id"]
     assert set(server.window_panes()) == {server.first_pane, alice_pane, bob_pane}
-    assert fleet.rows("SELECT tmux_pane_id FROM agent_placements WHERE agent_id=?", aid) == \
-        [(alice_pane,)]
+    assert fleet.rows("SELECT tmux_pane_id FROM agent_placements WHERE agent_id=?", aid) == [
+        (alice_pane,)
+    ]
 
     listing = fleet.member("list", "--agent-id", fleet.did)
     lines = listing.out.splitlines()
     assert lines[0] == "2 members:"
-    assert lines[1].split() == ["agent_id", "name", "status", "backend", "session",
-                                "window_id", "pane_id", "created_at"]
-    assert lines[3].split()[:7] == [f"{aid[:12]}…", "alice", "active", "claude",
-                                    server.session, server.window, alice_pane]
-    assert lines[4].split()[:7] == [f"{bid[:12]}…", "bob", "active", "codex",
-                                    server.session, server.window, bob_pane]
+    assert lines[1].split() == [
+        "agent_id",
+        "name",
+        "status",
+        "backend",
+        "session",
+        "window_id",
+        "pane_id",
+        "created_at",
+    ]
+    assert lines[3].split()[:7] == [
+        aid[:8],
+        "alice",
+        "active",
+        "claude",
+        server.session,
+        server.window,
+        alice_pane,
+    ]
+    assert lines[4].split()[:7] == [
+        bid[:8],
+        "bob",
+        "active",
+        "codex",
+        server.session,
+        server.window,
+        bob_pane,
+    ]
     assert all(line == line.rstrip() for line in lines)
     as_json = fleet.member("list", "--agent-id", fleet.did, json_mode=True).json
     assert [m["agent_id"] for m in as_json] == [aid, bid]
@@ -139,15 +191,27 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
 
 def test_create_outside_tmux_registers_nothing(fleet):
     before = fleet.rows("SELECT count(*) FROM agents")
-    res = fleet.member("create", "--agent-id", fleet.did, "--name", "x", "--description", "y",
-                       env={"TMUX": None})
+    res = fleet.member(
+        "create", "--agent-id", fleet.did, "--name", "x", "--description", "y", env={"TMUX": None}
+    )
     assert (res.code, res.err) == (
-        1, "Error: cafleet member commands must be run inside a tmux session\n")
-    res = fleet.member("create", "--agent-id", fleet.did, "--name", "x", "--description", "y",
-                       env={"TMUX_PANE": None})
+        1,
+        "Error: cafleet member commands must be run inside a tmux session\n",
+    )
+    res = fleet.member(
+        "create",
+        "--agent-id",
+        fleet.did,
+        "--name",
+        "x",
+        "--description",
+        "y",
+        env={"TMUX_PANE": None},
+    )
     assert res.err == "Error: TMUX_PANE is not set; not running inside a tmux pane\n"
-    res = fleet.member("create", "--agent-id", fleet.did, "--name", "x", "--description", "y",
-                       "--", "{unknown}")
+    res = fleet.member(
+        "create", "--agent-id", fleet.did, "--name", "x", "--description", "y", "--", "{unknown}"
+    )
     assert res.code == 1
     assert res.err.startswith("Error: prompt resolution failed: Unknown placeholder 'unknown'")
     assert fleet.rows("SELECT count(*) FROM agents WHERE status='active'") == before
@@ -170,12 +234,15 @@ def test_capture_exec_ping_and_preview(fleet, tmp_path):
     assert (as_json["member_agent_id"], as_json["pane_id"], as_json["lines"]) == (aid, pane, 5)
     zero = fleet.member("capture", *ids(fleet, aid), "--lines", "0")
     assert (zero.code, zero.err) == (
-        1, "Error: capture failed: capture_pane: lines must be positive, got 0\n")
+        1,
+        "Error: capture failed: capture_pane: lines must be positive, got 0\n",
+    )
 
     target = tmp_path / "made by exec"
     done = fleet.member("exec", *ids(fleet, aid), f"  touch '{target}' && echo exec-ok  ")
-    assert done.out == (f"Sent bash command \"touch '{target}' && echo exec-ok\" to member "
-                        f"alice ({pane}).\n")
+    assert done.out == (
+        f"Sent bash command \"touch '{target}' && echo exec-ok\" to member alice ({pane}).\n"
+    )
     server.wait_until(target.exists, timeout=10, message="file created by member exec")
     server.wait_for(pane, "exec-ok")
     wait_log(log, lambda ev: any(e["event"] == "exec" and e["rc"] == 0 for e in ev))
@@ -187,8 +254,19 @@ def test_capture_exec_ping_and_preview(fleet, tmp_path):
     quiet = fleet.member("ping", *ids(fleet, aid), "--quiet")
     assert quiet.out == f"{aid[:8]}\n"
 
-    sent = fleet.run("--json", "--session-id", fleet.sid, "message", "send", "--agent-id",
-                     fleet.did, "--to", aid[:8], "--text", "hello from the director")
+    sent = fleet.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "message",
+        "send",
+        "--agent-id",
+        fleet.did,
+        "--to",
+        aid[:8],
+        "--text",
+        "hello from the director",
+    )
     assert sent.code == 0, sent.err
     assert sent.json["notification_sent"] is True
     task = sent.json["task"]
@@ -200,10 +278,12 @@ def test_capture_exec_ping_and_preview(fleet, tmp_path):
     assert f"got: {header}" in screen
     assert "got: hello from the director" in screen
 
-    activity = fleet.member("list", "--agent-id", fleet.did, "--activity",
-                            json_mode=True).json[0]
-    assert (activity["unread"], activity["last_recv"], activity["last_sent"]) == \
-        (1, task["ts"], None)
+    activity = fleet.member("list", "--agent-id", fleet.did, "--activity", json_mode=True).json[0]
+    assert (activity["unread"], activity["last_recv"], activity["last_sent"]) == (
+        1,
+        task["ts"],
+        None,
+    )
 
 
 def test_send_input_reaches_the_menu(fleet, tmp_path):
@@ -215,16 +295,25 @@ def test_send_input_reaches_the_menu(fleet, tmp_path):
     server.wait_for(pane, "choice> ")
     res = fleet.member("send-input", *ids(fleet, aid), "--choice", "2")
     assert (res.code, res.out) == (0, f"Sent choice 2 to member alice ({pane}).\n")
-    wait_log(log, lambda ev: {"event": "choice", "value": "2"} in
-             [{k: e.get(k) for k in ("event", "value")} for e in ev])
+    wait_log(
+        log,
+        lambda ev: (
+            {"event": "choice", "value": "2"}
+            in [{k: e.get(k) for k in ("event", "value")} for e in ev]
+        ),
+    )
     server.wait_for(pane, "chose: 2")
 
     server.run("send-keys", "-t", pane, "/menu", "Enter")
     server.wait_for(pane, "choice> ", count=2)
     text = "hi $HOME `id` 'q' C-c Enter ünï"
     res = fleet.member("send-input", *ids(fleet, aid), "--freetext", text, json_mode=True)
-    assert res.json == {"member_agent_id": aid, "pane_id": pane, "action": "freetext",
-                        "value": text}
+    assert res.json == {
+        "member_agent_id": aid,
+        "pane_id": pane,
+        "action": "freetext",
+        "value": text,
+    }
     events = wait_log(log, lambda ev: any(e["event"] == "freetext" for e in ev))
     assert [e["text"] for e in events if e["event"] == "freetext"] == [text]
 
@@ -240,8 +329,11 @@ def test_delete_closes_the_pane_and_force_kills(fleet):
 
     res = fleet.member("delete", *ids(fleet, aid[:8]))
     assert (res.code, res.err) == (0, "")
-    assert res.out.splitlines() == ["Member deleted.", f"  agent_id:  {aid}",
-                                    f"  pane_id:   {alice_pane} (closed)"]
+    assert res.out.splitlines() == [
+        "Member deleted.",
+        f"  agent_id:  {aid}",
+        f"  pane_id:   {alice_pane} (closed)",
+    ]
     assert not server.pane_alive(alice_pane)
     assert fleet.status(aid) == "deregistered"
 
@@ -274,20 +366,24 @@ def test_delete_timeout_keeps_the_member_then_force(fleet):
     err = res.err.splitlines()
     assert err[0] == f"Error: pane {pane} did not close within 15.0s after /exit."
     assert err[1] == f"--- pane {pane} tail (last 80 lines) ---"
-    tail = err[2:err.index("---")]
+    tail = err[2 : err.index("---")]
     assert "standin: ignoring /exit" in tail
     assert tail[-1] != ""  # trailing blank lines are removed
     assert err[-1] == (
         "Recovery: inspect with `cafleet member capture`, answer any prompt with `cafleet "
         "member send-input`, then re-run `cafleet member delete`. Or re-run with `--force` to "
-        "skip the wait and kill the pane.")
+        "skip the wait and kill the pane."
+    )
     assert "Usage:" not in res.err
     assert server.pane_alive(pane)
     assert fleet.status(aid) == "active"
 
     res = fleet.member("delete", *ids(fleet, aid), "-f")
-    assert res.out.splitlines() == ["Member deleted (--force).", f"  agent_id:  {aid}",
-                                    f"  pane_id:   {pane} (killed)"]
+    assert res.out.splitlines() == [
+        "Member deleted (--force).",
+        f"  agent_id:  {aid}",
+        f"  pane_id:   {pane} (killed)",
+    ]
     assert not server.pane_alive(pane)
     assert fleet.status(aid) == "deregistered"
 
@@ -295,8 +391,17 @@ def test_delete_timeout_keeps_the_member_then_force(fleet):
 # ------------------------------------------------------------------------------ cross-Director
 def test_cross_director_commands_are_refused_without_keystrokes(fleet, tmp_path):
     server = fleet.server
-    lead = fleet.run("--json", "--session-id", fleet.sid, "agent", "register", "--name",
-                     "lead", "--description", "a second director").json["agent_id"]
+    lead = fleet.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "agent",
+        "register",
+        "--name",
+        "lead",
+        "--description",
+        "a second director",
+    ).json["agent_id"]
     log = tmp_path / "theirs.log"
     theirs = fleet.spawn("theirs", director=lead, log=log)
     mid, pane = theirs["agent_id"], theirs["placement"]["tmux_pane_id"]
@@ -306,10 +411,15 @@ def test_cross_director_commands_are_refused_without_keystrokes(fleet, tmp_path)
     trap = tmp_path / "must-not-exist"
 
     refused = f"Error: agent {mid} is not a member of your team (director_agent_id={lead}).\n"
-    for verb, extra in [("capture", ()), ("send-input", ("--choice", "1")),
-                        ("send-input", ("--freetext", "hello")),
-                        ("exec", (f"touch {trap}",)), ("ping", ()), ("delete", ()),
-                        ("delete", ("--force",))]:
+    for verb, extra in [
+        ("capture", ()),
+        ("send-input", ("--choice", "1")),
+        ("send-input", ("--freetext", "hello")),
+        ("exec", (f"touch {trap}",)),
+        ("ping", ()),
+        ("delete", ()),
+        ("delete", ("--force",)),
+    ]:
         res = fleet.member(verb, *ids(fleet, mid), *extra)
         assert (res.code, res.out, res.err) == (1, "", refused), verb
     assert fleet.member("list", "--agent-id", fleet.did).out == "0 members.\n"

@@ -10,18 +10,54 @@ import pytest
 
 from tests.conftest import CAFLEET, seed_session
 
+pytestmark = pytest.mark.e2e
+
 
 def test_145_wait_returns_soon_after_a_send(fresh_db):
     fleet = seed_session(fresh_db)
-    bob = fresh_db.run("--json", "--session-id", fleet.sid, "agent", "register", "--name",
-                       "bob", "--description", "d").json["agent_id"]
-    waiter = subprocess.Popen([CAFLEET, "--json", "--session-id", fleet.sid, "message", "poll",
-                               "--agent-id", bob, "--wait", "30"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=fresh_db.env)
+    bob = fresh_db.run(
+        "--json",
+        "--session-id",
+        fleet.sid,
+        "agent",
+        "register",
+        "--name",
+        "bob",
+        "--description",
+        "d",
+    ).json["agent_id"]
+    waiter = subprocess.Popen(
+        [
+            CAFLEET,
+            "--json",
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            bob,
+            "--wait",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=fresh_db.env,
+    )
     time.sleep(2.0)  # the waiter is up and sleeping on an empty inbox
     assert waiter.poll() is None
-    sent = fresh_db.run("--session-id", fleet.sid, "message", "send", "--agent-id",
-                        fleet.director, "--to", bob, "--quiet", "--text", "wake up")
+    sent = fresh_db.run(
+        "--session-id",
+        fleet.sid,
+        "message",
+        "send",
+        "--agent-id",
+        fleet.director,
+        "--to",
+        bob,
+        "--quiet",
+        "--text",
+        "wake up",
+    )
     sent_at = time.monotonic()
     out, err = waiter.communicate(timeout=30)
     latency = time.monotonic() - sent_at
@@ -34,9 +70,22 @@ def test_145_wait_returns_soon_after_a_send(fresh_db):
 def test_146_148_wait_times_out_empty_and_sleeps(fresh_db):
     fleet = seed_session(fresh_db)
     start = time.monotonic()
-    proc = subprocess.Popen([CAFLEET, "--session-id", fleet.sid, "message", "poll",
-                             "--agent-id", fleet.director, "--wait", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=fresh_db.env)
+    proc = subprocess.Popen(
+        [
+            CAFLEET,
+            "--session-id",
+            fleet.sid,
+            "message",
+            "poll",
+            "--agent-id",
+            fleet.director,
+            "--wait",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=fresh_db.env,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - start
     out = proc.stdout.read().decode()
@@ -52,5 +101,6 @@ def test_146_148_wait_times_out_empty_and_sleeps(fresh_db):
 def test_147_wait_out_of_range(fresh_db, value, shown):
     r = fresh_db.run("--session-id", "s", "message", "poll", "--agent-id", "a", "--wait", value)
     assert r.code == 2
-    assert r.err.endswith(f"Error: Invalid value for '--wait': {shown} is not in the range "
-                          "0<x<=3600.\n")
+    assert r.err.endswith(
+        f"Error: Invalid value for '--wait': {shown} is not in the range 0<x<=3600.\n"
+    )

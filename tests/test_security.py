@@ -32,8 +32,14 @@ def mode(path) -> int:
 
 
 def run_with_umask(db, umask, *argv):
-    return subprocess.run([CAFLEET, *argv], env=db.env, capture_output=True, text=True,
-                          preexec_fn=lambda: os.umask(umask), timeout=60)
+    return subprocess.run(
+        [CAFLEET, *argv],
+        env=db.env,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(umask),
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("umask", [0o000, 0o002, 0o022])
@@ -50,7 +56,7 @@ def test_db_init_is_private_whatever_the_umask(file_db, umask):
 def test_db_init_repairs_a_loose_database_file(fresh_db):
     os.chmod(fresh_db.path, 0o644)
     r = fresh_db.run("db", "init")
-    assert (r.code, r.out) == (0, "Already at head (0001_initial); nothing to do.\n")
+    assert (r.code, r.out) == (0, "Already at head (0002_delivery_states); nothing to do.\n")
     assert mode(fresh_db.path) == 0o600
 
 
@@ -62,9 +68,20 @@ def test_wal_and_shm_are_private_while_in_use(fresh_db):
     try:
         reader.execute("SELECT count(*) FROM tasks").fetchall()
         for umask in (0o000, 0o022):
-            r = run_with_umask(fresh_db, umask, "--session-id", fleet.sid, "message", "send",
-                               "--agent-id", fleet.director, "--to", fleet.admin, "--text",
-                               "private")
+            r = run_with_umask(
+                fresh_db,
+                umask,
+                "--session-id",
+                fleet.sid,
+                "message",
+                "send",
+                "--agent-id",
+                fleet.director,
+                "--to",
+                fleet.admin,
+                "--text",
+                "private",
+            )
             assert r.returncode == 0, r.stderr
             for suffix in ("-wal", "-shm"):
                 companion = Path(f"{fresh_db.path}{suffix}")
@@ -77,11 +94,20 @@ def test_wal_and_shm_are_private_while_in_use(fresh_db):
 
 def test_commands_other_than_db_init_never_loosen_modes(fresh_db):
     fleet = seed_session(fresh_db)
-    for argv in (["session", "list"],
-                 ["--session-id", fleet.sid, "message", "broadcast", "--agent-id",
-                  fleet.director, "--text", "x"],
-                 ["--session-id", fleet.sid, "agent", "register", "--name", "n",
-                  "--description", "d"]):
+    for argv in (
+        ["session", "list"],
+        [
+            "--session-id",
+            fleet.sid,
+            "message",
+            "broadcast",
+            "--agent-id",
+            fleet.director,
+            "--text",
+            "x",
+        ],
+        ["--session-id", fleet.sid, "agent", "register", "--name", "n", "--description", "d"],
+    ):
         r = run_with_umask(fresh_db, 0o000, *argv)
         assert r.returncode == 0, r.stderr
         assert mode(fresh_db.path.parent) == 0o700 and mode(fresh_db.path) == 0o600
@@ -89,26 +115,34 @@ def test_commands_other_than_db_init_never_loosen_modes(fresh_db):
 
 def test_admin_secret_key_is_private_and_stable(fresh_db):
     key = fresh_db.path.parent / "secret_key"
-    assert not key.exists()
+    assert mode(key) == 0o600  # db init creates it once the database is at head
     for _ in range(2):
-        proc = subprocess.run([CAFLEET, "django", "check"], env=fresh_db.env,
-                              capture_output=True, text=True, preexec_fn=lambda: os.umask(0),
-                              timeout=60)
+        proc = subprocess.run(
+            [CAFLEET, "django", "check"],
+            env=fresh_db.env,
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: os.umask(0),
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         assert mode(key) == 0o600
     first = key.read_text()
-    proc = subprocess.run([CAFLEET, "django", "check"], env=fresh_db.env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [CAFLEET, "django", "check"], env=fresh_db.env, capture_output=True, text=True, timeout=60
+    )
     assert key.read_text() == first and len(first.strip()) >= 50
 
 
+@pytest.mark.e2e
 def test_secret_key_is_never_written_where_db_init_did_not_run(tmp_path):
     url = f"sqlite:///{tmp_path}/absent/registry.db"
     db = FileDB(tmp_path / "absent" / "registry.db", url, subprocess_env(url))
     r = db.run("session", "list")
     assert r.code == 1
-    proc = subprocess.run([CAFLEET, "django", "check"], env=db.env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [CAFLEET, "django", "check"], env=db.env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "absent").exists()
 
@@ -133,8 +167,9 @@ def shell_calls(tree: ast.AST, label: str) -> list[str]:
         if name in ("system", "popen", "getoutput", "getstatusoutput"):
             found.append(f"{label}:{node.lineno} {name}()")
         for kw in node.keywords:
-            if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant)
-                                          and kw.value.value is False):
+            if kw.arg == "shell" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is False
+            ):
                 found.append(f"{label}:{node.lineno} shell=")
     return found
 
@@ -149,8 +184,10 @@ def test_no_code_path_starts_a_shell():
 
 
 def test_the_shell_scan_can_fail():
-    tree = ast.parse("import subprocess, os\nsubprocess.run('x', shell=True)\n"
-                     "os.system('y')\nsubprocess.run(['z'], shell=False)\n")
+    tree = ast.parse(
+        "import subprocess, os\nsubprocess.run('x', shell=True)\n"
+        "os.system('y')\nsubprocess.run(['z'], shell=False)\n"
+    )
     assert shell_calls(tree, "t") == ["t:2 shell=", "t:3 system()"]
 
 
@@ -161,16 +198,26 @@ def test_admin_responses_carry_browser_hardening(client, admin_user):
     assert page["X-Frame-Options"] == "DENY"
     assert page["X-Content-Type-Options"] == "nosniff"
     assert page.cookies["cafleet_csrftoken"]["samesite"] == "Lax"
-    login = client.post("/admin/login/", {"username": admin_user.username,
-                                          "password": "password", "next": "/admin/"})
+    login = client.post(
+        "/admin/login/",
+        {"username": admin_user.username, "password": "password", "next": "/admin/"},
+    )
     assert login.status_code == 302, login.content[:500]
     session = login.cookies["cafleet_sessionid"]
     assert session["httponly"] and session["samesite"] == "Lax"
 
 
 def test_served_settings_have_debug_off(fresh_db):
-    code = ("from cafleet_project.cli import setup_django; setup_django(('server',)); "
-            "from django.conf import settings; print(settings.DEBUG)")
-    proc = subprocess.run([sys.executable, "-c", code], env=fresh_db.env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    code = (
+        "from cafleet_project.cli import setup_django; setup_django(('server',)); "
+        "from django.conf import settings; print(settings.DEBUG)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=fresh_db.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr

@@ -22,9 +22,12 @@ import pytest
 
 from tests.conftest import CAFLEET, subprocess_env
 
+pytestmark = pytest.mark.e2e
 START_TIMEOUT = 60
-LINK = re.compile(r"One-time login link \(single use, valid 15 minutes\): "
-                  r"(http://([^/]+)(/admin/login/link/[A-Za-z0-9_-]{20,}/))$")
+LINK = re.compile(
+    r"One-time login link \(single use, valid 15 minutes\): "
+    r"(http://([^/]+)(/admin/login/link/[A-Za-z0-9_-]{20,}/))$"
+)
 
 
 def free_port() -> int:
@@ -38,23 +41,31 @@ def server_db(tmp_path_factory):
     """One initialised database for the module (the server never changes the schema)."""
     path = tmp_path_factory.mktemp("server") / "data" / "registry.db"
     env = subprocess_env(f"sqlite:///{path}")
-    proc = subprocess.run([CAFLEET, "db", "init"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [CAFLEET, "db", "init"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return path, env
 
 
 class Server:
     def __init__(self, argv, env):
-        self.proc = subprocess.Popen([CAFLEET, "server", *argv], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [CAFLEET, "server", *argv],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.lines: list[str] = []
         reader = threading.Thread(target=self._read_two_lines, daemon=True)
         reader.start()
         reader.join(START_TIMEOUT)
         if len(self.lines) < 2:
             self.stop()
-            raise AssertionError(f"server did not start: {self.lines!r} {self.proc.stderr.read()!r}")
+            raise AssertionError(
+                f"server did not start: {self.lines!r} {self.proc.stderr.read()!r}"
+            )
         self.banner, second = self.lines
         match = LINK.fullmatch(second)
         assert match, second
@@ -93,8 +104,9 @@ def start(server_db):
         server.stop()
 
 
-def request(port: int, path: str, *, method="GET", cookie: str | None = None,
-            host: str = "127.0.0.1") -> tuple[int, dict, bytes]:
+def request(
+    port: int, path: str, *, method="GET", cookie: str | None = None, host: str = "127.0.0.1"
+) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection(host, port, timeout=30)
     headers = {"Cookie": cookie} if cookie else {}
     conn.request(method, path, headers=headers)
@@ -130,8 +142,10 @@ def listening_addresses(port: int) -> set[str]:
 def test_default_server(start, server_db):
     port = free_port()
     server = start("--port", port)
-    assert server.banner == \
-        f"Serving the cafleet admin at http://127.0.0.1:{port}/admin/ (Ctrl-C to stop)."
+    assert (
+        server.banner
+        == f"Serving the cafleet admin at http://127.0.0.1:{port}/admin/ (Ctrl-C to stop)."
+    )
     assert server.netloc == f"127.0.0.1:{port}"
 
     # Loopback only (127.0.0.1 is 0100007F in /proc/net/tcp).
@@ -167,8 +181,9 @@ def test_default_server(start, server_db):
 
     # The first run made an admin user with no usable password.
     con = sqlite3.connect(server_db[0])
-    users = con.execute("SELECT username, password, is_superuser, is_staff, is_active "
-                        "FROM auth_user").fetchall()
+    users = con.execute(
+        "SELECT username, password, is_superuser, is_staff, is_active FROM auth_user"
+    ).fetchall()
     con.close()
     assert len(users) == 1
     name, password, *flags = users[0]
@@ -196,16 +211,25 @@ def test_each_start_prints_a_fresh_link_for_the_same_user(start, server_db):
 def test_environment_sets_host_and_port_and_flags_win(start):
     port = free_port()
     server = start(env={"CAFLEET_BROKER_PORT": str(port), "CAFLEET_BROKER_HOST": "127.0.0.1"})
-    assert server.banner == \
-        f"Serving the cafleet admin at http://127.0.0.1:{port}/admin/ (Ctrl-C to stop)."
+    assert (
+        server.banner
+        == f"Serving the cafleet admin at http://127.0.0.1:{port}/admin/ (Ctrl-C to stop)."
+    )
     assert request(port, "/")[0] == 302
     server.stop()
 
     flag_port = free_port()
-    server = start("--host", "127.0.0.1", "--port", flag_port,
-                   env={"CAFLEET_BROKER_PORT": str(port), "CAFLEET_BROKER_HOST": "0.0.0.0"})
-    assert server.banner == \
-        f"Serving the cafleet admin at http://127.0.0.1:{flag_port}/admin/ (Ctrl-C to stop)."
+    server = start(
+        "--host",
+        "127.0.0.1",
+        "--port",
+        flag_port,
+        env={"CAFLEET_BROKER_PORT": str(port), "CAFLEET_BROKER_HOST": "0.0.0.0"},
+    )
+    assert (
+        server.banner
+        == f"Serving the cafleet admin at http://127.0.0.1:{flag_port}/admin/ (Ctrl-C to stop)."
+    )
     code, _, err = server.stop()
     assert code == 0 and err == ""  # no non-loopback warning: the flag won
 
@@ -213,13 +237,17 @@ def test_environment_sets_host_and_port_and_flags_win(start):
 def test_non_loopback_address_warns(start):
     port = free_port()
     server = start("--host", "0.0.0.0", "--port", port)
-    assert server.banner == \
-        f"Serving the cafleet admin at http://0.0.0.0:{port}/admin/ (Ctrl-C to stop)."
+    assert (
+        server.banner
+        == f"Serving the cafleet admin at http://0.0.0.0:{port}/admin/ (Ctrl-C to stop)."
+    )
     assert request(port, "/static/admin/css/base.css")[0] == 200
     code, _, err = server.stop()
     assert code == 0
-    assert err == (f"Warning: serving on a non-loopback address; anyone who can reach "
-                   f"0.0.0.0:{port} can try to log in.\n")
+    assert err == (
+        f"Warning: serving on a non-loopback address; anyone who can reach "
+        f"0.0.0.0:{port} can try to log in.\n"
+    )
 
 
 def test_loopback_server_refuses_foreign_host_names(start):
@@ -233,8 +261,13 @@ def test_loopback_server_refuses_foreign_host_names(start):
 
 # ------------------------------------------------------------------------------ errors
 def run_server(env, *argv, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([CAFLEET, "server", *map(str, argv)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [CAFLEET, "server", *map(str, argv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_port_in_use(server_db):
@@ -252,8 +285,10 @@ def test_port_in_use(server_db):
 def test_bad_port_environment_value(server_db, value):
     proc = run_server({**server_db[1], "CAFLEET_BROKER_PORT": value})
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr == (f"Error: invalid value for CAFLEET_BROKER_PORT: '{value}' "
-                           "(expected a port number 1-65535).\n")
+    assert proc.stderr == (
+        f"Error: invalid value for CAFLEET_BROKER_PORT: '{value}' "
+        "(expected a port number 1-65535).\n"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "65536", "x"])
@@ -278,11 +313,25 @@ def test_unknown_host(server_db):
 
 
 def test_help_documents_host_port_and_login():
-    proc = subprocess.run([CAFLEET, "server", "--help"], capture_output=True, text=True,
-                          env={**os.environ}, timeout=60)
+    proc = subprocess.run(
+        [CAFLEET, "server", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=60,
+    )
     assert proc.returncode == 0
     text = proc.stdout
-    for needle in ("--host ADDR", "--port INTEGER", "CAFLEET_BROKER_HOST", "127.0.0.1",
-                   "CAFLEET_BROKER_PORT", "8000", "one-time login link", "15 minutes",
-                   "createsuperuser", "changepassword"):
+    for needle in (
+        "--host ADDR",
+        "--port INTEGER",
+        "CAFLEET_BROKER_HOST",
+        "127.0.0.1",
+        "CAFLEET_BROKER_PORT",
+        "8000",
+        "one-time login link",
+        "15 minutes",
+        "createsuperuser",
+        "changepassword",
+    ):
         assert needle in text, needle

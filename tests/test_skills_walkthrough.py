@@ -56,8 +56,9 @@ def example(relpath: str, *path: str, showing: str = "", after: str = "") -> Sni
             continue
         if parse(to_argv(snip.text)[0]).path == path:
             return snip
-    raise AssertionError(f"{relpath} has no example of 'cafleet {' '.join(path)}' "
-                         f"showing {showing!r}")
+    raise AssertionError(
+        f"{relpath} has no example of 'cafleet {' '.join(path)}' showing {showing!r}"
+    )
 
 
 def fill(snip: Snippet, ids: dict[str, str], values: dict[str, str] | None = None) -> list[str]:
@@ -83,7 +84,7 @@ def heredoc_block(relpath: str, marker: str) -> tuple[int, str]:
     start = next(i for i, line in enumerate(lines) if marker in line)
     tag = re.search(r"<<'?(\w+)'?", lines[start]).group(1)
     end = next(i for i in range(start + 1, len(lines)) if lines[i].strip() == tag)
-    return start + 1, "\n".join(lines[start:end + 1]) + "\n"
+    return start + 1, "\n".join(lines[start : end + 1]) + "\n"
 
 
 # ------------------------------------------------------------------------------ the team
@@ -100,12 +101,15 @@ class Walk:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
         return env
 
-    def run(self, snip: Snippet, ids: dict, values: dict | None = None, *, pane: str,
-            code: int = 0):
+    def run(
+        self, snip: Snippet, ids: dict, values: dict | None = None, *, pane: str, code: int = 0
+    ):
         argv = fill(snip, ids, values)
         result = self.db.run(*argv, env=self.env(pane))
-        assert result.code == code, (f"{snip.where}: cafleet {shlex.join(argv)}\n"
-                                     f"exit {result.code}\n{result.out}{result.err}")
+        assert result.code == code, (
+            f"{snip.where}: cafleet {shlex.join(argv)}\n"
+            f"exit {result.code}\n{result.out}{result.err}"
+        )
         return result
 
 
@@ -118,8 +122,12 @@ def test_director_walkthrough(walk):
     server = walk.server
 
     # 1. SKILL.md: create the session from the Director's pane; 7 lines, id, Director id.
-    created = walk.run(example(SKILL, "session", "create"), {}, {"--label": "walk-through"},
-                       pane=walk.director_pane)
+    created = walk.run(
+        example(SKILL, "session", "create"),
+        {},
+        {"--label": "walk-through"},
+        pane=walk.director_pane,
+    )
     lines = created.lines
     assert len(lines) == 7, created.out
     sid, did = lines[0], lines[1]
@@ -128,8 +136,11 @@ def test_director_walkthrough(walk):
     director = {"session-id": sid, "agent-id": did}
 
     # 2. director.md: spawn Claude-B; its 8-character id is typed back from now on.
-    spawned = walk.run(example(DIRECTOR, "member", "create", showing="--name Claude-B"),
-                       director, pane=walk.director_pane)
+    spawned = walk.run(
+        example(DIRECTOR, "member", "create", showing="--name Claude-B"),
+        director,
+        pane=walk.director_pane,
+    )
     member8, name, backend, pane_word = spawned.out.split()
     assert (name, backend) == ("Claude-B", "backend=claude")
     member_pane = pane_word.removeprefix("pane=")
@@ -146,9 +157,13 @@ def test_director_walkthrough(walk):
 
     # 3. SKILL.md: the Director messages the member; the preview lands in its pane.
     body = "Please review PR #42 and reply when done."
-    sent = walk.run(example(SKILL, "message", "send"), {**director, "other-id": member8},
-                    {"--text": body}, pane=walk.director_pane)
-    assert sent.lines[0] == "Message sent."
+    sent = walk.run(
+        example(SKILL, "message", "send"),
+        {**director, "other-id": member8},
+        {"--text": body},
+        pane=walk.director_pane,
+    )
+    assert sent.lines[0] == "Message sent. Preview delivered."
     task8 = sent.lines[1][1:9]
     assert sent.lines[1].startswith(f"[{task8} | from:{did[:8]} | ")
     assert sent.lines[2] == body
@@ -157,8 +172,11 @@ def test_director_walkthrough(walk):
     assert header and header.group(1, 2) == (task8, did[:8]), screen
 
     # director.md: capture shows the same preview from the Director's side.
-    captured = walk.run(example(DIRECTOR, "member", "capture"),
-                        {**director, "member-id": member8}, pane=walk.director_pane)
+    captured = walk.run(
+        example(DIRECTOR, "member", "capture"),
+        {**director, "member-id": member8},
+        pane=walk.director_pane,
+    )
     assert f"[cafleet msg {task8} from {did[:8]} " in captured.out
 
     # 4. SKILL.md, as the member: poll, ack with the id typed back from the header, poll.
@@ -166,18 +184,24 @@ def test_director_walkthrough(walk):
     inbox = walk.run(example(SKILL, "message", "poll"), member, pane=member_pane)
     assert inbox.lines[0].startswith(f"[{task8} | from:{did[:8]} | ")
     assert inbox.lines[1] == body
-    acked = walk.run(example(SKILL, "message", "ack", after="## Inline preview"),
-                     {**member, "task-id": header.group(1)}, pane=member_pane)
+    acked = walk.run(
+        example(SKILL, "message", "ack", after="## Inline preview"),
+        {**member, "task-id": header.group(1)},
+        pane=member_pane,
+    )
     assert acked.lines[0] == "Message acknowledged."
-    assert walk.run(example(SKILL, "message", "poll"), member,
-                    pane=member_pane).out == "No messages found.\n"
+    assert (
+        walk.run(example(SKILL, "message", "poll"), member, pane=member_pane).out
+        == "No messages found.\n"
+    )
 
     # 5. SKILL.md: the member replies with the quoted-heredoc example, run by sh as written.
     line, script = heredoc_block(SKILL, "| cafleet ")
     for key, value in {**member, "other-id": did}.items():
         script = script.replace(f"<{key}>", value)
-    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True,
-                          env=walk.env(member_pane), timeout=60)
+    proc = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env=walk.env(member_pane), timeout=60
+    )
     assert proc.returncode == 0, f"{SKILL}:{line}: {proc.stderr}"
     reply8 = proc.stdout.splitlines()[1][1:9]
     server.wait_for(walk.director_pane, f"[cafleet msg {reply8} from {member8} ")
@@ -187,28 +211,36 @@ def test_director_walkthrough(walk):
     #    in full (SKILL.md), acks it (SKILL.md).
     inbox = walk.run(example(RECOVERY, "message", "poll"), director, pane=walk.director_pane)
     assert inbox.lines[0].startswith(f"[{reply8} | from:{member8} | ")
-    shown = walk.run(example(SKILL, "message", "show"), {**director, "task-id": reply8},
-                     pane=walk.director_pane)
+    shown = walk.run(
+        example(SKILL, "message", "show"), {**director, "task-id": reply8}, pane=walk.director_pane
+    )
     assert "Line one keeps its $dollars and `backticks`.\nLine two.\n" in shown.out
-    walk.run(example(SKILL, "message", "ack"), {**director, "task-id": reply8},
-             pane=walk.director_pane)
+    walk.run(
+        example(SKILL, "message", "ack"), {**director, "task-id": reply8}, pane=walk.director_pane
+    )
 
     # 7. recovery.md shutdown protocol (step 1, stopping the /loop, has no cafleet command):
     #    member delete -> member list empty -> session delete -> session list without it.
     shutdown = "## Shutdown protocol"
-    deleted = walk.run(example(RECOVERY, "member", "delete", after=shutdown),
-                       {**director, "member-id": member8}, pane=walk.director_pane)
+    deleted = walk.run(
+        example(RECOVERY, "member", "delete", after=shutdown),
+        {**director, "member-id": member8},
+        pane=walk.director_pane,
+    )
     assert deleted.lines[0] == "Member deleted."
     assert deleted.lines[2].split() == ["pane_id:", member_pane, "(closed)"]
     assert not server.pane_alive(member_pane)
-    emptied = walk.run(example(RECOVERY, "member", "list", after=shutdown), director,
-                       pane=walk.director_pane)
+    emptied = walk.run(
+        example(RECOVERY, "member", "list", after=shutdown), director, pane=walk.director_pane
+    )
     assert emptied.out == "0 members.\n"
-    gone = walk.run(example(RECOVERY, "session", "delete", after=shutdown), director,
-                    pane=walk.director_pane)
+    gone = walk.run(
+        example(RECOVERY, "session", "delete", after=shutdown), director, pane=walk.director_pane
+    )
     assert gone.out == f"Deleted session {sid}. Deregistered 2 agents.\n"
-    remaining = walk.run(example(RECOVERY, "session", "list", after=shutdown), {},
-                         pane=walk.director_pane)
+    remaining = walk.run(
+        example(RECOVERY, "session", "list", after=shutdown), {}, pane=walk.director_pane
+    )
     assert sid not in remaining.out
     # session delete does not close panes: the Director's own pane is still there.
     assert server.pane_alive(walk.director_pane)

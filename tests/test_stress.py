@@ -14,7 +14,7 @@ import pytest
 
 from bench.bench_throughput import run_load, seed, summarise, verify
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 SECONDS = 60.0 if LONG else 6.0
@@ -22,8 +22,7 @@ SECONDS = 60.0 if LONG else 6.0
 
 def _run(db, *, seconds, writers, pollers, ackers):
     ids = seed(db.env, senders=writers, recipients=4)
-    load = run_load(db.env, ids, seconds=seconds, writers=writers, pollers=pollers,
-                    ackers=ackers)
+    load = run_load(db.env, ids, seconds=seconds, writers=writers, pollers=pollers, ackers=ackers)
     problems = verify(db.path, load)
     summary = summarise(load)
     print(f"\nload {writers}w/{pollers}p/{ackers}a for {seconds}s: {summary}")

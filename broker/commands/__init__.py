@@ -1,25 +1,77 @@
 """Command handlers, one module per noun (db, session, agent, message, member, doctor,
-server). Each module exposes ``HANDLERS``: verb → ``handler(parsed, out)``.
+server, django), and :func:`dispatch`, the one place that runs a command.
 
-Handlers parse nothing (``broker.grammar`` did) and render through ``broker.output``; the
-work is in ``broker.services``. ``broker/management/commands/<noun>.py`` wraps each module
-as a Django management command; the ``cafleet`` entry point calls ``dispatch`` directly so
-that it does not import Django's command framework on every call.
+The grammar table (``broker.grammar``) names each command's handler and what it needs;
+``dispatch`` establishes those needs in the contract's order (cli.md §2.8) and hands the
+handler a :class:`Call`. Handlers parse nothing, check nothing that the table declares, and
+render through ``broker.output``; the work is in ``broker.services`` / ``broker.members``.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
 from importlib import import_module
 
-SESSION_REQUIRED = ("--session-id <uuid> is required for this subcommand. Create a session "
-                    "with 'cafleet session create' and pass its id.")
+SESSION_REQUIRED = (
+    "--session-id <uuid> is required for this subcommand. Create a session "
+    "with 'cafleet session create' and pass its id."
+)
+
+
+@dataclass
+class Call:
+    """One command invocation as its handler sees it."""
+
+    parsed: object  # broker.grammar.Parsed
+    session_id: str | None = None  # resolved --session-id (commands that need a session)
+    agent_id: str | None = None  # resolved --agent-id (commands that act as an agent)
+    caller: tuple[str, str, str] | None = None  # the caller's tmux pane, when resolved
+    checked: object = None  # what the command's validator returned
+
+    @property
+    def options(self) -> dict:
+        return self.parsed.options
+
+    @property
+    def tmux(self):
+        from broker import tmux
+
+        return tmux
+
+
+def load(dotted: str):
+    """The function named ``"package.module:function"``."""
+    module, _, name = dotted.partition(":")
+    return getattr(import_module(module), name)
 
 
 def dispatch(parsed, out) -> None:
-    """Run one command. The ``--session-id`` requirement is checked before anything else."""
+    """Run one parsed command: the checks of cli.md §2.8 steps 2-6, then its handler."""
     from broker.exceptions import CafleetError
 
-    if parsed.command.needs_session and not parsed.session_id:
+    cmd = parsed.command
+    call = Call(parsed)
+    if cmd.needs_session and not parsed.session_id:  # step 2
         raise CafleetError(SESSION_REQUIRED)
-    noun = parsed.path[0]
-    module = import_module(f"broker.commands.{noun}")
-    verb = parsed.path[1] if len(parsed.path) > 1 else ""
-    module.HANDLERS[verb](parsed, out)
+    if cmd.validator:  # step 3
+        call.checked = load(cmd.validator)(call)
+    if cmd.tmux == "guard":  # step 4
+        call.tmux.require_tmux()
+    elif cmd.tmux == "pane":
+        call.tmux.require_tmux()
+        call.caller = call.tmux.require_caller_pane()
+    elif cmd.tmux:
+        call.caller = load(cmd.tmux)(call)
+    if cmd.database or cmd.needs_session:  # step 5
+        from broker.database import ensure_ready
+
+        ensure_ready()
+    if cmd.needs_session:  # step 6
+        from broker.ids import resolve_session
+
+        call.session_id = resolve_session(parsed.session_id)
+    if cmd.agent:
+        from broker.ids import resolve_agent
+
+        call.agent_id = resolve_agent(call.session_id, parsed.options["agent_id"])
+    load(cmd.handler)(call, out)

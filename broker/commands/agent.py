@@ -1,44 +1,53 @@
 """``cafleet agent register|deregister|list|show`` (cli.md §4.3)."""
 
-from broker.cli_support import ready_session, reject_controls
+from broker.cli_support import reject_controls
 from broker.output import agent_full, agent_slim, agent_text, field_line, placement_dict
 
 
-def register(parsed, out) -> None:
-    from broker.services import agent_register, check_not_reserved
+def check_register(call) -> None:
+    from broker.services import check_not_reserved
 
-    opts = parsed.options
-    reject_controls("--name", opts["name"])
-    reject_controls("--description", opts["description"])
-    check_not_reserved(opts["name"])
-    session_id = ready_session(parsed)
-    agent = agent_register(session_id=session_id, name=opts["name"],
-                           description=opts["description"], skills_json=opts["skills"])
+    reject_controls("--name", call.options["name"])
+    reject_controls("--description", call.options["description"])
+    check_not_reserved(call.options["name"])
+
+
+def register(call, out) -> None:
+    from broker.services import agent_register
+
+    opts = call.options
+    agent = agent_register(
+        session_id=call.session_id,
+        name=opts["name"],
+        description=opts["description"],
+        skills_json=opts["skills"],
+    )
     if out.json_mode:
-        out.json({"agent_id": agent.agent_id, "name": agent.name,
-                  "registered_at": agent.registered_at})
+        out.json(
+            {"agent_id": agent.agent_id, "name": agent.name, "registered_at": agent.registered_at}
+        )
         return
-    out.text(f"Agent registered successfully!\n  agent_id:  {agent.agent_id}\n"
-             + field_line("  name:      ", agent.name))
+    out.text(
+        f"Agent registered successfully!\n  agent_id:  {agent.agent_id}\n"
+        + field_line("  name:      ", agent.name)
+    )
 
 
-def deregister(parsed, out) -> None:
+def deregister(call, out) -> None:
     from broker.services import agent_deregister
 
-    session_id = ready_session(parsed)
-    agent_deregister(session_id=session_id, agent_ref=parsed.options["agent_id"])
+    agent_deregister(session_id=call.session_id, agent_ref=call.agent_id)
     if out.json_mode:
         out.json({"status": "deregistered"})
     else:
         out.text("Agent deregistered successfully.")
 
 
-def list_(parsed, out) -> None:
+def list_(call, out) -> None:
     from broker.services import agent_list
 
-    session_id = ready_session(parsed)
-    agents = agent_list(session_id=session_id, agent_ref=parsed.options["agent_id"])
-    full = parsed.options["full"]
+    agents = agent_list(session_id=call.session_id, agent_ref=call.agent_id)
+    full = call.options["full"]
     if out.json_mode:
         out.json([agent_full(a) if full else agent_slim(a) for a in agents])
     elif not agents:
@@ -47,13 +56,13 @@ def list_(parsed, out) -> None:
         out.text("\n\n".join(agent_text(a, full=full) for a in agents))
 
 
-def show(parsed, out) -> None:
+def show(call, out) -> None:
     from broker.services import agent_show
 
-    session_id = ready_session(parsed)
-    opts = parsed.options
-    agent, placement = agent_show(session_id=session_id, agent_ref=opts["agent_id"],
-                                  target_ref=opts["target_id"])
+    opts = call.options
+    agent, placement = agent_show(
+        session_id=call.session_id, agent_ref=call.agent_id, target_ref=opts["target_id"]
+    )
     if not out.json_mode:
         out.text(agent_text(agent, full=opts["full"]))
         return
@@ -66,7 +75,3 @@ def show(parsed, out) -> None:
         if placement is not None:
             data["coding_agent"] = placement.coding_agent
     out.json(data)
-
-
-HANDLERS = {"register": register, "deregister": deregister, "list": list_, "show": show}
-

@@ -1,12 +1,7 @@
 """``cafleet db init``: Django migrations, idempotent (cli.md §4.1)."""
 
 
-
-def init(parsed, out) -> None:
+def init(call, out) -> None:
     from broker.database import db_init
 
     out.text(db_init())
-
-
-HANDLERS = {"init": init}
-

@@ -1,64 +1,89 @@
 """``cafleet member create|delete|list|capture|send-input|exec|ping`` (cli.md §4.5).
 
-Check order (cli.md §2.8, §4.5): the ``--session-id`` requirement (``dispatch``), then
-input validation (exit 2), then the tmux guard, then database readiness, then id resolution
-and the target checks (``broker.members``), then the effects and the output.
+``broker.commands.dispatch`` runs the checks of cli.md §2.8 that the grammar table
+declares (the validators and the tmux prerequisite below, database readiness, id
+resolution); the target checks are in ``broker.members``; handlers render the result.
 """
 
 import os
 
-from broker import members
-from broker.cli_support import ready_session, reject_controls, tmux_module
+from broker.cli_support import reject_controls
 from broker.exceptions import ValidationError
 from broker.output import field_line
 
-ELLIPSIS = "…"
-ID_WIDTH = 14
-
 
 # ------------------------------------------------------------------------------ create
-def create(parsed, out) -> None:
-    from broker.members import member_create, member_preflight
+def check_create(call) -> None:
+    reject_controls("--name", call.options["name"])
+    reject_controls("--description", call.options["description"])
 
-    opts = parsed.options
-    reject_controls("--name", opts["name"])
-    reject_controls("--description", opts["description"])
-    tmux = tmux_module()
-    caller = member_preflight(name=opts["name"], coding_agent=opts["coding_agent"], tmux=tmux)
-    session_id = ready_session(parsed)
+
+def preflight(call) -> tuple[str, str, str]:
+    """Reserved name, tmux guard, backend binary, caller pane (cli.md §4.5.1 steps 2-5)."""
+    from broker.members import member_preflight
+
+    opts = call.options
+    return member_preflight(name=opts["name"], coding_agent=opts["coding_agent"], tmux=call.tmux)
+
+
+def create(call, out) -> None:
+    from broker.members import member_create
+
+    opts = call.options
     agent, placement = member_create(
-        session_id=session_id, director_ref=opts["agent_id"], name=opts["name"],
-        description=opts["description"], coding_agent=opts["coding_agent"],
-        prompt=opts.get("prompt") or (), caller=caller, tmux=tmux, environ=os.environ,
-        warn=out.warn)
+        session_id=call.session_id,
+        director_ref=call.agent_id,
+        name=opts["name"],
+        description=opts["description"],
+        coding_agent=opts["coding_agent"],
+        prompt=opts.get("prompt") or (),
+        caller=call.caller,
+        tmux=call.tmux,
+        environ=os.environ,
+        warn=out.warn,
+    )
     if out.json_mode:
-        out.json({"agent_id": agent.agent_id, "name": agent.name,
-                  "registered_at": agent.registered_at, "placement": placement.as_dict()})
+        out.json(
+            {
+                "agent_id": agent.agent_id,
+                "name": agent.name,
+                "registered_at": agent.registered_at,
+                "placement": placement.as_dict(),
+            }
+        )
     elif opts["full"]:
-        out.text("\n".join([
-            "Member registered and spawned.",
-            f"  agent_id:  {agent.agent_id}",
-            field_line("  name:      ", agent.name),
-            f"  backend:   {placement.coding_agent}",
-            f"  pane_id:   {placement.tmux_pane_id}",
-            f"  window_id: {placement.tmux_window_id}",
-        ]))
+        out.text(
+            "\n".join(
+                [
+                    "Member registered and spawned.",
+                    f"  agent_id:  {agent.agent_id}",
+                    field_line("  name:      ", agent.name),
+                    f"  backend:   {placement.coding_agent}",
+                    f"  pane_id:   {placement.tmux_pane_id}",
+                    f"  window_id: {placement.tmux_window_id}",
+                ]
+            )
+        )
     else:
-        out.text(f"{agent.agent_id[:8]} {agent.name} backend={placement.coding_agent} "
-                 f"pane={placement.tmux_pane_id}")
+        out.text(
+            f"{agent.agent_id[:8]} {agent.name} backend={placement.coding_agent} "
+            f"pane={placement.tmux_pane_id}"
+        )
 
 
 # ------------------------------------------------------------------------------ delete
-def delete(parsed, out) -> None:
+def delete(call, out) -> None:
     from broker.members import member_delete
 
-    opts = parsed.options
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
+    opts = call.options
     member_id, header, status = member_delete(
-        session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"],
-        force=opts["force"], tmux=tmux, warn=out.warn)
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
+        member_ref=opts["member_id"],
+        force=opts["force"],
+        tmux=call.tmux,
+        warn=out.warn,
+    )
     if out.json_mode:
         out.json({"agent_id": member_id, "pane_status": status})
     else:
@@ -66,15 +91,27 @@ def delete(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ list
-DEFAULT_COLUMNS = (("agent_id", 14), ("name", 8), ("status", 6), ("backend", 7),
-                   ("session", 7), ("window_id", 9), ("pane_id", 7), ("created_at", 20))
-ACTIVITY_COLUMNS = (("agent_id", 14), ("name", 8), ("status", 6), ("last_sent", 9),
-                    ("last_recv", 9), ("last_ack", 9), ("idle", 5), ("unread", 6))
-
-
-def short_id(agent_id: str) -> str:
-    """An id longer than the column: its first 12 characters + ``…``."""
-    return agent_id if len(agent_id) <= ID_WIDTH else agent_id[:12] + ELLIPSIS
+DEFAULT_COLUMNS = (
+    ("agent_id", 8),
+    ("name", 8),
+    ("status", 6),
+    ("backend", 7),
+    ("session", 7),
+    ("window_id", 9),
+    ("pane_id", 7),
+    ("created_at", 20),
+)
+ACTIVITY_COLUMNS = (
+    ("agent_id", 8),
+    ("name", 8),
+    ("status", 6),
+    ("last_sent", 9),
+    ("last_recv", 9),
+    ("last_ack", 9),
+    ("idle", 5),
+    ("unread", 6),
+    ("held", 4),
+)
 
 
 def clock_part(ts: str | None) -> str:
@@ -105,12 +142,23 @@ def table_line(cells, widths) -> str:
 
 def list_row(row, activity: bool) -> list[str]:
     agent, placement = row.agent, row.placement
-    head = [short_id(agent.agent_id), agent.name, agent.status]
+    head = [agent.agent_id[:8], agent.name, agent.status]  # id8, as in every text table
     if activity:
-        return head + [clock_part(row.last_sent), clock_part(row.last_recv),
-                       clock_part(row.last_ack), idle_text(row.idle), str(row.unread)]
-    return head + [placement.coding_agent, placement.tmux_session, placement.tmux_window_id,
-                   placement.tmux_pane_id or "(pending)", placement.created_at]
+        return head + [
+            clock_part(row.last_sent),
+            clock_part(row.last_recv),
+            clock_part(row.last_ack),
+            idle_text(row.idle),
+            str(row.unread),
+            str(row.held),
+        ]
+    return head + [
+        placement.coding_agent,
+        placement.tmux_session,
+        placement.tmux_window_id,
+        placement.tmux_pane_id or "(pending)",
+        placement.created_at,
+    ]
 
 
 def render_list(rows, activity: bool) -> str:
@@ -118,31 +166,48 @@ def render_list(rows, activity: bool) -> str:
         return "0 members."
     columns = ACTIVITY_COLUMNS if activity else DEFAULT_COLUMNS
     names = [c for c, _ in columns]
-    widths = [w for _, w in columns]
-    lines = ["1 member:" if len(rows) == 1 else f"{len(rows)} members:",
-             table_line(names, widths), table_line(["-" * w for w in widths], widths)]
-    lines += [table_line(list_row(r, activity), widths) for r in rows]
+    cells = [list_row(r, activity) for r in rows]
+    # Each column is as wide as its longest value (never below its minimum), so a long
+    # name or tmux session name never pushes the rest of its row out of line.
+    widths = [max([w] + [len(str(c[i])) for c in cells]) for i, (_, w) in enumerate(columns)]
+    lines = [
+        "1 member:" if len(rows) == 1 else f"{len(rows)} members:",
+        table_line(names, widths),
+        table_line(["-" * w for w in widths], widths),
+    ]
+    lines += [table_line(c, widths) for c in cells]
     return "\n".join(lines)
 
 
 def list_json(row, activity: bool) -> dict:
     agent = row.agent
-    data = {"agent_id": agent.agent_id, "name": agent.name, "description": agent.description,
-            "status": agent.status, "registered_at": agent.registered_at,
-            "placement": row.placement.as_dict()}
+    data = {
+        "agent_id": agent.agent_id,
+        "name": agent.name,
+        "description": agent.description,
+        "status": agent.status,
+        "registered_at": agent.registered_at,
+        "placement": row.placement.as_dict(),
+    }
     if activity:
-        data.update(last_sent=row.last_sent, last_recv=row.last_recv, last_ack=row.last_ack,
-                    idle=row.idle, unread=row.unread)
+        data.update(
+            last_sent=row.last_sent,
+            last_recv=row.last_recv,
+            last_ack=row.last_ack,
+            idle=row.idle,
+            unread=row.unread,
+            held=row.held,
+        )
     return data
 
 
-def list_(parsed, out) -> None:
-    from broker.members import member_list
+def list_(call, out) -> None:
+    from broker.member_list import member_list
 
-    opts = parsed.options
-    session_id = ready_session(parsed)
-    rows = member_list(session_id=session_id, agent_ref=opts["agent_id"],
-                       activity=opts["activity"])
+    opts = call.options
+    rows = member_list(
+        session_id=call.session_id, agent_ref=call.agent_id, activity=opts["activity"]
+    )
     if out.json_mode:
         out.json([list_json(r, opts["activity"]) for r in rows])
     else:
@@ -150,54 +215,66 @@ def list_(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ capture
-def capture(parsed, out) -> None:
+def capture(call, out) -> None:
     from broker.members import member_capture
 
-    opts = parsed.options
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
+    opts = call.options
     target, content = member_capture(
-        session_id=session_id, agent_ref=opts["agent_id"], member_ref=opts["member_id"],
-        lines=opts["lines"], ansi=opts["ansi"], tmux=tmux)
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
+        member_ref=opts["member_id"],
+        lines=opts["lines"],
+        ansi=opts["ansi"],
+        tmux=call.tmux,
+    )
     if out.json_mode:
-        out.json({"member_agent_id": target.member_id, "pane_id": target.pane,
-                  "lines": opts["lines"], "content": content})
+        out.json(
+            {
+                "member_agent_id": target.member_id,
+                "pane_id": target.pane,
+                "lines": opts["lines"],
+                "content": content,
+            }
+        )
     else:
         out.raw(content)
 
 
 # ------------------------------------------------------------------------------ send-input
-def validate_send_input(choice, freetext) -> None:
+def check_send_input(call) -> None:
     """cli.md §4.5.5 validation, in order (exit 2)."""
+    choice, freetext = call.options["choice"], call.options["freetext"]
     if freetext is not None and freetext.lstrip().startswith("!"):
-        raise ValidationError("--freetext may not start with '!' — that triggers the coding "
-                              "agent's shell-execution shortcut. Use 'cafleet member exec' for "
-                              "shell dispatch instead.")
+        raise ValidationError(
+            "--freetext may not start with '!' — that triggers the coding "
+            "agent's shell-execution shortcut. Use 'cafleet member exec' for "
+            "shell dispatch instead."
+        )
     if (choice is None) == (freetext is None):
-        raise ValidationError("--choice and --freetext are mutually exclusive; supply exactly "
-                              "one.")
+        raise ValidationError("--choice and --freetext are mutually exclusive; supply exactly one.")
     if freetext is not None and ("\n" in freetext or "\r" in freetext):
         raise ValidationError("free text may not contain newlines.")
 
 
-def send_input(parsed, out) -> None:
+def send_input(call, out) -> None:
     from broker.members import member_send_input
 
-    opts = parsed.options
+    opts = call.options
     choice, freetext = opts["choice"], opts["freetext"]
-    validate_send_input(choice, freetext)
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
-    target = member_send_input(session_id=session_id, agent_ref=opts["agent_id"],
-                               member_ref=opts["member_id"], choice=choice, freetext=freetext,
-                               tmux=tmux)
+    target = member_send_input(
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
+        member_ref=opts["member_id"],
+        choice=choice,
+        freetext=freetext,
+        tmux=call.tmux,
+    )
     name, pane = target.member.name, target.pane
     if out.json_mode:
         action, value = ("choice", str(choice)) if freetext is None else ("freetext", freetext)
-        out.json({"member_agent_id": target.member_id, "pane_id": pane, "action": action,
-                  "value": value})
+        out.json(
+            {"member_agent_id": target.member_id, "pane_id": pane, "action": action, "value": value}
+        )
     elif freetext is None:
         out.text(f"Sent choice {choice} to member {name} ({pane}).")
     else:
@@ -205,8 +282,9 @@ def send_input(parsed, out) -> None:
 
 
 # ------------------------------------------------------------------------------ exec
-def validate_command(command: str) -> str:
+def check_exec(call) -> str:
     """cli.md §4.5.6 validation (exit 2); returns the stripped command."""
+    command = call.options["command"]
     if "\n" in command or "\r" in command:
         raise ValidationError("command may not contain newlines.")
     if not command.strip():
@@ -214,42 +292,38 @@ def validate_command(command: str) -> str:
     return command.strip()
 
 
-def exec_(parsed, out) -> None:
+def exec_(call, out) -> None:
     from broker.members import member_exec
 
-    opts = parsed.options
-    command = validate_command(opts["command"])
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
-    target = member_exec(session_id=session_id, agent_ref=opts["agent_id"],
-                         member_ref=opts["member_id"], command=command, tmux=tmux)
+    opts = call.options
+    command = call.checked
+    target = member_exec(
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
+        member_ref=opts["member_id"],
+        command=command,
+        tmux=call.tmux,
+    )
     if out.json_mode:
-        out.json({"member_agent_id": target.member_id, "pane_id": target.pane,
-                  "command": command})
+        out.json({"member_agent_id": target.member_id, "pane_id": target.pane, "command": command})
     else:
-        out.text(f"Sent bash command {command!r} to member {target.member.name} "
-                 f"({target.pane}).")
+        out.text(f"Sent bash command {command!r} to member {target.member.name} ({target.pane}).")
 
 
 # ------------------------------------------------------------------------------ ping
-def ping(parsed, out) -> None:
+def ping(call, out) -> None:
     from broker.members import member_ping
 
-    opts = parsed.options
-    tmux = tmux_module()
-    members.tmux_guard(tmux)
-    session_id = ready_session(parsed)
-    target = member_ping(session_id=session_id, agent_ref=opts["agent_id"],
-                         member_ref=opts["member_id"], tmux=tmux)
+    opts = call.options
+    target = member_ping(
+        session_id=call.session_id,
+        agent_ref=call.agent_id,
+        member_ref=opts["member_id"],
+        tmux=call.tmux,
+    )
     if out.json_mode:
         out.json({"member_agent_id": target.member_id, "pane_id": target.pane})
     elif opts["quiet"]:
         out.text(target.member_id[:8])
     else:
-        out.text(f"Pinged member {target.member.name} ({target.pane}) — poll keystroke "
-                 "dispatched.")
-
-
-HANDLERS = {"create": create, "delete": delete, "list": list_, "capture": capture,
-            "send-input": send_input, "exec": exec_, "ping": ping}
+        out.text(f"Pinged member {target.member.name} ({target.pane}) — poll keystroke dispatched.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import logging
-import os
 import re
 import signal
 import socket
@@ -22,33 +21,23 @@ import sys
 
 from broker.exceptions import CafleetError
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 THREADS = 4
 _USERNAME_BAD = re.compile(r"[^\w.@+-]")
 
 
 # ------------------------------------------------------------------------------ options
-def listen_port(parsed, environ=os.environ) -> int:
-    value = parsed.options.get("port")
-    if value is not None:
-        return value  # the grammar already checked 1-65535 (exit 2 otherwise)
-    raw = environ.get("CAFLEET_BROKER_PORT")
-    if raw is None:
-        return DEFAULT_PORT
-    text = raw.strip()
-    port = int(text) if re.fullmatch(r"[0-9]{1,5}", text) else 0
-    if not 1 <= port <= 65535:
-        raise CafleetError(f"invalid value for CAFLEET_BROKER_PORT: '{raw}' "
-                           "(expected a port number 1-65535).")
-    return port
+def check_listen(call) -> tuple[str, int]:
+    """Host and port: the flag, else ``CAFLEET_BROKER_HOST`` / ``CAFLEET_BROKER_PORT``."""
+    from broker import conf
 
-
-def listen_host(parsed, environ=os.environ) -> str:
-    value = parsed.options.get("host")
-    if value is None:
-        value = environ.get("CAFLEET_BROKER_HOST") or DEFAULT_HOST
-    return value
+    opts = call.options
+    host = opts.get("host")
+    if host is None:
+        host = conf.broker_host()
+    port = opts.get("port")  # the grammar already checked 1-65535 (exit 2 otherwise)
+    if port is None:
+        port = conf.broker_port()
+    return host, port
 
 
 def url_host(host: str) -> str:
@@ -59,8 +48,14 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` binds to; raises CafleetError with the resolver's reason."""
     lookup = None if host == "*" else host.strip("[]")
     try:
-        infos = socket.getaddrinfo(lookup, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
-                                   socket.IPPROTO_TCP, socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            lookup,
+            port,
+            socket.AF_UNSPEC,
+            socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
+            socket.AI_PASSIVE,
+        )
     except (socket.gaierror, UnicodeError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise CafleetError(f"cannot listen on {host}:{port}: {reason}") from None
@@ -83,15 +78,17 @@ def is_loopback(host: str, addresses: list[str]) -> bool:
 
 
 def non_loopback_warning(host: str, port: int) -> str:
-    return (f"Warning: serving on a non-loopback address; anyone who can reach "
-            f"{host}:{port} can try to log in.")
+    return (
+        f"Warning: serving on a non-loopback address; anyone who can reach "
+        f"{host}:{port} can try to log in."
+    )
 
 
 # ------------------------------------------------------------------------------ admin user
 def local_username() -> str:
     try:
         name = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in the environment or passwd
+    except Exception:  # no login name in the environment or passwd
         name = ""
     name = _USERNAME_BAD.sub("_", name)[:150].strip("_")
     return name or "admin"
@@ -105,8 +102,9 @@ def ensure_admin_user():
 
     user_model = get_user_model()
     wanted = local_username()
-    admins = user_model.objects.filter(is_superuser=True, is_staff=True, is_active=True) \
-        .order_by("pk")
+    admins = user_model.objects.filter(is_superuser=True, is_staff=True, is_active=True).order_by(
+        "pk"
+    )
     user = admins.filter(username=wanted).first() or admins.first()
     if user is not None:
         return user
@@ -154,9 +152,18 @@ def create_server(host: str, port: int):
         raise CafleetError(f"cannot listen on {host}:{port}: {exc}") from None
 
 
-def server(parsed, out) -> None:
-    host = listen_host(parsed)
-    port = listen_port(parsed)
+def _ensure_secret_key(path: str) -> None:
+    """The admin's stable key, created only now that the database passed its checks."""
+    from cafleet_project import secretkey
+
+    try:
+        secretkey.ensure(path)
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+
+
+def server(call, out) -> None:
+    host, port = call.checked
     signal.signal(signal.SIGTERM, _stop)
     try:
         serve(host, port, out)
@@ -168,7 +175,8 @@ def serve(host: str, port: int, out) -> None:
     from broker import loginlink
     from broker.database import ensure_ready
 
-    ensure_ready()
+    path = ensure_ready()
+    _ensure_secret_key(path)
     addresses = resolve(host, port)
     loopback = is_loopback(host, addresses)
     if not loopback:
@@ -184,8 +192,10 @@ def serve(host: str, port: int, out) -> None:
         token = loginlink.issue(user.pk)
         base = f"http://{url_host(host)}:{port}"
         out.text(f"Serving the cafleet admin at {base}/admin/ (Ctrl-C to stop).")
-        out.text(f"One-time login link (single use, valid 15 minutes): "
-                 f"{base}{loginlink.login_path(token)}")
+        out.text(
+            f"One-time login link (single use, valid 15 minutes): "
+            f"{base}{loginlink.login_path(token)}"
+        )
         out.stdout.flush()
         _configure_logging()
         wsgi_server.run()  # returns on Ctrl-C / SIGTERM after stopping its workers
@@ -194,6 +204,3 @@ def serve(host: str, port: int, out) -> None:
             wsgi_server.close()
         except OSError:
             pass
-
-
-HANDLERS = {"": server}

@@ -1,0 +1,460 @@
+"""The command table: every cafleet command, option and argument (cli.md §1), and for each
+command its handler and what ``broker.commands.dispatch`` establishes first.
+
+Handlers are named by ``"module:function"`` strings so that this module, and the parser that
+reads it (``broker.grammar``), import nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from broker.registry import Arg, Command, Group, Opt
+
+# --------------------------------------------------------------------------- options
+AGENT_ID = Opt(
+    ("--agent-id",),
+    "agent_id",
+    required=True,
+    metavar="ID",
+    help="Your own agent id (full UUID or a unique 8+ character prefix).",
+)
+MEMBER_ID = Opt(
+    ("--member-id",),
+    "member_id",
+    required=True,
+    metavar="ID",
+    help="The member's agent id (full or 8+ character prefix).",
+)
+TASK_ID = Opt(
+    ("--task-id",),
+    "task_id",
+    required=True,
+    metavar="ID",
+    help="Task (message) id, full or 8+ character prefix.",
+)
+FULL = Opt(("--full",), "full", kind="flag", help="Show every field; cut nothing.")
+QUIET = Opt(("--quiet",), "quiet", kind="flag", help="Print only the 8-character id.")
+JSON_LOCAL = Opt(("--json",), "json", kind="flag", help="JSON output (same as the global --json).")
+CODING_AGENT = Opt(
+    ("--coding-agent",),
+    "coding_agent",
+    kind="choice",
+    choices=("claude", "codex"),
+    metavar="[claude|codex]",
+    default="claude",
+    help="Coding agent backend (default: claude).",
+)
+TEXT = Opt(("--text",), "text", metavar="TEXT", help="Message body, or '-' to read it from stdin.")
+TEXT_FILE = Opt(
+    ("--text-file",), "text_file", metavar="PATH", help="Read the message body from this file."
+)
+NAME = Opt(("--name",), "name", required=True, help="Agent name.")
+DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
+
+BODY = (TEXT, TEXT_FILE)
+SESSION_ID = Arg("SESSION_ID", "session_ref")
+QUIET_FULL = (("quiet", "full"),)
+BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
+
+
+def _in(noun: str, function: str) -> str:
+    return f"broker.commands.{noun}:{function}"
+
+
+def _session_command(noun: str, name: str, help: str, options, args=(), **kw) -> Command:
+    """A command that acts in a session as ``--agent-id`` (agent, message, member)."""
+    fn = kw.pop("function", name.replace("-", "_"))
+    return Command(
+        name,
+        help,
+        tuple(options),
+        tuple(args),
+        needs_session=True,
+        agent=True,
+        handler=_in(noun, fn),
+        **kw,
+    )
+
+
+def _session_table_command(name: str, help: str, options=(), args=(SESSION_ID,)) -> Command:
+    """``session list|show|delete``: the sessions table, no tmux."""
+    fn = "list_" if name == "list" else name
+    return Command(name, help, options, args, handler=_in("session", fn), database=True)
+
+
+def _task_command(name: str, help: str, *, quiet: bool = False) -> Command:
+    """``message ack|cancel|show``: one task by ``--task-id``."""
+    return _session_command(
+        "message",
+        name,
+        help,
+        (AGENT_ID, TASK_ID, FULL, QUIET) if quiet else (AGENT_ID, TASK_ID, FULL),
+        validator=_in("message", "check_limit"),
+        exclusive=QUIET_FULL if quiet else (),
+    )
+
+
+GROUPS: tuple[Group, ...] = (
+    Group(
+        "db",
+        "Database schema management.",
+        (
+            Command(
+                "init",
+                "Create the database or apply pending migrations (idempotent).",
+                handler=_in("db", "init"),
+                full_settings=True,
+            ),
+        ),
+    ),
+    Group(
+        "session",
+        "Create, list, show and delete sessions.",
+        (
+            Command(
+                "create",
+                "Create a session bound to the calling tmux pane.",
+                (
+                    Opt(("--label",), "label", help="Free-text label."),
+                    CODING_AGENT,
+                    JSON_LOCAL,
+                    FULL,
+                ),
+                handler=_in("session", "create"),
+                validator=_in("session", "check_label"),
+                tmux=_in("session", "session_pane"),
+                database=True,
+            ),
+            _session_table_command("list", "List live sessions.", (JSON_LOCAL,), ()),
+            _session_table_command("show", "Show one session (live or deleted).", (JSON_LOCAL,)),
+            _session_table_command("delete", "Soft-delete a session and deregister its agents."),
+        ),
+    ),
+    Group(
+        "agent",
+        "Register, list, show and deregister agents.",
+        (
+            Command(
+                "register",
+                "Register an agent (no pane, no previews).",
+                (
+                    NAME,
+                    DESCRIPTION,
+                    Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
+                ),
+                needs_session=True,
+                handler=_in("agent", "register"),
+                validator=_in("agent", "check_register"),
+            ),
+            _session_command("agent", "deregister", "Deregister an agent.", (AGENT_ID,)),
+            _session_command(
+                "agent",
+                "list",
+                "List active agents of the session.",
+                (AGENT_ID, FULL),
+                function="list_",
+            ),
+            _session_command(
+                "agent",
+                "show",
+                "Show one active agent.",
+                (
+                    AGENT_ID,
+                    Opt(
+                        ("--id",),
+                        "target_id",
+                        required=True,
+                        metavar="ID",
+                        help="The agent to show.",
+                    ),
+                    FULL,
+                ),
+            ),
+        ),
+    ),
+    Group(
+        "message",
+        "Send, broadcast, poll, acknowledge, cancel and show messages.",
+        (
+            _session_command(
+                "message",
+                "send",
+                "Send a message to one agent.",
+                (
+                    AGENT_ID,
+                    Opt(("--to",), "to", required=True, metavar="ID", help="Recipient agent id."),
+                    *BODY,
+                    FULL,
+                    QUIET,
+                ),
+                validator=_in("message", "check_body"),
+                exclusive=QUIET_FULL,
+                epilog=BODY_EPILOG,
+            ),
+            _session_command(
+                "message",
+                "broadcast",
+                "Send a message to every active agent of the session.",
+                (AGENT_ID, *BODY, FULL),
+                validator=_in("message", "check_body"),
+                epilog=BODY_EPILOG,
+            ),
+            _session_command(
+                "message",
+                "poll",
+                "List messages in your inbox (unread only by default).",
+                (
+                    AGENT_ID,
+                    Opt(("--all",), "all", kind="flag", help="Include acknowledged and canceled."),
+                    Opt(
+                        ("--since",),
+                        "since",
+                        metavar="TS",
+                        help="Only messages at or after this ISO-8601 timestamp.",
+                    ),
+                    Opt(
+                        ("--page-size",),
+                        "page_size",
+                        kind="int",
+                        minimum=1,
+                        metavar="INTEGER",
+                        help="At most N messages.",
+                    ),
+                    Opt(
+                        ("--wait",),
+                        "wait",
+                        kind="float",
+                        minimum=0,
+                        maximum=3600,
+                        min_open=True,
+                        metavar="SECONDS",
+                        help="Block until a message arrives (0 < S <= 3600).",
+                    ),
+                    FULL,
+                ),
+                validator=_in("message", "check_poll"),
+            ),
+            _task_command("ack", "Acknowledge a message you received.", quiet=True),
+            _task_command("cancel", "Cancel a message you sent, before it is acknowledged."),
+            _task_command("show", "Show one message of the session."),
+        ),
+    ),
+    Group(
+        "member",
+        "Director commands: spawn, inspect, drive and delete member panes.",
+        (
+            _session_command(
+                "member",
+                "create",
+                "Register a member and spawn its coding agent in a new pane.",
+                (AGENT_ID, NAME, DESCRIPTION, CODING_AGENT, FULL),
+                (
+                    Arg(
+                        "PROMPT",
+                        "prompt",
+                        required=False,
+                        many=True,
+                        help="Custom spawn prompt, after --.",
+                    ),
+                ),
+                validator=_in("member", "check_create"),
+                tmux=_in("member", "preflight"),
+                epilog=(
+                    "  Words after -- form the spawn prompt; placeholders {session_id},",
+                    "  {agent_id}, {director_agent_id}; double literal braces ({{, }}).",
+                ),
+            ),
+            _session_command(
+                "member",
+                "delete",
+                "Send /exit to a member's pane, wait, and deregister it.",
+                (
+                    AGENT_ID,
+                    MEMBER_ID,
+                    Opt(
+                        ("--force", "-f"),
+                        "force",
+                        kind="flag",
+                        help="Kill the pane instead of /exit.",
+                    ),
+                ),
+                tmux="guard",
+            ),
+            _session_command(
+                "member",
+                "list",
+                "List your members.",
+                (
+                    AGENT_ID,
+                    Opt(
+                        ("--activity",),
+                        "activity",
+                        kind="flag",
+                        help="Add last_sent/last_recv/last_ack/idle/unread.",
+                    ),
+                ),
+                function="list_",
+            ),
+            _session_command(
+                "member",
+                "capture",
+                "Print the last lines of a member's pane.",
+                (
+                    AGENT_ID,
+                    MEMBER_ID,
+                    Opt(
+                        ("--lines", "--tail"),
+                        "lines",
+                        kind="int",
+                        metavar="INTEGER",
+                        default=30,
+                        help="Number of lines (default 30).",
+                    ),
+                    Opt(
+                        ("--ansi",),
+                        "ansi",
+                        kind="flag",
+                        off_names=("--no-ansi",),
+                        default=False,
+                        help="Keep escape sequences (default --no-ansi cleans them).",
+                    ),
+                    FULL,
+                ),
+                tmux="guard",
+            ),
+            _session_command(
+                "member",
+                "send-input",
+                "Answer a member's AskUserQuestion menu.",
+                (
+                    AGENT_ID,
+                    MEMBER_ID,
+                    Opt(
+                        ("--choice",),
+                        "choice",
+                        kind="int",
+                        minimum=1,
+                        maximum=3,
+                        metavar="INTEGER",
+                        help="Press 1, 2 or 3.",
+                    ),
+                    Opt(("--freetext",), "freetext", help="Pick option 4 and type this text."),
+                ),
+                validator=_in("member", "check_send_input"),
+                tmux="guard",
+            ),
+            _session_command(
+                "member",
+                "exec",
+                "Run a shell command in a member's pane ('! <command>').",
+                (AGENT_ID, MEMBER_ID),
+                (Arg("COMMAND", "command"),),
+                function="exec_",
+                validator=_in("member", "check_exec"),
+                tmux="guard",
+            ),
+            _session_command(
+                "member",
+                "ping",
+                "Type the poll command into a member's pane.",
+                (AGENT_ID, MEMBER_ID, QUIET),
+                tmux="guard",
+            ),
+        ),
+    ),
+)
+
+TOP_COMMANDS: tuple[Command, ...] = (
+    Command(
+        "doctor",
+        "Show the calling tmux pane's identifiers.",
+        handler=_in("doctor", "doctor"),
+        tmux="pane",
+    ),
+    Command(
+        "server",
+        "Serve the Django admin web view.",
+        (
+            Opt(
+                ("--host",),
+                "host",
+                metavar="ADDR",
+                help="Address to bind (CAFLEET_BROKER_HOST, default 127.0.0.1).",
+            ),
+            Opt(
+                ("--port",),
+                "port",
+                kind="int",
+                minimum=1,
+                maximum=65535,
+                metavar="INTEGER",
+                help="Port (CAFLEET_BROKER_PORT, default 8000).",
+            ),
+        ),
+        handler=_in("server", "server"),
+        validator=_in("server", "check_listen"),
+        full_settings=True,
+        epilog=(
+            "  Login: every admin page needs a login. On start the server prints a",
+            "  one-time login link (single use, valid 15 minutes) for the local admin",
+            "  user, created on first run. Manage users with",
+            "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'.",
+        ),
+    ),
+    Command(
+        "deliver",
+        "Run the delivery worker: offer held inline previews again until they go out.",
+        (
+            Opt(
+                ("--background",),
+                "background",
+                kind="flag",
+                help="Start the worker detached (log beside the database) and return.",
+            ),
+        ),
+        handler=_in("deliver", "deliver"),
+        validator=_in("deliver", "check_settings"),
+        database=True,
+        epilog=(
+            "  One worker per database and host (a lease with a heartbeat). Commands that",
+            "  leave a preview held start one in the background by themselves unless",
+            "  CAFLEET_DELIVERY_AUTOSTART=0. The worker never types anything of its own: it",
+            "  only offers held previews through the pane gate. It exits after",
+            "  CAFLEET_DELIVERY_IDLE_EXIT seconds (default 180) with nothing held; a preview",
+            "  held longer than CAFLEET_DELIVERY_HOLD_TIMEOUT seconds (default 300) is",
+            "  reported once to the member's Director by the Administrator.",
+        ),
+    ),
+    Command(
+        "django",
+        "Run a Django management command on cafleet's database, e.g. "
+        "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
+        args=(Arg("ARGS", "django_args", required=False, many=True),),
+        passthrough=True,
+        handler=_in("django", "django"),
+        full_settings=True,
+    ),
+)
+
+GLOBAL_OPTIONS: tuple[Opt, ...] = (
+    Opt(("--version",), "version", kind="flag", help="Print the version and exit."),
+    Opt(("--json",), "json", kind="flag", help="JSON output and JSON errors."),
+    Opt(("--pretty",), "pretty", kind="flag", help="Indent JSON by 2 spaces."),
+    Opt(
+        ("--session-id",),
+        "session_id",
+        metavar="ID",
+        help="Session to act in (required by agent, message and member commands).",
+    ),
+)
+
+GROUP_MAP = {g.name: g for g in GROUPS}
+TOP_MAP = {c.name: c for c in TOP_COMMANDS}
+
+
+def find_command(path: tuple[str, ...]) -> Command | None:
+    """The Command for ``("message", "send")`` or ``("doctor",)``, else None."""
+    if len(path) == 1:
+        return TOP_MAP.get(path[0])
+    if len(path) == 2 and path[0] in GROUP_MAP:
+        return GROUP_MAP[path[0]].get(path[1])
+    return None

@@ -1,6 +1,0 @@
-from broker.management.base import CafleetCommand
-
-
-class Command(CafleetCommand):
-    help = "cafleet message commands (see 'cafleet message --help')."
-    noun = "message"
