@@ -37,8 +37,13 @@ from tests.realagent.mockmodel import MockModel  # noqa: E402
 
 def _type(server, agent: RealAgent, text: str, stop: float) -> None:
     def keys():
-        subprocess.run(["tmux", "-S", str(server.socket), "load-buffer", "-b", "bench-p", "-"],
-                       input=text.encode(), check=True, timeout=10, env=server.base_env)
+        subprocess.run(
+            ["tmux", "-S", str(server.socket), "load-buffer", "-b", "bench-p", "-"],
+            input=text.encode(),
+            check=True,
+            timeout=10,
+            env=server.base_env,
+        )
         server.run("paste-buffer", "-p", "-d", "-b", "bench-p", "-t", agent.pane)
         server.run("send-keys", "-t", agent.pane, "Enter")
 
@@ -89,8 +94,13 @@ def run_client(name: str, runs: int, stop: float) -> dict:
         shutil.rmtree(sockdir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
     return {
-        "client": name, "runs": runs, "stop_s": stop, "one_turn_each": ok,
-        "lost": lost, "wrong": merged, "turn_requests": turns,
+        "client": name,
+        "runs": runs,
+        "stop_s": stop,
+        "one_turn_each": ok,
+        "lost": lost,
+        "wrong": merged,
+        "turn_requests": turns,
         "median_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
     }
@@ -100,25 +110,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--clients", default="claude,codex")
-    parser.add_argument("--stop", type=float, default=0.0,
-                        help="seconds the client is stopped around the keystrokes")
+    parser.add_argument(
+        "--stop",
+        type=float,
+        default=0.0,
+        help="seconds the client is stopped around the keystrokes",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
     for name in args.clients.split(","):
         if client_path(name) is None:
-            print(f"Error: {name} is not installed (run scripts/install-agents)",
-                  file=sys.stderr)
+            print(f"Error: {name} is not installed (run scripts/install-agents)", file=sys.stderr)
             return 1
         results.append(run_client(name, args.runs, args.stop))
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
-        print(f"{r['client']}: {r['one_turn_each']}/{r['runs']} previews = one user turn "
-              f"each (stopped {r['stop_s']} s; lost {len(r['lost'])}, wrong "
-              f"{len(r['wrong'])}; {r['turn_requests']} turn requests); keystroke -> model "
-              f"request median {r['median_ms']} ms, max {r['max_ms']} ms")
+        print(
+            f"{r['client']}: {r['one_turn_each']}/{r['runs']} previews = one user turn "
+            f"each (stopped {r['stop_s']} s; lost {len(r['lost'])}, wrong "
+            f"{len(r['wrong'])}; {r['turn_requests']} turn requests); keystroke -> model "
+            f"request median {r['median_ms']} ms, max {r['max_ms']} ms"
+        )
     return 0
 
 

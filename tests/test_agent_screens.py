@@ -58,18 +58,21 @@ def test_real_screen_state(name):
     assert classify(client, screen) == EXPECTED[name]
 
 
-@pytest.mark.parametrize("client, name, line", [
-    ("claude", "claude-idle", ""),
-    ("claude", "claude-draft", "hello wor"),
-    ("claude", "claude-busy-draft", "queued note one"),
-    ("claude", "claude-busy-queued", "Press up to edit queued messages"),  # dim placeholder
-    ("claude", "claude-dialog", None),
-    ("claude", "claude-exited", None),
-    ("codex", "codex-idle", "Ask Codex to do anything"),  # dim placeholder
-    ("codex", "codex-draft", "hello wor"),
-    ("codex", "codex-busy-tab-draft", "queued note two"),
-    ("codex", "codex-exited", None),
-])
+@pytest.mark.parametrize(
+    "client, name, line",
+    [
+        ("claude", "claude-idle", ""),
+        ("claude", "claude-draft", "hello wor"),
+        ("claude", "claude-busy-draft", "queued note one"),
+        ("claude", "claude-busy-queued", "Press up to edit queued messages"),  # dim placeholder
+        ("claude", "claude-dialog", None),
+        ("claude", "claude-exited", None),
+        ("codex", "codex-idle", "Ask Codex to do anything"),  # dim placeholder
+        ("codex", "codex-draft", "hello wor"),
+        ("codex", "codex-busy-tab-draft", "queued note two"),
+        ("codex", "codex-exited", None),
+    ],
+)
 def test_input_line(client, name, line):
     screen = (SCREENS / f"{name}.txt").read_text(encoding="utf-8")
     assert input_line(client, screen) == line

@@ -18,8 +18,10 @@ from tests.realagent.harness import classify, input_line
 pytestmark = pytest.mark.tmux
 
 CLIENTS = ["claude", "codex"]
-DIALOG = {"claude": "Do you want to proceed?",
-          "codex": "Would you like to run the following command?"}
+DIALOG = {
+    "claude": "Do you want to proceed?",
+    "codex": "Would you like to run the following command?",
+}
 
 
 class Standin:
@@ -41,8 +43,9 @@ class Standin:
             if classify(self.client, screen) == state:
                 return screen
             if time.monotonic() >= deadline:
-                raise AssertionError(f"{self.client} stand-in not {state!r} within "
-                                     f"{timeout}s; screen:\n{screen}")
+                raise AssertionError(
+                    f"{self.client} stand-in not {state!r} within {timeout}s; screen:\n{screen}"
+                )
             time.sleep(0.05)
 
     def keys(self, *keys: str, literal: bool = False) -> None:
@@ -53,9 +56,13 @@ class Standin:
         self.keys("Enter")
 
     def paste(self, text: str, buffer: str = "standin-test") -> None:
-        subprocess.run(["tmux", "-S", str(self.server.socket), "load-buffer", "-b", buffer,
-                        "-"], input=text.encode(), check=True, timeout=10,
-                       env=self.server.base_env)
+        subprocess.run(
+            ["tmux", "-S", str(self.server.socket), "load-buffer", "-b", buffer, "-"],
+            input=text.encode(),
+            check=True,
+            timeout=10,
+            env=self.server.base_env,
+        )
         self.server.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", self.pane)
 
     def events(self, kind: str) -> list[dict]:
@@ -128,11 +135,18 @@ def test_a_dialog_ignores_text_and_pastes_and_enter_approves(standin, tmp_path):
     assert received_lines(standin.log) == [f"/dialog touch {marker}"]
 
 
-@pytest.mark.parametrize("client, key, answer", [
-    ("claude", "2", "yes"), ("claude", "4", "no"), ("claude", "Escape", "no"),
-    ("codex", "y", "yes"), ("codex", "p", "yes"), ("codex", "n", "no"),
-    ("codex", "Escape", "no"),
-])
+@pytest.mark.parametrize(
+    "client, key, answer",
+    [
+        ("claude", "2", "yes"),
+        ("claude", "4", "no"),
+        ("claude", "Escape", "no"),
+        ("codex", "y", "yes"),
+        ("codex", "p", "yes"),
+        ("codex", "n", "no"),
+        ("codex", "Escape", "no"),
+    ],
+)
 def test_dialog_single_keys(tmux_server, standin_log, tmp_path, client, key, answer):
     agent = Standin(tmux_server, standin_log, client)
     agent.wait_state("idle")
@@ -192,8 +206,13 @@ def test_codex_tab_queues_and_enter_steers(tmux_server, standin_log):
     screen = agent.wait_state("busy")
     assert "Queued follow-up inputs" in screen and "↳ later" in screen
     agent.line("now")  # Enter while busy: the busy turn ends, the text goes at once
-    wait_log(standin_log, lambda ev: [e.get("text") for e in ev if e["event"] == "line"]
-             == ["/busy 30", "now", "later"], 10)
+    wait_log(
+        standin_log,
+        lambda ev: (
+            [e.get("text") for e in ev if e["event"] == "line"] == ["/busy 30", "now", "later"]
+        ),
+        10,
+    )
     agent.wait_state("idle")
     assert [e["input"] for e in agent.events("steer")] == ["now"]
 

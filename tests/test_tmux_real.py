@@ -26,8 +26,9 @@ def start_standin(server, log, backend="claude", *args, **env):
     """Spawn a stand-in (helper path, not the code under test) and wait for its prompt."""
     pane = server.spawn(backend, *args, env={"STANDIN_LOG": str(log), **env})
     wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), SPAWN_WAIT)
-    server.wait_for(pane, STANDIN_READY if env.get("STANDIN_MENU") != "1" else "choice> ",
-                    SPAWN_WAIT)
+    server.wait_for(
+        pane, STANDIN_READY if env.get("STANDIN_MENU") != "1" else "choice> ", SPAWN_WAIT
+    )
     return pane
 
 

@@ -170,12 +170,16 @@ class Screen:
         row, col = self.cursor
         up = last - self._cursor_row()
         right = col % self.cols
-        return ("\r\n".join(self.area) + "\r" + (f"\x1b[{up}A" if up else "")
-                + (f"\x1b[{right}C" if right else ""))
+        return (
+            "\r\n".join(self.area)
+            + "\r"
+            + (f"\x1b[{up}A" if up else "")
+            + (f"\x1b[{right}C" if right else "")
+        )
 
     def _fit(self, lines: list[str]) -> list[str]:
         # keep at least one row of history visible above the area
-        return lines[-(self.rows - 1):] if len(lines) > self.rows - 1 else lines
+        return lines[-(self.rows - 1) :] if len(lines) > self.rows - 1 else lines
 
     def set_area(self, lines: list[str], cursor: tuple[int, int]) -> None:
         self.sync()
@@ -511,8 +515,9 @@ class Agent:
 
     def answer_dialog(self, approved: bool, option: str) -> None:
         command = self.dialog_command
-        self.log(event="permission", command=command, answer="yes" if approved else "no",
-                 option=option)
+        self.log(
+            event="permission", command=command, answer="yes" if approved else "no", option=option
+        )
         self.mode = "idle"
         if approved:
             self.say(f"standin: approved: {command}")
@@ -532,7 +537,10 @@ class Agent:
         self.busy_output = b""
         try:
             self.busy_proc = subprocess.Popen(
-                command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                command,
+                shell=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
         except OSError as exc:

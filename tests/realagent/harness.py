@@ -66,8 +66,9 @@ def classify(client: str, screen: str) -> str:
         shell_mode = any(line.startswith("!\u00a0") for line in lines)
     else:
         footer = [line for line in lines if line.strip()][-2:]
-        shell_mode = any(line.rstrip().endswith("Shell mode") or "Shell mode ·" in line
-                         for line in footer)
+        shell_mode = any(
+            line.rstrip().endswith("Shell mode") or "Shell mode ·" in line for line in footer
+        )
     line = input_line(client, screen)
     if line is None and not shell_mode:
         return "unknown"
