@@ -59,9 +59,25 @@ def _in(noun: str, function: str) -> str:
     return f"broker.commands.{noun}:{function}"
 
 
+#: Session commands that change state (rows or panes): see ``Command.writes``.
+WRITING = {
+    ("agent", "deregister"),
+    ("message", "send"),
+    ("message", "broadcast"),
+    ("message", "ack"),
+    ("message", "cancel"),
+    ("member", "create"),
+    ("member", "delete"),
+    ("member", "send-input"),
+    ("member", "exec"),
+    ("member", "ping"),
+}
+
+
 def _session_command(noun: str, name: str, help: str, options, args=(), **kw) -> Command:
     """A command that acts in a session as ``--agent-id`` (agent, message, member)."""
     fn = kw.pop("function", name.replace("-", "_"))
+    kw.setdefault("writes", (noun, name) in WRITING)
     return Command(
         name,
         help,
@@ -82,6 +98,7 @@ GROUPS: tuple[Group, ...] = (
             Command(
                 "init",
                 "Create the database or apply pending migrations (idempotent).",
+                writes=True,
                 handler=_in("db", "init"),
                 full_settings=True,
             ),
@@ -100,6 +117,7 @@ GROUPS: tuple[Group, ...] = (
                     JSON_LOCAL,
                     FULL,
                 ),
+                writes=True,
                 handler=_in("session", "create"),
                 validator=_in("session", "check_label"),
                 tmux=_in("session", "session_pane"),
@@ -125,6 +143,7 @@ GROUPS: tuple[Group, ...] = (
                 "Soft-delete a session and deregister its agents.",
                 (),
                 (Arg("SESSION_ID", "session_ref"),),
+                writes=True,
                 handler=_in("session", "delete"),
                 database=True,
             ),
@@ -143,6 +162,7 @@ GROUPS: tuple[Group, ...] = (
                     Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
                 ),
                 needs_session=True,
+                writes=True,
                 handler=_in("agent", "register"),
                 validator=_in("agent", "check_register"),
             ),
@@ -426,6 +446,7 @@ TOP_COMMANDS: tuple[Command, ...] = (
         "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
         args=(Arg("ARGS", "django_args", required=False, many=True),),
         passthrough=True,
+        writes=True,
         handler=_in("django", "django"),
         full_settings=True,
     ),

@@ -70,7 +70,9 @@ class Command:
       ``"module:function"`` whose result is ``call.caller``;
     * ``database``: the database is ready (step 5; implied by ``needs_session``);
     * ``agent``: ``--agent-id`` is resolved to ``call.agent_id`` (step 6);
-    * ``full_settings``: Django runs with the admin stack, not the lean settings.
+    * ``full_settings``: Django runs with the admin stack, not the lean settings;
+    * ``writes``: the command changes state (rows, panes). Once its handler has run, a
+      failure to write its output does not fail it: it exits 0 (a retry would repeat it).
 
     Handler names are strings so that this module stays free of Django imports.
     """
@@ -88,6 +90,7 @@ class Command:
     database: bool = False
     agent: bool = False
     full_settings: bool = False
+    writes: bool = False
     # Pairs of option dests that may not both be set (a usage error, exit 2).
     exclusive: tuple[tuple[str, str], ...] = ()
     # Extra paragraphs of the command's --help, after its one-line description.
