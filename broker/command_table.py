@@ -10,6 +10,12 @@ from __future__ import annotations
 from broker.registry import Arg, Command, Group, Opt
 
 # --------------------------------------------------------------------------- options
+#: Every integer option has a maximum (or, where the contract documents none, a ceiling),
+#: so that a huge number is a range error (exit 2) instead of a failure deep down (SQLite's
+#: LIMIT takes at most a 64-bit integer).
+INT_MAX = 2**31 - 1
+#: ``member capture --lines``: far more than any tmux history holds.
+MAX_CAPTURE_LINES = 1_000_000
 AGENT_ID = Opt(
     ("--agent-id",),
     "agent_id",
@@ -237,6 +243,7 @@ GROUPS: tuple[Group, ...] = (
                         "page_size",
                         kind="int",
                         minimum=1,
+                        ceiling=INT_MAX,
                         metavar="INTEGER",
                         help="At most N messages.",
                     ),
@@ -345,6 +352,7 @@ GROUPS: tuple[Group, ...] = (
                         ("--lines", "--tail"),
                         "lines",
                         kind="int",
+                        ceiling=MAX_CAPTURE_LINES,
                         metavar="INTEGER",
                         default=30,
                         help="Number of lines (default 30).",

@@ -21,6 +21,9 @@ class Opt:
     minimum: float | None = None
     maximum: float | None = None
     min_open: bool = False
+    # An implementation limit above the documented range (integers with no documented
+    # maximum): a larger value is a range error naming it, the help keeps the contract's range.
+    ceiling: int | None = None
     metavar: str = "TEXT"
     help: str = ""
     # For boolean pairs such as --ansi/--no-ansi: names that set the flag to False.
@@ -31,8 +34,10 @@ class Opt:
     def takes_value(self) -> bool:
         return self.kind != "flag"
 
-    def describe_range(self) -> str:
+    def describe_range(self, *, with_ceiling: bool = False) -> str:
         lo, hi = self.minimum, self.maximum
+        if with_ceiling and self.ceiling is not None:
+            hi = self.ceiling if hi is None else min(hi, self.ceiling)
         fmt = _fmt_num
         if lo is not None and hi is not None:
             op = "<" if self.min_open else "<="

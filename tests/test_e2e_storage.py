@@ -46,7 +46,7 @@ def test_07_session_id_ignored_by_db_init_and_doctor(file_db):
     r = file_db.run("--session-id", "whatever", "db", "init")
     assert r.code == 0 and r.out.startswith("Created ")
     r = file_db.run("--session-id", "whatever", "doctor")
-    assert r.err == "Error: cafleet member commands must be run inside a tmux session\n"
+    assert r.err == "Error: cafleet doctor must be run inside a tmux session\n"
 
 
 def test_12_default_location_under_home(tmp_path):

@@ -135,7 +135,7 @@ def test_call_command_runs_the_cafleet_grammar(fleet):
             stderr=err,
         )
     assert info.value.returncode == 2
-    assert err.getvalue().endswith("Error: No such option: --session-id\n")
+    assert "\nError: No such option: --session-id\nGlobal flags " in err.getvalue()
 
 
 # ------------------------------------------------------------------------ one parser
