@@ -147,7 +147,14 @@ GROUPS: tuple[Group, ...] = (
             Command(
                 "delete",
                 "Soft-delete a session and deregister its agents.",
-                (),
+                (
+                    Opt(
+                        ("--close-members",),
+                        "close_members",
+                        kind="flag",
+                        help="First close every live member's pane as 'member delete' does.",
+                    ),
+                ),
                 (Arg("SESSION_ID", "session_ref"),),
                 writes=True,
                 handler=_in("session", "delete"),
