@@ -9,7 +9,7 @@ subprocess and takes three times, all from the moment before the process is star
 * **visible**: the body first appears in the pane's output (``pipe-pane`` streams the
   pane's output to a small recorder that timestamps every chunk tmux hands it);
 * **submitted**: the stand-in has read the body line (its ``STANDIN_LOG`` timestamp), i.e.
-  the text was typed, the 0.12 s pause passed and Enter arrived;
+  the text was pasted (after the pane gate) and the Enter arrived;
 * **command done**: the ``cafleet`` process exited.
 
 For comparison each round also times ``message send`` to the Administrator, which has no

@@ -286,7 +286,7 @@ def markdown(result: dict, png_name: str) -> str:
             [
                 ["preview body visible in the pane", med["visible"], low["visible"]],
                 [
-                    "body line submitted (after the 0.12 s pause and Enter)",
+                    "body line submitted (gate, bracketed paste, Enter)",
                     med["submitted"],
                     low["submitted"],
                 ],
@@ -302,8 +302,8 @@ def markdown(result: dict, png_name: str) -> str:
     )
     out.append(
         "The preview is typed right after the commit, so it shows up about when a send "
-        "without any pane would already have finished; the rest is the contract's 0.12 s "
-        "pause before Enter and four short tmux calls.\n"
+        "without any pane would already have finished; after the Enter the sender watches "
+        "the screen until the text has left the input box (docs/delivery.md).\n"
     )
 
     out.append("## 4. Scale\n")

@@ -31,6 +31,7 @@ from broker.admin_views import (
     admin_url,
     agent_kind,
     changelist_url,
+    delivery_badge,
     placement_of,
     preview,
     show_time,
@@ -42,6 +43,7 @@ from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
+    DeliveryState,
     Placement,
     Session,
     Task,
@@ -574,6 +576,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         "pane",
         "registered",
         "unread",
+        "held",
         "mailbox",
     )
     list_filter = (KindFilter, "status", "placement__coding_agent", "session")
@@ -591,6 +594,7 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         "registered",
         "deregistered",
         "unread",
+        "held",
         "mailbox",
         "send",
         "card",
@@ -601,12 +605,13 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         unread = Task.objects.filter(
             context_id=OuterRef("pk"), status_state=TaskState.INPUT_REQUIRED
         )
+        held = unread.filter(delivery__state=DeliveryState.HELD)
         # select_related here replaces list_select_related (the ChangeList skips its own).
         return (
             super()
             .get_queryset(request)
             .select_related("session", "placement")
-            .annotate(unread_count=_count(unread))
+            .annotate(unread_count=_count(unread), held_count=_count(held))
         )
 
     @admin.display(description="session", ordering="session__created_at")
@@ -619,6 +624,10 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
             changelist_url(Task, inbox=obj.agent_id, state=TaskState.INPUT_REQUIRED),
             obj.unread_count,
         )
+
+    @admin.display(description="held previews", ordering="held_count")
+    def held(self, obj):
+        return obj.held_count
 
     @admin.display(description="send")
     def send(self, obj):
@@ -643,6 +652,7 @@ class TaskAdmin(ReadOnlyAdmin):
         "recipient",
         "kind",
         "state",
+        "preview_state",
         "created",
         "last_change",
         "body_preview",
@@ -651,6 +661,7 @@ class TaskAdmin(ReadOnlyAdmin):
     list_display_links = ("short_id",)
     list_filter = (
         MessageStateFilter,
+        "delivery__state",
         "type",
         MessageSessionFilter,
         AgeFilter,
@@ -665,6 +676,7 @@ class TaskAdmin(ReadOnlyAdmin):
         "session_link",
         "kind",
         "state",
+        "preview_state",
         "sender",
         "recipient",
         "created",
@@ -680,6 +692,7 @@ class TaskAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
+            .select_related("context", "context__session", "delivery")
             .annotate(from_name=Subquery(sender, output_field=CharField()))
         )
 
@@ -714,6 +727,10 @@ class TaskAdmin(ReadOnlyAdmin):
     def state(self, obj):
         label = state_label(obj)
         return format_html('<span class="cafleet-state cafleet-state-{}">{}</span>', label, label)
+
+    @admin.display(description="preview", ordering="delivery__state")
+    def preview_state(self, obj):
+        return delivery_badge(obj) or "—"
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj):

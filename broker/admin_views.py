@@ -83,6 +83,35 @@ def state_label(task) -> str:
     return STATE_LABELS.get(task.status_state, task.status_state)
 
 
+def delivery_label(task) -> str:
+    """The preview's delivery state in words (docs/delivery-states.md), or "" for a row
+    without one (a broadcast summary)."""
+    from broker.delivery import delivery_of, reason_words
+
+    row = delivery_of(task)
+    if row is None:
+        return ""
+    if row.state == "held":
+        return f"held: {reason_words(row.reason)}"
+    if row.state == "failed":
+        return f"failed: {reason_words(row.reason)}"
+    if row.state == "owed" and row.reason:
+        return f"owed ({reason_words(row.reason)})"
+    return row.state
+
+
+def delivery_badge(task):
+    label = delivery_label(task)
+    if not label:
+        return ""
+    state = label.split(":")[0].split(" ")[0]
+    return format_html(
+        '<span class="cafleet-preview cafleet-preview-{}" title="inline preview">{}</span>',
+        state,
+        label,
+    )
+
+
 def preview(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
@@ -257,12 +286,20 @@ class Event:
     def url(self) -> str:
         return admin_url(self.task)
 
+    @property
+    def preview(self):
+        return delivery_badge(self.task) if self.kind == "sent" else ""
+
 
 @dataclass
 class Delivery:
     task: Task
     recipient: object
     state: str
+
+    @property
+    def preview(self):
+        return delivery_badge(self.task)
 
 
 class Who:
@@ -325,7 +362,7 @@ def build_timeline(
     if before:
         sends = sends.filter(created_at__lt=before)
         changes = changes.filter(status_timestamp__lt=before)
-    sent = list(sends.order_by("-created_at", "-task_id")[: page + 1])
+    sent = list(sends.select_related("delivery").order_by("-created_at", "-task_id")[: page + 1])
     changed = list(changes.order_by("-status_timestamp", "-task_id")[: page + 1])
 
     events: list[Event] = []
@@ -374,9 +411,11 @@ def build_timeline(
 
     summaries = {e.task.task_id: e for e in events if e.kind == "broadcast"}
     if summaries:
-        for task in Task.objects.filter(
-            origin_task_id__in=list(summaries), type=TaskType.UNICAST
-        ).order_by("task_id"):
+        for task in (
+            Task.objects.filter(origin_task_id__in=list(summaries), type=TaskType.UNICAST)
+            .select_related("delivery")
+            .order_by("task_id")
+        ):
             summaries[task.origin_task_id].deliveries.append(
                 Delivery(task, who(task.context_id), state_label(task))
             )

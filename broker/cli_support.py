@@ -12,13 +12,19 @@ from broker.conf import max_body_bytes
 from broker.exceptions import ValidationError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SEPARATOR = re.compile("[\u2028\u2029]")
 _CHUNK = 65536
 
 
 def reject_controls(flag: str, value: str | None) -> None:
-    """Names, descriptions and labels may not hold C0/C1 controls or DEL (cli.md §3.1)."""
-    if value is not None and _CONTROL.search(value):
+    """Names, descriptions and labels may not hold C0/C1 controls or DEL (cli.md §3.1), nor
+    a line or paragraph separator (U+2028, U+2029): they would break a line as well."""
+    if value is None:
+        return
+    if _CONTROL.search(value):
         raise ValidationError(f"{flag} may not contain control characters.")
+    if _SEPARATOR.search(value):
+        raise ValidationError(f"{flag} may not contain line or paragraph separators.")
 
 
 def _read_limited(stream, limit: int) -> tuple[bytes, int | None]:

@@ -456,6 +456,30 @@ TOP_COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "deliver",
+        "Run the delivery worker: offer held inline previews again until they go out.",
+        (
+            Opt(
+                ("--background",),
+                "background",
+                kind="flag",
+                help="Start the worker detached (log beside the database) and return.",
+            ),
+        ),
+        handler=_in("deliver", "deliver"),
+        validator=_in("deliver", "check_settings"),
+        database=True,
+        epilog=(
+            "  One worker per database and host (a lease with a heartbeat). Commands that",
+            "  leave a preview held start one in the background by themselves unless",
+            "  CAFLEET_DELIVERY_AUTOSTART=0. The worker never types anything of its own: it",
+            "  only offers held previews through the pane gate. It exits after",
+            "  CAFLEET_DELIVERY_IDLE_EXIT seconds (default 180) with nothing held; a preview",
+            "  held longer than CAFLEET_DELIVERY_HOLD_TIMEOUT seconds (default 300) is",
+            "  reported once to the member's Director by the Administrator.",
+        ),
+    ),
+    Command(
         "django",
         "Run a Django management command on cafleet's database, e.g. "
         "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",

@@ -90,6 +90,41 @@ def max_body_bytes(environ=os.environ) -> int:
     return positive_int("CAFLEET_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, environ)
 
 
+# ------------------------------------------------------------------------------ delivery
+DEFAULT_DELIVERY_HOLD_TIMEOUT = 300.0
+DEFAULT_DELIVERY_IDLE_EXIT = 180.0
+
+
+def positive_seconds(name: str, default: float, environ=os.environ) -> float:
+    """A positive, finite number of seconds (decimals allowed)."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise _error(f"invalid value for {name}: '{raw}' (expected a positive number).")
+    return value
+
+
+def delivery_hold_timeout(environ=os.environ) -> float:
+    """Seconds a preview may stay held before its one escalation to the Director."""
+    return positive_seconds("CAFLEET_DELIVERY_HOLD_TIMEOUT", DEFAULT_DELIVERY_HOLD_TIMEOUT, environ)
+
+
+def delivery_idle_exit(environ=os.environ) -> float:
+    """Seconds the delivery worker stays with nothing held before it exits."""
+    return positive_seconds("CAFLEET_DELIVERY_IDLE_EXIT", DEFAULT_DELIVERY_IDLE_EXIT, environ)
+
+
+def delivery_autostart(environ=os.environ) -> bool:
+    """``CAFLEET_DELIVERY_AUTOSTART=0``: commands never start a background delivery worker
+    (a service manager runs ``cafleet deliver`` instead)."""
+    return environ.get("CAFLEET_DELIVERY_AUTOSTART", "1").strip() != "0"
+
+
 # ------------------------------------------------------------------------------ server
 def broker_host(environ=os.environ) -> str:
     return environ.get("CAFLEET_BROKER_HOST") or DEFAULT_HOST

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from broker.conf import DatabaseURLError, database_path
@@ -178,45 +180,114 @@ def _migrate() -> list:
     return pending
 
 
+#: How long ``db init`` waits for another ``db init`` of the same database to finish.
+LOCK_WAIT = 120.0
+
+
+def lock_path(path: str) -> str:
+    return path + ".lock"
+
+
+@contextmanager
+def _init_lock(path: str):
+    """An exclusive ``flock`` on ``<database>.lock`` (mode 0600) for the whole migration, so
+    concurrent ``db init`` runs take turns instead of racing on ``CREATE TABLE``. The file
+    stays after the run (removing it would let a waiting run lock a deleted inode)."""
+    import fcntl
+
+    name = lock_path(path)
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        # A directory we cannot write to: lock the database file itself when it exists
+        # (its own checks then report what is wrong), else say the database cannot be made.
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CafleetError(
+                        f"another 'cafleet db init' has held {name} for over "
+                        f"{int(LOCK_WAIT)} s; retry when it has finished."
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _check_existing(path: str) -> list[str] | None:
+    """The refusals for an existing file (read-only). Returns the applied migrations, or
+    None for a file without migration history (empty or new)."""
+    if not os.path.isfile(path) or not is_sqlite_file(path):
+        raise CafleetError(f"{path} is not a SQLite database.")
+    tables, applied = _inspect_readonly(path)
+    if applied is None and tables:
+        raise CafleetError(
+            f"{path} has tables that cafleet does not manage and no Django migration "
+            "history. Refusing to touch it; move it aside or point CAFLEET_DATABASE_URL "
+            "at a new file."
+        )
+    unknown = [name for name in (applied or []) if name not in known_migrations()]
+    if unknown:
+        raise _unknown_revision(unknown[-1])
+    return applied
+
+
 def db_init() -> str:
-    """Create or upgrade the schema. Returns the line to print. Needs the full settings."""
+    """Create or upgrade the schema. Returns the line to print. Needs the full settings.
+
+    Every refusal happens before anything is written beside the database (no directory,
+    lock file or secret key). Migrations run under :func:`_init_lock`; the admin's secret
+    key file is created last, once the database is at head.
+    """
+    from cafleet_project import secretkey
+
     path = db_path()
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        secretkey.check(secretkey.key_path(path))
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+    if os.path.exists(path):
+        _check_existing(path)  # refuse before writing anything; repeated under the lock
     try:
         _make_private_dir(directory)
     except OSError as exc:
         raise CafleetError(
             f"cannot create database directory {directory}: {exc.strerror or exc}."
         ) from None
-    exists = os.path.exists(path)
-    applied: list[str] | None = None
-    if exists:
-        if not os.path.isfile(path) or not is_sqlite_file(path):
-            raise CafleetError(f"{path} is not a SQLite database.")
-        tables, applied = _inspect_readonly(path)
-        if applied is None and tables:
-            raise CafleetError(
-                f"{path} has tables that cafleet does not manage and no Django migration "
-                "history. Refusing to touch it; move it aside or point CAFLEET_DATABASE_URL "
-                "at a new file."
-            )
-        unknown = [name for name in (applied or []) if name not in known_migrations()]
-        if unknown:
-            raise _unknown_revision(unknown[-1])
-    else:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.close(fd)
-        except OSError as exc:
-            raise CafleetError(f"cannot create database {path}: {exc.strerror or exc}.") from None
 
     from django.db import DatabaseError
 
-    try:
-        pending = _migrate()
-    except DatabaseError as exc:
-        raise CafleetError(f"cannot open database {path}: {exc}") from None
-    _restrict_files(path)
+    with _init_lock(path):
+        applied: list[str] | None = None
+        if os.path.exists(path):
+            applied = _check_existing(path)
+        else:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(fd)
+            except OSError as exc:
+                raise CafleetError(
+                    f"cannot create database {path}: {exc.strerror or exc}."
+                ) from None
+        try:
+            pending = _migrate()
+        except DatabaseError as exc:
+            raise CafleetError(f"cannot open database {path}: {exc}") from None
+        _restrict_files(path)
+        try:
+            secretkey.ensure(path)
+        except secretkey.SecretKeyError as exc:
+            raise CafleetError(str(exc)) from None
     fresh = not applied
     target = head()
     if fresh:

@@ -9,7 +9,9 @@ the write lock. Warnings go through a ``warn(line)`` callable (the command's std
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import string
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +24,20 @@ from broker.clock import new_id, now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
-from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
+from broker.models import (
+    Agent,
+    AgentStatus,
+    DeliveryState,
+    Placement,
+    Task,
+    TaskState,
+    TaskType,
+)
 from broker.output import compact_json
 from broker.services import (
+    PREFIX_HINT,
     check_not_reserved,
+    is_short_prefix,
     require_active_agent,
     require_live_session,
 )
@@ -39,6 +51,13 @@ DEFAULT_PROMPT = (
 )
 _BRACES_HINT = "Double literal braces ({{, }}) to keep them as text."
 _PLACEHOLDERS = "{session_id}, {agent_id}, {director_agent_id}"
+#: Largest width or precision a custom prompt's replacement field may ask for. A field such
+#: as ``{agent_id:>99999999999}`` would otherwise try to build a string of that many
+#: characters (MemoryError) — the whole prompt must fit one command-line argument anyway.
+MAX_FORMAT_WIDTH = 10000
+#: Bound on a custom prompt's length once its widths are applied (many fields of width
+#: 10000 each would still need gigabytes); larger is refused before registration.
+MAX_PROMPT_CHARS = 131072
 
 #: tmux.md §5 / §12.
 DELETE_DEADLINE = 15.0
@@ -85,6 +104,43 @@ def build_prompt(words, *, session_id: str, agent_id: str, director_agent_id: st
         raise PromptError(f"Malformed custom prompt: {exc}. {_BRACES_HINT}") from None
 
 
+def check_template_widths(words) -> None:
+    """Refuse a custom prompt whose widths or precisions exceed :data:`MAX_FORMAT_WIDTH`.
+
+    Runs before anything is registered. Only the sizes are checked here: any other template
+    error is left to :func:`build_prompt` (which runs after registration, cli.md §4.5.1
+    step 7). Every number in a format spec counts, nested fields included.
+    """
+    words = tuple(words or ())
+    if not any(words):
+        return
+    template = " ".join(words)
+    pending = [template]
+    padding = 0
+    while pending:
+        try:
+            fields = list(string.Formatter().parse(pending.pop()))
+        except ValueError:
+            return  # malformed: build_prompt reports it
+        for _literal, _name, spec, _conversion in fields:
+            if not spec:
+                continue
+            for number in re.findall(r"\d+", spec):
+                if len(number.lstrip("0")) > 5 or int(number) > MAX_FORMAT_WIDTH:
+                    raise PromptError(
+                        f"Malformed custom prompt: format width or precision {number} is "
+                        f"larger than {MAX_FORMAT_WIDTH}. {_BRACES_HINT}"
+                    )
+                padding += int(number)
+            if "{" in spec:
+                pending.append(spec)
+    if len(template) + padding > MAX_PROMPT_CHARS:
+        raise PromptError(
+            f"Malformed custom prompt: its format widths would make it longer than "
+            f"{MAX_PROMPT_CHARS} characters. {_BRACES_HINT}"
+        )
+
+
 def _no_warn(line: str) -> None:
     pass
 
@@ -114,7 +170,10 @@ def member_target(
     action: str | None = "send",
     deleting: bool = False,
 ) -> Target:
-    """The shared target checks of cli.md §4.5 step 4, in order.
+    """The shared target checks of cli.md §4.5 step 4, in order, then the acting agent.
+
+    After the same-Director check, ``--agent-id`` must still be active: a deregistered
+    Director cannot drive, read or delete its former members (issue 11 item 9).
 
     ``action`` (``capture`` or ``send``) names what a pending placement cannot do; ``None``
     (``member delete``) accepts a pending placement. ``deleting`` selects ``member delete``'s
@@ -122,7 +181,7 @@ def member_target(
     """
     director_id = resolve_agent(session_id, agent_ref)
     member_id = resolve_agent(session_id, member_ref)
-    member = require_active_agent(session_id, member_id)
+    member = require_active_agent(session_id, member_id)  # unknown session named first
     placement = Placement.objects.filter(agent_id=member_id).first()
     if placement is None:
         if deleting:
@@ -134,9 +193,18 @@ def member_target(
             "`cafleet member create`."
         )
     if placement.director_agent_id != director_id:
+        if is_short_prefix(agent_ref):
+            raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
         raise CafleetError(
             f"agent {member_id} is not a member of your team "
             f"(director_agent_id={placement.director_agent_id})."
+        )
+    if not Agent.objects.filter(
+        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
+    ).exists():
+        # A deregistered Director keeps its members' placements: it may not act on them.
+        raise CafleetError(
+            f"Director agent '{director_id}' not found or not active in session '{session_id}'."
         )
     if action is not None and not placement.tmux_pane_id:
         raise CafleetError(
@@ -247,7 +315,17 @@ def member_create(
     environ=os.environ,
     warn=_no_warn,
 ) -> tuple[Agent, Placement]:
-    """cli.md §4.5.1 steps 6-11. ``caller`` comes from :func:`member_preflight`."""
+    """cli.md §4.5.1 steps 6-11. ``caller`` comes from :func:`member_preflight`.
+
+    An absurd format width in a custom prompt is refused before anything is written. Once
+    the member is registered, every failure rolls the registration back — an unexpected
+    exception too (reported as ``member create failed: ...``), and Ctrl-C (re-raised after
+    the rollback) — so no orphan member is ever left behind.
+    """
+    try:
+        check_template_widths(prompt)
+    except PromptError as exc:
+        raise CafleetError(f"prompt resolution failed: {exc}") from None
     agent, placement = _register(
         session_id=session_id,
         director_ref=director_ref,
@@ -260,7 +338,41 @@ def member_create(
 
     def fail(message: str):
         _rollback(agent, session_id, warn)
-        return CafleetError(f"{message} {done}")
+        return _RolledBack(f"{message} {done}")
+
+    try:
+        _spawn_registered(
+            agent,
+            placement,
+            prompt=prompt,
+            caller=caller,
+            tmux=tmux,
+            environ=environ,
+            warn=warn,
+            fail=fail,
+        )
+    except _RolledBack:
+        raise
+    except BaseException as exc:
+        _rollback(agent, session_id, warn)
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C and friends: rolled back, then passed on unchanged
+        cause = " ".join(str(exc).split())
+        cause = f"{type(exc).__name__}: {cause}" if cause else type(exc).__name__
+        raise CafleetError(f"member create failed: {cause}. {done}") from None
+    return agent, placement
+
+
+class _RolledBack(CafleetError):
+    """A ``member create`` failure whose registration has already been rolled back."""
+
+
+def _spawn_registered(agent, placement, *, prompt, caller, tmux, environ, warn, fail) -> None:
+    """Steps 7-10 for a registered member; ``fail(message)`` rolls back and returns the
+    error to raise."""
+    session_id = agent.session_id
+    coding_agent = placement.coding_agent
+    name = agent.name
 
     try:
         text = build_prompt(
@@ -292,7 +404,6 @@ def member_create(
     placement.tmux_pane_id = pane
 
     _select_layout(tmux, window_id, warn)
-    return agent, placement
 
 
 def _send_exit_quietly(tmux, pane: str) -> None:
@@ -448,6 +559,7 @@ class MemberRow:
     last_ack: str | None = None
     unread: int = 0
     idle: int | None = None
+    held: int = 0
 
 
 def _latest(queryset, outer: str, field: str):
@@ -503,6 +615,17 @@ def member_list(
                 ),
                 0,
             ),
+            # deliveries held by the pane gate (docs/delivery-states.md), unread tasks only
+            a_held=Coalesce(
+                Subquery(
+                    received.filter(
+                        status_state=TaskState.INPUT_REQUIRED, delivery__state=DeliveryState.HELD
+                    )
+                    .annotate(n=Count("task_id"))
+                    .values("n")[:1]
+                ),
+                0,
+            ),
         )
     rows = []
     moment = at or datetime.now(UTC)
@@ -513,6 +636,7 @@ def member_list(
             row.last_recv = placement.a_last_recv
             row.last_ack = placement.a_last_ack
             row.unread = int(placement.a_unread or 0)
+            row.held = int(placement.a_held or 0)
             row.idle = idle_seconds(row.last_sent, row.last_recv, moment)
         rows.append(row)
     return rows
@@ -533,6 +657,16 @@ def member_capture(
     return target, content
 
 
+def _not_ready(target: Target, result) -> CafleetError:
+    """``pane %5 is not ready: waiting for permission`` (nothing was typed)."""
+    words = getattr(result, "reason_text", "") or "not ready"
+    return CafleetError(f"pane {target.pane} is not ready: {words}")
+
+
+def _coding_agent(target: Target) -> str:
+    return target.placement.coding_agent or "claude"
+
+
 def member_send_input(
     *,
     session_id: str,
@@ -542,8 +676,17 @@ def member_send_input(
     freetext: str | None = None,
     tmux,
 ) -> Target:
-    """cli.md §4.5.5 (inputs already validated): a menu digit, or ``4`` + literal text."""
+    """cli.md §4.5.5 (inputs already validated): a menu digit, or ``4`` + literal text.
+
+    An explicit Director action: no screen gate, but the pane's foreground process must be
+    the member's coding agent (never a shell), else ``pane <p> is not ready: <reason>``.
+    """
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
+    gate = tmux.agent_gate(target.pane, _coding_agent(target))
+    if gate.status != "delivered":
+        if gate.reason == "tmux_error":
+            raise CafleetError(f"send failed: could not inspect pane {target.pane}")
+        raise _not_ready(target, gate)
     try:
         if freetext is None:
             tmux.send_choice(target.pane, choice)
@@ -555,22 +698,31 @@ def member_send_input(
 
 
 def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: str, tmux) -> Target:
-    """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter."""
+    """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter,
+    behind the pane gate (docs/delivery.md); a refused gate types nothing."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
-        tmux.send_exec(target.pane, command)
+        result = tmux.send_exec(target.pane, command, coding_agent=_coding_agent(target))
     except Exception as exc:  # noqa: BLE001
         raise CafleetError(f"send failed: {exc}") from None
+    if result.status == "held" or result.reason == "pane_gone":
+        raise _not_ready(target, result)
+    if not result:
+        raise CafleetError(f"send failed: tmux could not type into pane {target.pane}.")
     return target
 
 
 def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Target:
-    """cli.md §4.5.7: type the member's poll command into its pane (tmux.md §9)."""
+    """cli.md §4.5.7: type the member's poll command into its pane, behind the pane gate."""
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
-        delivered = tmux.poll_trigger(target.pane, session_id, target.member_id)
+        delivered = tmux.poll_trigger(
+            target.pane, session_id, target.member_id, coding_agent=_coding_agent(target)
+        )
     except Exception as exc:  # noqa: BLE001
         raise CafleetError(f"send failed: {exc}") from None
+    if delivered.status == "held" or delivered.reason == "pane_gone":
+        raise _not_ready(target, delivered)
     if not delivered:
         raise CafleetError(
             "send failed: tmux send-keys did not deliver the poll-trigger "

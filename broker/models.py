@@ -322,3 +322,81 @@ class Placement(models.Model):
             "coding_agent": self.coding_agent,
             "created_at": self.created_at,
         }
+
+
+# ------------------------------------------------------------------------------ deliveries
+class DeliveryState(models.TextChoices):
+    """Where the inline preview of one unicast delivery stands (docs/delivery-states.md).
+
+    owed → held (reason) → offered (channel, time) → seen (time). ``failed`` ends the
+    retries when the recipient is gone. Acknowledgement and cancellation stay on the task.
+    """
+
+    OWED = "owed"
+    HELD = "held"
+    OFFERED = "offered"
+    SEEN = "seen"
+    FAILED = "failed"
+
+
+class Delivery(models.Model):
+    """One row per unicast task (broadcast delivery rows included), keyed by the task.
+
+    Every column is TEXT in the contract's style; ``attempts`` is a decimal count kept as
+    text and doubles as the row's version in conditional UPDATEs.
+    """
+
+    task = models.OneToOneField(
+        Task,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="delivery",
+        db_column="task_id",
+    )
+    state = models.CharField(
+        max_length=16, choices=DeliveryState.choices, default=DeliveryState.OWED
+    )
+    reason = models.CharField(max_length=32, null=True, blank=True)
+    channel = models.CharField(max_length=16, null=True, blank=True)
+    held_since = models.CharField(max_length=32, null=True, blank=True)
+    offered_at = models.CharField(max_length=32, null=True, blank=True)
+    seen_at = models.CharField(max_length=32, null=True, blank=True)
+    attempts = models.CharField(max_length=8, default="0")
+    escalated_at = models.CharField(max_length=32, null=True, blank=True)
+    updated_at = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "task_deliveries"
+        indexes = [models.Index(fields=["state"], name="idx_deliveries_state")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=DeliveryState.values), name="deliveries_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.task_id[:8]} {self.state}"
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "channel": self.channel,
+            "offered_at": self.offered_at,
+            "seen_at": self.seen_at,
+        }
+
+
+class DeliveryWorker(models.Model):
+    """The delivery worker's lease: one row per host and database (``key``)."""
+
+    key = models.TextField(primary_key=True)
+    pid = models.CharField(max_length=16)
+    started_at = models.CharField(max_length=32)
+    heartbeat_at = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "delivery_workers"
+
+    def __str__(self):
+        return f"{self.key} pid {self.pid}"

@@ -12,13 +12,15 @@ import json
 
 from django.db import transaction
 
+from broker import delivery
 from broker.clock import new_id, now
-from broker.exceptions import CafleetError, NotFound
+from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
 from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
+    DeliveryState,
     Placement,
     Session,
     Task,
@@ -34,10 +36,21 @@ DIRECTOR_DESCRIPTION = "Root Director for this session"
 
 
 def is_reserved_name(name: str) -> bool:
-    return name.strip().lower() == RESERVED_NAME
+    """``Administrator`` in any case, and anything that only looks like it: the name's
+    skeleton (NFKC, case-folded, invisible characters and combining marks removed,
+    Cyrillic/Greek lookalikes mapped to Latin, see ``broker.textnorm``) is compared."""
+    from broker.textnorm import skeleton
+
+    return name.strip().lower() == RESERVED_NAME or skeleton(name) == skeleton(RESERVED_NAME)
 
 
 def check_not_reserved(name: str) -> None:
+    """The checks every agent name passes (agent register, member create): not empty or
+    blank (exit 2), then not the reserved name or a lookalike of it (exit 1)."""
+    from broker.textnorm import strip_invisible
+
+    if not strip_invisible(name).strip():
+        raise ValidationError("--name may not be empty.")
     if is_reserved_name(name):
         raise CafleetError("the name 'Administrator' is reserved.")
 
@@ -151,10 +164,35 @@ def require_live_session(session_id: str, *, prefix: str = "") -> Session:
     return session
 
 
+PREFIX_HINT = "an id prefix needs at least 8 characters"
+
+
+def is_short_prefix(value: str | None) -> bool:
+    """A value that can never match (cli.md §2.7 rule 4): not a full id, under 8 characters."""
+    return value is not None and not is_full_id(value) and len(value) < 8
+
+
+def check_session_known(session_id: str) -> None:
+    """``session '<sid>' not found.`` (the ``SESSION_ID`` wording) for a ``--session-id``
+    that names no session, live or deleted, so an unknown session is not blamed on an agent."""
+    if not Session.objects.filter(session_id=session_id).exists():
+        hint = f"; {PREFIX_HINT}" if is_short_prefix(session_id) else ""
+        raise NotFound(f"session '{session_id}' not found{hint}.")
+
+
+def explain_unknown_agent(session_id: str, agent_ref: str) -> None:
+    """Before reporting that the acting agent is unknown: say so when the real cause is the
+    session, or an id prefix too short to match anything."""
+    check_session_known(session_id)
+    if is_short_prefix(agent_ref):
+        raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
+
+
 def require_session_member(session_id: str, agent_ref: str) -> str:
     """The acting agent belongs to the session (any status). Returns its full id."""
     agent_id = resolve_agent(session_id, agent_ref)
     if not Agent.objects.filter(agent_id=agent_id, session_id=session_id).exists():
+        explain_unknown_agent(session_id, agent_ref)
         raise CafleetError(f"agent {agent_id} is not a member of session {session_id}.")
     return agent_id
 
@@ -164,7 +202,12 @@ def require_active_agent(session_id: str, agent_id: str, *, error: str | None = 
     role: sender, director) or ``Agent <id> not found``. Returns the agent."""
     agent = Agent.objects.in_session(session_id).active().filter(agent_id=agent_id).first()
     if agent is None:
-        raise CafleetError(error) if error else NotFound(f"Agent {agent_id} not found")
+        check_session_known(session_id)  # an unknown session is named, not the agent
+        if not error:
+            raise NotFound(f"Agent {agent_id} not found")
+        if is_short_prefix(agent_id):  # an acting agent typed too short: say so
+            error = f"{error.rstrip('.')} ({PREFIX_HINT})."
+        raise CafleetError(error)
     return agent
 
 
@@ -224,15 +267,6 @@ def _sender_missing(agent_id: str) -> str:
     return f"Sender agent not found or not active in session: {agent_id}"
 
 
-def _preview(tmux, *, pane_id: str | None, task: Task, limit: int) -> bool:
-    if not pane_id or tmux is None or not tmux.tmux_binary():
-        return False
-    payload = tmux.preview_payload(
-        task.task_id, task.from_agent_id, task.status_timestamp, task.text, limit
-    )
-    return bool(tmux.deliver_preview(pane_id, payload))
-
-
 def message_send(
     *, session_id: str, agent_ref: str, to_ref: str, text: str, limit: int, tmux=None
 ) -> tuple[Task, bool]:
@@ -264,13 +298,10 @@ def message_send(
             origin_task_id=None,
             text=text,
         )
-    notified = False
-    if to_id != sender_id:
-        pane = (
-            Placement.objects.filter(agent_id=to_id).values_list("tmux_pane_id", flat=True).first()
-        )
-        notified = _preview(tmux, pane_id=pane, task=task, limit=limit)
-    return task, notified
+        delivery.create_owed([task.task_id], stamp)
+    rows = delivery.preview_after_commit(tmux, [task], sender_id=sender_id, limit=limit)
+    task.delivery = rows[task.task_id]
+    return task, delivery.is_delivered(task.delivery)
 
 
 def message_broadcast(
@@ -321,15 +352,9 @@ def message_broadcast(
             text=f"Broadcast sent to {len(recipients)} recipients",
         )
         Task.objects.bulk_create([*deliveries, summary])
-    panes = dict(
-        Placement.objects.filter(agent_id__in=recipients, tmux_pane_id__isnull=False).values_list(
-            "agent_id", "tmux_pane_id"
-        )
-    )
-    delivered = 0
-    for task in deliveries:
-        if _preview(tmux, pane_id=panes.get(task.context_id), task=task, limit=limit):
-            delivered += 1
+        delivery.create_owed([t.task_id for t in deliveries], stamp)
+    rows = delivery.preview_after_commit(tmux, deliveries, sender_id=sender_id, limit=limit)
+    delivered = sum(1 for row in rows.values() if delivery.is_delivered(row))
     return summary, len(recipients), delivered
 
 
@@ -341,15 +366,35 @@ def message_poll(
         qs = qs.unread()
     if since is not None:
         qs = qs.filter(status_timestamp__gte=since)
-    qs = qs.newest_first()
+    qs = qs.newest_first().select_related("delivery")
     if page_size is not None:
         qs = qs[:page_size]
-    return list(qs)
+    tasks = list(qs)
+    _seen(tasks)
+    return tasks
+
+
+def _seen(tasks: list[Task]) -> None:
+    """The recipient was shown these tasks: their deliveries become ``seen`` (one UPDATE),
+    and the rows in hand say so too."""
+    stamp = now()
+    fresh = []
+    for task in tasks:
+        row = delivery.delivery_of(task)
+        if row is not None and row.state != DeliveryState.SEEN:
+            fresh.append(task.task_id)
+            row.state, row.seen_at, row.updated_at = DeliveryState.SEEN, stamp, stamp
+    delivery.mark_seen(fresh, stamp=stamp)
 
 
 def find_task(session_id: str, task_ref: str) -> Task:
     task_id = resolve_task(session_id, task_ref)
-    task = Task.objects.visible_in_session(session_id).filter(task_id=task_id).first()
+    task = (
+        Task.objects.visible_in_session(session_id)
+        .filter(task_id=task_id)
+        .select_related("delivery")
+        .first()
+    )
     if task is None:
         raise NotFound(f"Task {task_id} not found")
     return task
@@ -359,6 +404,7 @@ def message_ack(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
     agent_id = require_session_member(session_id, agent_ref)
     task = find_task(session_id, task_ref)
     task.ack(by=agent_id)
+    _seen([task])
     return task
 
 
@@ -370,5 +416,9 @@ def message_cancel(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
 
 
 def message_show(*, session_id: str, agent_ref: str, task_ref: str) -> Task:
-    require_session_member(session_id, agent_ref)
-    return find_task(session_id, task_ref)
+    """Any agent of the session may read the task; the recipient reading it has seen it."""
+    agent_id = require_session_member(session_id, agent_ref)
+    task = find_task(session_id, task_ref)
+    if task.context_id == agent_id:
+        _seen([task])
+    return task

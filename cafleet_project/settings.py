@@ -1,45 +1,25 @@
 """Full settings: the broker plus the Django admin stack (server, db init, manage.py, tests)."""
 
-import os
-import secrets
 from pathlib import Path
 
 from broker import conf
+from cafleet_project import secretkey
 from cafleet_project.settings_lean import DATABASE_PATH, DATABASES  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _secret_key() -> str:
-    """Generated once per installation, kept beside the database with mode 0600.
+    """``CAFLEET_SECRET_KEY``, else the key stored beside the database (when it is ours and
+    private), else a key for this process only.
 
-    Never created in a directory that does not exist yet (only ``db init`` makes that);
-    until then an ephemeral key serves.
+    Loading the settings never writes a file: ``db init`` and ``cafleet server`` create the
+    key file once their checks pass (``cafleet_project.secretkey.ensure``).
     """
     env_key = conf.secret_key()
     if env_key:
         return env_key
-    directory = os.path.dirname(os.path.abspath(DATABASE_PATH))
-    path = os.path.join(directory, "secret_key")
-    try:
-        with open(path, encoding="ascii") as fh:
-            key = fh.read().strip()
-        if key:
-            return key
-    except OSError:
-        pass
-    key = secrets.token_urlsafe(50)
-    if os.path.isdir(directory):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(key + "\n")
-        except FileExistsError:
-            with open(path, encoding="ascii") as fh:
-                return fh.read().strip() or key
-        except OSError:
-            pass
-    return key
+    return secretkey.load(DATABASE_PATH)
 
 
 SECRET_KEY = _secret_key()

@@ -1,8 +1,8 @@
 """A short live demonstration of cafleet (README command (a)).
 
 Outer role (default): starts a *private* tmux server (its own socket, never the user's),
-runs this script again inside its first pane as the Director, waits for it, then prints what
-happened and stops the server.
+runs this script again inside its first pane as the Director, prints each line of the
+Director's log as soon as it is written (:func:`follow`), then stops the server.
 
 Director role (``--director LOG``): runs inside the pane, so ``TMUX``/``TMUX_PANE`` are set
 exactly as for a real Director. It uses the default database
@@ -42,9 +42,10 @@ class Director:
 
     def run(self, *argv: str, show: bool = True) -> str:
         cmd = ["cafleet", *argv]
+        if show:
+            self.say(f"$ {shlex.join(cmd)}")  # before it runs: slow steps show what they do
         proc = subprocess.run([CAFLEET, *argv], capture_output=True, text=True)
         if show:
-            self.say(f"$ {shlex.join(cmd)}")
             if proc.stdout:
                 self.say(proc.stdout.rstrip("\n"))
             if proc.stderr:
@@ -151,6 +152,38 @@ class Director:
         self.say("\nDemo finished.")
 
 
+def follow(log: Path, done: Path, write, *, deadline: float, poll: float = 0.1) -> bool:
+    """Copy ``log`` to ``write`` as it grows, until ``done`` exists (True) or the monotonic
+    ``deadline`` passes (False). Only whole lines are written, each as soon as it is seen."""
+    offset = 0
+    pending = b""
+    while True:
+        finished = done.exists()  # checked before the last read: nothing written is missed
+        try:
+            with open(log, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            chunk = b""
+        offset += len(chunk)
+        pending += chunk
+        if b"\n" in pending:
+            complete, _, pending = pending.rpartition(b"\n")
+            write(complete.decode("utf-8", "replace") + "\n")
+        if finished:
+            if pending:
+                write(pending.decode("utf-8", "replace") + "\n")
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+
+
+def _print_now(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def outer() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cafleet-demo-"))
     sock = tmp / "sock"
@@ -187,14 +220,16 @@ def outer() -> int:
         check=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not done.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        print(log.read_text(encoding="utf-8") if log.exists() else "(no output)")
-        code = int(done.read_text().strip() or 1) if done.exists() else 1
-        if not done.exists():
+        if not follow(log, done, _print_now, deadline=time.monotonic() + 120):
             print("Error: the demo did not finish within 120 s.", file=sys.stderr)
-        return code
+            return 1
+        status = ""
+        for _ in range(100):  # "echo $? > done" creates the file before writing to it
+            status = done.read_text().strip()
+            if status:
+                break
+            time.sleep(0.02)
+        return int(status or 1)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
 

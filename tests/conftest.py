@@ -59,6 +59,8 @@ def _isolated_env(monkeypatch):
         "CAFLEET_DEBUG",
     ):
         monkeypatch.delenv(var, raising=False)
+    # In-process tests never start a background delivery worker (tests that do, opt in).
+    monkeypatch.setenv("CAFLEET_DELIVERY_AUTOSTART", "0")
 
 
 # ----------------------------------------------------------------------------- in-process
@@ -153,6 +155,8 @@ class FileDB:
 def subprocess_env(url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "CAFLEET_", "DJANGO_"))}
     env["CAFLEET_DATABASE_URL"] = url
+    # No background delivery worker outlives a test (tests that want one opt in).
+    env["CAFLEET_DELIVERY_AUTOSTART"] = "0"
     return env
 
 

@@ -410,7 +410,9 @@ def test_timeline_send_unicast_as_administrator(admin_client, team, monkeypatch)
     previews = []
     monkeypatch.setattr(tmux, "tmux_binary", lambda: "/usr/bin/tmux")
     monkeypatch.setattr(
-        tmux, "deliver_preview", lambda pane, payload: previews.append((pane, payload)) or True
+        tmux,
+        "deliver_preview",
+        lambda pane, payload, **kw: previews.append((pane, payload)) or True,
     )
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "5")
     response = admin_client.post(timeline(team.sid), {"to": team.member, "text": "build it\r\nnow"})

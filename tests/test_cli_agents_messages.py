@@ -600,7 +600,7 @@ def test_99_100_101_102_103_send_outputs(cli, fleet):
     ) == ("unicast", b, b, "input_required", None, "hello\nworld")
     assert task.created_at == task.status_timestamp
     assert r.out == (
-        f"Message sent.\n[{task.task_id[:8]} | from:{fleet.director[:8]} | "
+        f"Message sent. No pane to preview.\n[{task.task_id[:8]} | from:{fleet.director[:8]} | "
         f"{task.status_timestamp}]\nhello\nworld\n"
     )
     data = cli(
@@ -615,7 +615,15 @@ def test_99_100_101_102_103_send_outputs(cli, fleet):
         "--text",
         "x",
     ).json
-    assert list(data) == ["task", "notification_sent"] and data["notification_sent"] is False
+    assert list(data) == ["task", "notification_sent", "delivery"]
+    assert data["notification_sent"] is False
+    assert data["delivery"] == {
+        "state": "owed",
+        "reason": "no_pane",
+        "channel": None,
+        "offered_at": None,
+        "seen_at": None,
+    }
     assert list(data["task"]) == ["id", "from", "ts", "text"]
     full = cli(
         "--json",
@@ -647,7 +655,7 @@ def test_99_100_101_102_103_send_outputs(cli, fleet):
     verbose = send(cli, fleet, "--full", to=b, text="v")
     t = Task.objects.get(task_id=verbose.lines[1].split()[-1])
     assert verbose.lines == [
-        "Message sent.",
+        "Message sent. No pane to preview.",
         f"  id:    {t.task_id}",
         "  state: input_required",
         f"  from:  {fleet.director}",
@@ -855,7 +863,8 @@ def test_135_136_137_141_142_143_poll(cli, fleet):
     cli(*sid_args(fleet), "message", "broadcast", "--agent-id", b, "--text", "bc")
     items = cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b).json
     assert [i["id"] for i in items] == [t3]
-    assert set(items[0]) == {"id", "from", "ts", "text"}
+    assert list(items[0]) == ["id", "from", "ts", "text", "delivery"]
+    assert items[0]["delivery"]["state"] == "seen"  # polling marks it seen
     everything = cli("--json", *sid_args(fleet), "message", "poll", "--agent-id", b, "--all").json
     assert {i["id"] for i in everything} == {t1, t2, t3}  # no broadcast summary
     ts = [i["ts"] for i in everything]

@@ -55,7 +55,10 @@ def test_12_default_location_under_home(tmp_path):
     env["HOME"] = str(tmp_path)
     proc = subprocess.run([CAFLEET, "db", "init"], capture_output=True, text=True, env=env)
     expected = tmp_path / ".local" / "share" / "cafleet" / "registry.db"
-    assert proc.stdout == f"Created {expected} and applied migrations to head (0001_initial).\n"
+    assert (
+        proc.stdout
+        == f"Created {expected} and applied migrations to head (0002_delivery_states).\n"
+    )
     assert expected.is_file()
     assert mode(expected.parent) == 0o700 and mode(expected) == 0o600
 
@@ -74,13 +77,15 @@ def test_36_every_created_directory_level_is_private(tmp_path):
 
 def test_13_36_37_db_init_creates_private_file(file_db):
     r = file_db.run("db", "init")
-    assert r.out == f"Created {file_db.path} and applied migrations to head (0001_initial).\n"
+    assert (
+        r.out == f"Created {file_db.path} and applied migrations to head (0002_delivery_states).\n"
+    )
     assert mode(file_db.path.parent) == 0o700
     assert mode(file_db.path) == 0o600
     r = file_db.run("db", "init")
-    assert (r.code, r.out) == (0, "Already at head (0001_initial); nothing to do.\n")
+    assert (r.code, r.out) == (0, "Already at head (0002_delivery_states); nothing to do.\n")
     r = file_db.run("--json", "db", "init")
-    assert r.out == "Already at head (0001_initial); nothing to do.\n"
+    assert r.out == "Already at head (0002_delivery_states); nothing to do.\n"
 
 
 def test_38_pending_migrations_are_applied(fresh_db):
@@ -92,7 +97,7 @@ def test_38_pending_migrations_are_applied(fresh_db):
     r = fresh_db.run("session", "list")
     assert r.code == 0  # broker commands only need cafleet's own schema
     r = fresh_db.run("db", "init")
-    assert r.out == "Upgraded from 0001_initial to 0001_initial.\n"
+    assert r.out == "Upgraded from 0002_delivery_states to 0002_delivery_states.\n"
     con = sqlite3.connect(fresh_db.path)
     assert con.execute("SELECT count(*) FROM django_session").fetchone() == (0,)
 

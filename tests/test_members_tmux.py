@@ -167,7 +167,7 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
         "created_at",
     ]
     assert lines[3].split()[:7] == [
-        f"{aid[:12]}…",
+        aid[:8],
         "alice",
         "active",
         "claude",
@@ -176,7 +176,7 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
         alice_pane,
     ]
     assert lines[4].split()[:7] == [
-        f"{bid[:12]}…",
+        bid[:8],
         "bob",
         "active",
         "codex",

@@ -7,6 +7,7 @@ them, and can make any tmux verb fail.
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +20,7 @@ from broker.clock import new_id, now
 from broker.exceptions import CafleetError
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
 from broker.services import agent_register, session_create, session_delete
+from tests.delivery_sim import PaneSim
 
 BIN = Path(__file__).resolve().parent / "bin"
 CALLER = ("main", "@1", "%0")
@@ -38,7 +40,7 @@ class Recorder:
         }
         self.failures: dict[str, object] = {}
 
-    def __call__(self, args, *, timeout=10.0):
+    def __call__(self, args, *, timeout=10.0, input=None):
         args = [str(a) for a in args]
         self.events.append(("run", args, timeout))
         verb = args[0]
@@ -73,7 +75,9 @@ def rec(monkeypatch):
     recorder = Recorder()
     monkeypatch.setattr(tmux_mod, "run", recorder)
     monkeypatch.setattr(tmux_mod, "tmux_binary", lambda: "/usr/bin/tmux")
-    monkeypatch.setattr(tmux_mod, "time", SimpleNamespace(sleep=recorder.sleep))
+    monkeypatch.setattr(
+        tmux_mod, "time", SimpleNamespace(sleep=recorder.sleep, monotonic=time.monotonic)
+    )
     monkeypatch.setenv("TMUX", "/tmp/cafleet-fake-tmux,1,0")
     monkeypatch.setenv("TMUX_PANE", "%0")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -424,7 +428,8 @@ def test_create_register_failures(team, rec):
     with pytest.raises(CafleetError) as info:
         spawn(team, director="zzzz")
     assert info.value.message == (
-        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'."
+        f"register failed: Director agent 'zzzz' not found or not active in session '{team.sid}'"
+        " (an id prefix needs at least 8 characters)."
     )
     other = agent_register(session_id=team.sid, name="lead", description="x", skills_json=None)
     agent, _ = spawn(team, director=other.agent_id[:8])  # nested teams; prefix resolves
@@ -599,30 +604,40 @@ def test_capture_argv_cleaning_and_errors(team, rec):
 
 
 # ------------------------------------------------------------------------------ keystrokes
+@pytest.fixture
+def pane(monkeypatch, tmp_path):
+    """The member's pane %7 simulated (tests/delivery_sim.py): ``tmux.run`` goes to it."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    sim = PaneSim("%7")
+    monkeypatch.setattr(tmux_mod, "run", sim)
+    monkeypatch.setattr(tmux_mod, "tmux_binary", lambda: "/usr/bin/tmux")
+    monkeypatch.setattr(tmux_mod, "_foreground_argv", lambda pid: None)
+    monkeypatch.setattr(tmux_mod, "VERIFY_POLL", 0.0)
+    monkeypatch.setattr(
+        tmux_mod, "time", SimpleNamespace(sleep=lambda s: None, monotonic=time.monotonic)
+    )
+    return sim
+
+
 @pytest.mark.django_db
-def test_send_input_choice_and_freetext_keystrokes(team, rec):
+def test_send_input_choice_and_freetext_keystrokes(team, pane):
     member = add_member(team)
     common = dict(
         session_id=team.sid, agent_ref=team.did, member_ref=member.agent_id[:8], tmux=tmux_mod
     )
     members.member_send_input(choice=2, **common)
-    assert rec.script() == [["send-keys", "-t", "%7", "2"]]
-    rec.events.clear()
+    assert pane.keystrokes == [["send-keys", "-t", "%7", "2"]]
+    pane.calls.clear()
     members.member_send_input(freetext="hi $HOME `x` Enter C-c", **common)
-    assert rec.script() == [
+    assert pane.keystrokes == [
         ["send-keys", "-t", "%7", "4"],
         ["send-keys", "-t", "%7", "-l", "hi $HOME `x` Enter C-c"],
-        ("sleep", 0.12),
         ["send-keys", "-t", "%7", "Enter"],
     ]
-    rec.events.clear()
+    pane.calls.clear()
     members.member_send_input(freetext="", **common)
-    assert rec.script() == [
-        ["send-keys", "-t", "%7", "4"],
-        ("sleep", 0.12),
-        ["send-keys", "-t", "%7", "Enter"],
-    ]
-    rec.failures["send-keys"] = "no server running"
+    assert pane.keystrokes == [["send-keys", "-t", "%7", "4"], ["send-keys", "-t", "%7", "Enter"]]
+    pane.fail["send-keys"] = "no server running"
     with pytest.raises(
         CafleetError,
         match=r"^send failed: tmux command failed: tmux send-keys "
@@ -632,7 +647,34 @@ def test_send_input_choice_and_freetext_keystrokes(team, rec):
 
 
 @pytest.mark.django_db
-def test_exec_keystrokes(team, rec):
+def test_send_input_refuses_a_pane_not_running_the_agent(team, pane):
+    member = add_member(team)
+    pane.command = "bash"
+    with pytest.raises(CafleetError) as info:
+        members.member_send_input(
+            session_id=team.sid,
+            agent_ref=team.did,
+            member_ref=member.agent_id,
+            choice=1,
+            tmux=tmux_mod,
+        )
+    assert info.value.message == "pane %7 is not ready: agent not running"
+    assert pane.keystrokes == []
+
+
+@pytest.mark.django_db
+def test_send_input_still_answers_a_menu(team, pane):
+    """The screen gate does not apply: answering a question is the Director's action."""
+    member = add_member(team)
+    pane.dialog = True
+    members.member_send_input(
+        session_id=team.sid, agent_ref=team.did, member_ref=member.agent_id, choice=1, tmux=tmux_mod
+    )
+    assert pane.keystrokes == [["send-keys", "-t", "%7", "1"]]
+
+
+@pytest.mark.django_db
+def test_exec_keystrokes(team, pane):
     member = add_member(team)
     target = members.member_exec(
         session_id=team.sid,
@@ -642,28 +684,48 @@ def test_exec_keystrokes(team, rec):
         tmux=tmux_mod,
     )
     assert target.member.name == "worker"
-    assert rec.script() == [
-        ["send-keys", "-t", "%7", "-l", "! git status | wc -l"],
-        ("sleep", 0.12),
-        ["send-keys", "-t", "%7", "Enter"],
-    ]
+    assert [c[0] for c in pane.keystrokes] == ["paste-buffer", "send-keys"]
+    assert pane.keystrokes[1] == ["send-keys", "-t", "%7", "Enter"]
+    assert pane.submitted == ["! git status | wc -l"]
 
 
 @pytest.mark.django_db
-def test_ping_keystrokes_and_not_delivered(team, rec):
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        ({"dialog": True}, "waiting for permission"),
+        ({"draft": "hello wor"}, "draft in the input"),
+        ({"command": "bash"}, "agent not running"),
+        ({"gone": True}, "pane gone"),
+    ],
+)
+def test_exec_and_ping_refuse_a_pane_that_is_not_ready(team, pane, setup, words):
+    member = add_member(team)
+    for key, value in setup.items():
+        setattr(pane, key, value)
+    common = dict(
+        session_id=team.sid, agent_ref=team.did, member_ref=member.agent_id, tmux=tmux_mod
+    )
+    with pytest.raises(CafleetError) as info:
+        members.member_exec(command="rm -rf build", **common)
+    assert info.value.message == f"pane %7 is not ready: {words}"
+    with pytest.raises(CafleetError) as info:
+        members.member_ping(**common)
+    assert info.value.message == f"pane %7 is not ready: {words}"
+    assert pane.keystrokes == [] and pane.submitted == []
+
+
+@pytest.mark.django_db
+def test_ping_keystrokes_and_not_delivered(team, pane):
     member = add_member(team)
     common = dict(
         session_id=team.sid, agent_ref=team.did[:8], member_ref=member.agent_id, tmux=tmux_mod
     )
     members.member_ping(**common)
     poll = f"cafleet --session-id {team.sid} message poll --agent-id {member.agent_id}"
-    assert rec.script() == [
-        ["send-keys", "-t", "%7", "-l", poll],
-        ("sleep", 0.12),
-        ["send-keys", "-t", "%7", "Enter"],
-    ]
-    assert [e[2] for e in rec.events if e[0] == "run"] == [5.0, 5.0]
-    rec.failures["send-keys"] = "can't find pane: %7"
+    assert pane.submitted == [poll]
+    assert [c[0] for c in pane.keystrokes] == ["paste-buffer", "send-keys"]
+    pane.fail["paste-buffer"] = "server exited unexpectedly"
     with pytest.raises(CafleetError) as info:
         members.member_ping(**common)
     assert info.value.message == (
@@ -1078,34 +1140,37 @@ def test_cli_list_text_layout(team, mcli):
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did)
     assert lines_of(res.out) == [
         "1 member:",
-        "  agent_id        name      status  backend  session  window_id  pane_id  created_at",
-        "  --------------  --------  ------  -------  -------  ---------  -------  "
-        "--------------------",
-        f"  {one.agent_id[:12]}…   alice     active  claude   main     @1         %12      {ts(1)}",
+        "  agent_id  name      status  backend  session  window_id  pane_id  created_at",
+        "  --------  --------  ------  -------  -------  ---------  -------  " + "-" * len(ts(1)),
+        f"  {one.agent_id[:8]}  alice     active  claude   main     @1         %12      {ts(1)}",
     ]
     two = add_member(team, name="a-much-longer-name", stamp=ts(2), pane=None, coding_agent="codex")
     task(frm=team.did, to=two.agent_id, at=ts(3))
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did)
     out = lines_of(res.out)
     assert out[0] == "2 members:"
+    # columns widen to their longest value: every row stays aligned
+    assert out[1] == (
+        "  agent_id  name                status  backend  session  window_id  pane_id    created_at"
+    )
     assert out[4] == (
-        f"  {two.agent_id[:12]}…   a-much-longer-name  active  codex    main     "
+        f"  {two.agent_id[:8]}  a-much-longer-name  active  codex    main     "
         f"@1         (pending)  {ts(2)}"
     )
     res = mcli("--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity")
     out = lines_of(res.out)
     assert out[1:3] == [
-        "  agent_id        name      status  last_sent  last_recv  last_ack   idle   unread",
-        "  --------------  --------  ------  ---------  ---------  ---------  -----  ------",
+        "  agent_id  name                status  last_sent  last_recv  last_ack   idle   unread  held",
+        "  --------  ------------------  ------  ---------  ---------  ---------  -----  ------  ----",
     ]
     assert (
-        out[3] == f"  {one.agent_id[:12]}…   alice     active  -          -          -"
-        "          -      0"
+        out[3] == f"  {one.agent_id[:8]}  alice               active  -          -          -"
+        "          -      0       0"
     )
     assert out[4].startswith(
-        f"  {two.agent_id[:12]}…   a-much-longer-name  active  -          12:00:03   -          "
+        f"  {two.agent_id[:8]}  a-much-longer-name  active  -          12:00:03   -          "
     )
-    assert out[4].endswith("  1")
+    assert out[4].endswith("  1       0")
     for line in out:
         assert line == line.rstrip()
 
@@ -1145,26 +1210,32 @@ def test_cli_list_json(team, mcli):
         "--json", "--session-id", team.sid, "member", "list", "--agent-id", team.did, "--activity"
     )
     entry = json.loads(res.out)[0]
-    assert list(entry)[-5:] == ["last_sent", "last_recv", "last_ack", "idle", "unread"]
-    assert (entry["last_sent"], entry["idle"], entry["unread"]) == (None, None, 0)
+    assert list(entry)[-6:] == ["last_sent", "last_recv", "last_ack", "idle", "unread", "held"]
+    assert (entry["last_sent"], entry["idle"], entry["unread"], entry["held"]) == (None, None, 0, 0)
 
 
 @pytest.mark.django_db
-def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli):
+def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli, monkeypatch, tmp_path):
     member = add_member(team, name="alice")
     base = ("--session-id", team.sid)
     ids = ("--agent-id", team.did, "--member-id", member.agent_id[:8])
     rec.outputs["capture-pane"] = "line one\nline two\n\n"
     res = mcli(*base, "member", "capture", *ids, "--tail", "5", "--full")
-    assert (res.code, res.out) == (0, "line one\nline two\n\n")
+    assert (res.code, res.out) == (0, "line one\nline two\n")  # trailing blank dropped
     assert rec.calls[-1] == ["capture-pane", "-p", "-t", "%7", "-S", "-5"]
     res = mcli("--json", *base, "member", "capture", *ids)
     assert json.loads(res.out) == {
         "member_agent_id": member.agent_id,
         "pane_id": "%7",
         "lines": 30,
-        "content": "line one\nline two\n\n",
+        "content": "line one\nline two\n",
     }
+    # the keystroke commands go through the gate: a simulated idle pane answers them
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    sim = PaneSim("%7")
+    monkeypatch.setattr(tmux_mod, "run", sim)
+    monkeypatch.setattr(tmux_mod, "_foreground_argv", lambda pid: None)
+    monkeypatch.setattr(tmux_mod, "VERIFY_POLL", 0.0)
     res = mcli(*base, "member", "send-input", *ids, "--choice", "2")
     assert res.out == "Sent choice 2 to member alice (%7).\n"
     res = mcli("--json", *base, "member", "send-input", *ids, "--choice", "3")
@@ -1180,7 +1251,7 @@ def test_cli_capture_send_input_exec_ping_outputs(team, rec, mcli):
     assert json.loads(res.out)["value"] == ""
     res = mcli(*base, "member", "exec", *ids, "  git status  ")
     assert res.out == "Sent bash command 'git status' to member alice (%7).\n"
-    assert rec.calls[-2] == ["send-keys", "-t", "%7", "-l", "! git status"]
+    assert sim.submitted[-1] == "! git status"
     res = mcli(*base, "member", "exec", *ids, "echo 'it' | tr a-z A-Z")
     assert res.out == ("Sent bash command \"echo 'it' | tr a-z A-Z\" to member alice (%7).\n")
     res = mcli(*base, "member", "exec", *ids, "echo \"a\" 'b' \\x")

@@ -163,7 +163,7 @@ def test_director_walkthrough(walk):
         {"--text": body},
         pane=walk.director_pane,
     )
-    assert sent.lines[0] == "Message sent."
+    assert sent.lines[0] == "Message sent. Preview delivered."
     task8 = sent.lines[1][1:9]
     assert sent.lines[1].startswith(f"[{task8} | from:{did[:8]} | ")
     assert sent.lines[2] == body

@@ -23,7 +23,8 @@ class FakeTmux:
 
     def __call__(self, argv, **kwargs):
         assert kwargs.get("capture_output") is True
-        assert kwargs.get("text") is True
+        # run() reads bytes and decodes them itself, so a "\r" is never turned into "\n".
+        assert "text" not in kwargs and "universal_newlines" not in kwargs
         assert "shell" not in kwargs
         assert isinstance(argv, list)
         self.calls.append((argv, kwargs["timeout"]))
@@ -33,8 +34,8 @@ class FakeTmux:
             raise result
         if isinstance(result, tuple):
             rc, err = result
-            return subprocess.CompletedProcess(argv, rc, "", err)
-        return subprocess.CompletedProcess(argv, 0, result, "")
+            return subprocess.CompletedProcess(argv, rc, b"", err.encode())
+        return subprocess.CompletedProcess(argv, 0, result.encode(), b"")
 
     @property
     def argvs(self):
@@ -465,89 +466,8 @@ def test_send_freetext_leading_dash_gets_double_dash(fake):
     assert fake.argvs[1] == ["tmux", "send-keys", "-t", "%2", "-l", "--", "-v please"]
 
 
-def test_send_exec_sequence(fake):
-    tmux.send_exec("%2", "  ls | wc -l && echo $(date)  ")
-    assert fake.events == [
-        ("run", ["send-keys", "-t", "%2", "-l", "! ls | wc -l && echo $(date)"]),
-        ("sleep", 0.12),
-        ("run", ["send-keys", "-t", "%2", "Enter"]),
-    ]
-
-
-def test_poll_trigger_sequence_and_timeouts(fake):
-    assert tmux.poll_trigger("%2", "S" * 36, "M" * 36) is True
-    assert fake.events == [
-        ("run", ["send-keys", "-t", "%2", "-l",
-                 f"cafleet --session-id {'S' * 36} message poll --agent-id {'M' * 36}"]),
-        ("sleep", 0.12),
-        ("run", ["send-keys", "-t", "%2", "Enter"]),
-    ]  # fmt: skip
-    assert fake.timeouts == [5.0, 5.0]
-
-
-def test_poll_trigger_never_raises(fake):
-    fake.results["send-keys"] = subprocess.TimeoutExpired(["tmux"], 5)
-    assert tmux.poll_trigger("%2", "s", "m") is False
-    fake.results["send-keys"] = RuntimeError("anything")
-    assert tmux.poll_trigger("%2", "s", "m") is False
-
-
-def test_poll_trigger_without_tmux(fake, monkeypatch):
-    monkeypatch.setattr(tmux, "tmux_binary", lambda: None)
-    assert tmux.poll_trigger("%2", "s", "m") is False
-    assert fake.calls == []
-
-
-# --- §10.5 preview keystrokes -------------------------------------------------------------------
-
-
-def test_deliver_preview_sequence(fake):
-    fake.results["display-message"] = "0\n"
-    assert tmux.deliver_preview("%4", "[cafleet msg a from b t]\nbody") is True
-    assert fake.events == [
-        ("run", ["display-message", "-p", "-t", "%4", "#{pane_in_mode}"]),
-        ("run", ["send-keys", "-t", "%4", "-l", "[cafleet msg a from b t]\nbody"]),
-        ("sleep", 0.12),
-        ("run", ["send-keys", "-t", "%4", "Enter"]),
-    ]
-    assert fake.timeouts == [5.0, 5.0, 5.0]
-
-
-def test_deliver_preview_leaves_copy_mode_first(fake):
-    fake.results["display-message"] = "1\n"
-    assert tmux.deliver_preview("%4", "h\nb") is True
-    assert [e for e in fake.events if e[0] == "run"][1] == (
-        "run",
-        ["send-keys", "-t", "%4", "-X", "cancel"],
-    )
-    assert fake.timeouts == [5.0, 5.0, 5.0, 5.0]
-
-
-def test_deliver_preview_trailing_semicolon(fake):
-    fake.results["display-message"] = "0"
-    assert tmux.deliver_preview("%4", "h\ndone;") is True
-    assert fake.argvs[1] == ["tmux", "send-keys", "-t", "%4", "-l", "h\ndone\\;"]
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [
-        (1, "can't find pane: %4"),
-        subprocess.TimeoutExpired(["tmux"], 5),
-        FileNotFoundError(2, "gone"),
-    ],
-)
-@pytest.mark.parametrize("step", ["display-message", "send-keys"])
-def test_deliver_preview_any_failure_is_false(fake, failure, step):
-    fake.results["display-message"] = "0"
-    fake.results[step] = failure
-    assert tmux.deliver_preview("%4", "h\nb") is False
-
-
-def test_deliver_preview_without_tmux(fake, monkeypatch):
-    monkeypatch.setattr(tmux, "tmux_binary", lambda: None)
-    assert tmux.deliver_preview("%4", "h\nb") is False
-    assert fake.calls == []
+# ``send_exec``, ``poll_trigger`` and ``deliver_preview`` go through the pane gate and the
+# bracketed-paste sequence: tests/test_delivery_sequence.py pins their tmux calls.
 
 
 # --- module hygiene ---------------------------------------------------------------------------

@@ -11,9 +11,6 @@ from broker.cli_support import reject_controls
 from broker.exceptions import ValidationError
 from broker.output import field_line
 
-ELLIPSIS = "…"
-ID_WIDTH = 14
-
 
 # ------------------------------------------------------------------------------ create
 def check_create(call) -> None:
@@ -95,7 +92,7 @@ def delete(call, out) -> None:
 
 # ------------------------------------------------------------------------------ list
 DEFAULT_COLUMNS = (
-    ("agent_id", 14),
+    ("agent_id", 8),
     ("name", 8),
     ("status", 6),
     ("backend", 7),
@@ -105,7 +102,7 @@ DEFAULT_COLUMNS = (
     ("created_at", 20),
 )
 ACTIVITY_COLUMNS = (
-    ("agent_id", 14),
+    ("agent_id", 8),
     ("name", 8),
     ("status", 6),
     ("last_sent", 9),
@@ -113,12 +110,8 @@ ACTIVITY_COLUMNS = (
     ("last_ack", 9),
     ("idle", 5),
     ("unread", 6),
+    ("held", 4),
 )
-
-
-def short_id(agent_id: str) -> str:
-    """An id longer than the column: its first 12 characters + ``…``."""
-    return agent_id if len(agent_id) <= ID_WIDTH else agent_id[:12] + ELLIPSIS
 
 
 def clock_part(ts: str | None) -> str:
@@ -149,7 +142,7 @@ def table_line(cells, widths) -> str:
 
 def list_row(row, activity: bool) -> list[str]:
     agent, placement = row.agent, row.placement
-    head = [short_id(agent.agent_id), agent.name, agent.status]
+    head = [agent.agent_id[:8], agent.name, agent.status]  # id8, as in every text table
     if activity:
         return head + [
             clock_part(row.last_sent),
@@ -157,6 +150,7 @@ def list_row(row, activity: bool) -> list[str]:
             clock_part(row.last_ack),
             idle_text(row.idle),
             str(row.unread),
+            str(row.held),
         ]
     return head + [
         placement.coding_agent,
@@ -172,13 +166,16 @@ def render_list(rows, activity: bool) -> str:
         return "0 members."
     columns = ACTIVITY_COLUMNS if activity else DEFAULT_COLUMNS
     names = [c for c, _ in columns]
-    widths = [w for _, w in columns]
+    cells = [list_row(r, activity) for r in rows]
+    # Each column is as wide as its longest value (never below its minimum), so a long
+    # name or tmux session name never pushes the rest of its row out of line.
+    widths = [max([w] + [len(str(c[i])) for c in cells]) for i, (_, w) in enumerate(columns)]
     lines = [
         "1 member:" if len(rows) == 1 else f"{len(rows)} members:",
         table_line(names, widths),
         table_line(["-" * w for w in widths], widths),
     ]
-    lines += [table_line(list_row(r, activity), widths) for r in rows]
+    lines += [table_line(c, widths) for c in cells]
     return "\n".join(lines)
 
 
@@ -199,6 +196,7 @@ def list_json(row, activity: bool) -> dict:
             last_ack=row.last_ack,
             idle=row.idle,
             unread=row.unread,
+            held=row.held,
         )
     return data
 

@@ -56,6 +56,7 @@ def check_limit(call) -> int:
 
 # ------------------------------------------------------------------------------ handlers
 def send(call, out) -> None:
+    from broker.delivery import delivery_json, send_summary
     from broker.services import message_send
 
     opts = call.options
@@ -73,9 +74,9 @@ def send(call, out) -> None:
         task,
         full=opts["full"],
         limit=limit,
-        header="Message sent.",
+        header=f"Message sent. {send_summary(task.delivery)}",
         quiet=opts["quiet"],
-        extra={"notification_sent": notified},
+        extra={"notification_sent": notified, "delivery": delivery_json(task)},
     )
 
 
@@ -109,6 +110,7 @@ def broadcast(call, out) -> None:
 
 
 def poll(call, out) -> None:
+    from broker.delivery import delivery_json
     from broker.services import message_poll, require_session_member
 
     opts = call.options
@@ -128,7 +130,9 @@ def poll(call, out) -> None:
             tasks = message_poll(**query)
     full = opts["full"]
     if out.json_mode:
-        out.json([task_json(t, full=full, limit=limit) for t in tasks])
+        out.json(
+            [{**task_json(t, full=full, limit=limit), "delivery": delivery_json(t)} for t in tasks]
+        )
     elif not tasks:
         out.text("No messages found.")
     else:
@@ -158,6 +162,31 @@ def cancel(call, out) -> None:
 
 
 def show(call, out) -> None:
+    """The task render, plus its delivery: a ``delivery`` key in JSON, a line in text (the
+    last line; with ``--full`` the line before ``text:``, so the full body stays last)."""
+    from broker.delivery import delivery_json, delivery_line, delivery_of
     from broker.services import message_show
 
-    _task_command(call, out, message_show)
+    opts = call.options
+    limit = call.checked
+    task = message_show(
+        session_id=call.session_id, agent_ref=call.agent_id, task_ref=opts["task_id"]
+    )
+    if out.json_mode:
+        out.json(
+            {
+                "task": {
+                    **task_json(task, full=opts["full"], limit=limit),
+                    "delivery": delivery_json(task),
+                }
+            }
+        )
+        return
+    line = delivery_line(delivery_of(task))
+    body = task_text(task, full=opts["full"], limit=limit)
+    if line and opts["full"]:  # in the block, before the text (which stays last)
+        head, sep, text = body.partition("\n  text:  ")
+        body = f"{head}\n  {line}{sep}{text}"
+    elif line:  # after the render, whose first line stays the task header
+        body = f"{body}\n{line}"
+    out.text(body)

@@ -152,6 +152,16 @@ def create_server(host: str, port: int):
         raise CafleetError(f"cannot listen on {host}:{port}: {exc}") from None
 
 
+def _ensure_secret_key(path: str) -> None:
+    """The admin's stable key, created only now that the database passed its checks."""
+    from cafleet_project import secretkey
+
+    try:
+        secretkey.ensure(path)
+    except secretkey.SecretKeyError as exc:
+        raise CafleetError(str(exc)) from None
+
+
 def server(call, out) -> None:
     host, port = call.checked
     signal.signal(signal.SIGTERM, _stop)
@@ -165,7 +175,8 @@ def serve(host: str, port: int, out) -> None:
     from broker import loginlink
     from broker.database import ensure_ready
 
-    ensure_ready()
+    path = ensure_ready()
+    _ensure_secret_key(path)
     addresses = resolve(host, port)
     loopback = is_loopback(host, addresses)
     if not loopback:

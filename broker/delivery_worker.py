@@ -1,0 +1,405 @@
+"""The delivery worker: retries held previews and escalates long holds (docs/delivery-states.md).
+
+One worker per database and host, enforced by a lease row in ``delivery_workers`` (key =
+host name + database path) that the worker refreshes with a heartbeat. A command that leaves
+a delivery held calls ``ensure_worker``: when no live worker holds the lease it starts one in
+the background (``cafleet deliver``, run as ``python -m cafleet_project.cli deliver``, detached, output appended to a 0600
+log file beside the database). ``delivery_run`` is the loop itself; it runs in the
+foreground for ops and service managers.
+
+Each pass (every ``INTERVAL`` seconds) the worker
+
+1. offers every held delivery of an unacknowledged, uncanceled task again through
+   ``tmux.deliver_preview`` (the tmux layer's gate decides; the worker never sends a key
+   of its own, never Escape, never an answer to a dialog);
+2. stops retrying deliveries whose recipient is gone (deregistered, placement removed, or
+   the tmux layer reports the pane gone): state ``failed``;
+3. escalates, exactly once (a conditional UPDATE on ``escalated_at``), every delivery held
+   longer than ``CAFLEET_DELIVERY_HOLD_TIMEOUT``: the member's Director gets a message from
+   the session's Administrator naming the member and the reason. Nothing is forced.
+
+It exits once nothing has been held for ``CAFLEET_DELIVERY_IDLE_EXIT`` seconds, or when it
+loses the lease.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+
+from broker import conf
+from broker.clock import new_id, now
+from broker.delivery import (
+    build_jobs,
+    create_owed,
+    mark_gone,
+    reason_words,
+    record,
+    run_jobs,
+)
+from broker.exceptions import CafleetError
+from broker.models import (
+    ADMIN_KIND,
+    Agent,
+    AgentStatus,
+    Delivery,
+    DeliveryState,
+    DeliveryWorker,
+    Placement,
+    Task,
+    TaskState,
+    TaskType,
+    card_kind,
+)
+
+INTERVAL = 0.5
+HEARTBEAT_EVERY = 2.0
+STALE_AFTER = 15.0
+LOG_NAME = "delivery-worker.log"
+
+
+# ------------------------------------------------------------------------------ settings
+def hold_timeout(environ=os.environ) -> float:
+    return conf.delivery_hold_timeout(environ)
+
+
+def idle_exit(environ=os.environ) -> float:
+    return conf.delivery_idle_exit(environ)
+
+
+def autostart_enabled(environ=os.environ) -> bool:
+    return conf.delivery_autostart(environ)
+
+
+# ------------------------------------------------------------------------------ lease
+def database_file() -> str:
+    from django.db import connection
+
+    return os.path.abspath(str(connection.settings_dict["NAME"]))
+
+
+def lease_key() -> str:
+    return f"{socket.gethostname()}:{database_file()}"
+
+
+def _age(stamp: str) -> float:
+    try:
+        return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return float("inf")
+
+
+def pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_live(row: DeliveryWorker | None, *, stale_after: float = STALE_AFTER) -> bool:
+    """A lease counts while its heartbeat is fresh and its process exists (same host)."""
+    return row is not None and _age(row.heartbeat_at) < stale_after and pid_alive(row.pid)
+
+
+def lease_holder(key: str | None = None) -> DeliveryWorker | None:
+    row = DeliveryWorker.objects.filter(key=key or lease_key()).first()
+    return row if is_live(row) else None
+
+
+def acquire(key: str, pid: int, *, stale_after: float = STALE_AFTER) -> bool:
+    """Take the lease when it is free, ours, or stale. Exactly one racer wins: the write
+    transaction starts with BEGIN IMMEDIATE and the takeover is a conditional UPDATE on
+    the holder seen."""
+    stamp = now()
+    with transaction.atomic():
+        row = DeliveryWorker.objects.filter(key=key).first()
+        if row is None:
+            DeliveryWorker.objects.create(
+                key=key, pid=str(pid), started_at=stamp, heartbeat_at=stamp
+            )
+            return True
+        if row.pid != str(pid) and is_live(row, stale_after=stale_after):
+            return False
+        changed = DeliveryWorker.objects.filter(
+            key=key, pid=row.pid, heartbeat_at=row.heartbeat_at
+        ).update(pid=str(pid), started_at=stamp, heartbeat_at=stamp)
+        return changed == 1
+
+
+def heartbeat(key: str, pid: int) -> bool:
+    """Refresh our lease; False when another worker has taken it over."""
+    return DeliveryWorker.objects.filter(key=key, pid=str(pid)).update(heartbeat_at=now()) == 1
+
+
+def release(key: str, pid: int) -> None:
+    DeliveryWorker.objects.filter(key=key, pid=str(pid)).delete()
+
+
+# ------------------------------------------------------------------------------ spawning
+def log_path() -> str:
+    return os.path.join(os.path.dirname(database_file()), LOG_NAME)
+
+
+def spawn_worker(*, environ=os.environ) -> int:
+    """Start a detached worker process; its pid. Raises OSError when it cannot start.
+
+    Its own session (no controlling terminal, not killed with the command's process group),
+    stdin from /dev/null, stdout and stderr appended to the 0600 log beside the database.
+    """
+    path = log_path()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [sys.executable, "-m", "cafleet_project.cli", "deliver"],
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            close_fds=True,
+            start_new_session=True,
+            env=dict(environ),
+        )
+    finally:
+        os.close(fd)
+    return proc.pid
+
+
+def ensure_worker(*, environ=os.environ) -> bool:
+    """Start a background worker unless one holds the lease. True when one was started.
+
+    Two commands may both start one; the second loses the lease race and exits at once.
+    Never raises: a worker that cannot start leaves the delivery held (the next command
+    that holds one tries again).
+    """
+    if not autostart_enabled(environ):
+        return False
+    try:
+        if lease_holder() is not None:
+            return False
+        spawn_worker(environ=environ)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ one pass
+@dataclass
+class PassResult:
+    tried: int = 0
+    delivered: int = 0
+    gone: int = 0
+    escalated: list[str] = field(default_factory=list)
+    open: int = 0
+
+
+def _held():
+    return Delivery.objects.filter(
+        state=DeliveryState.HELD, task__status_state=TaskState.INPUT_REQUIRED
+    )
+
+
+def retry_held(tmux, *, limit: int) -> PassResult:
+    """Offer every held delivery again, oldest first; retire those whose recipient left."""
+    result = PassResult()
+    tasks = list(
+        Task.objects.filter(
+            delivery__state=DeliveryState.HELD, status_state=TaskState.INPUT_REQUIRED
+        )
+        .select_related("context")
+        .order_by("created_at", "task_id")
+    )
+    if not tasks:
+        return result
+    panes = set(
+        Placement.objects.filter(
+            agent_id__in={t.context_id for t in tasks}, tmux_pane_id__isnull=False
+        ).values_list("agent_id", flat=True)
+    )
+    # Deregistration removes the placement, so "no pane" covers a deregistered recipient.
+    live = [t for t in tasks if t.context.status == AgentStatus.ACTIVE and t.context_id in panes]
+    gone = {t.task_id for t in tasks} - {t.task_id for t in live}
+    result.gone = mark_gone(gone, "recipient_gone")
+    jobs, _skipped = build_jobs(live, sender_id="", limit=limit, tmux=tmux)
+    outcomes = run_jobs(tmux, jobs)
+    record(outcomes)
+    result.tried = len(jobs)
+    result.delivered = sum(1 for o in outcomes.values() if o.status == "delivered")
+    return result
+
+
+def _cutoff(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+
+def escalation_text(
+    member: Agent, task: Task, reason: str | None, held_since: str, director_id: str
+) -> str:
+    minutes = max(1, int(_age(held_since) // 60))
+    return (
+        f"Delivery held: member {member.name} ({member.agent_id[:8]}) has not been shown "
+        f"message {task.task_id[:8]} from {task.from_agent_id[:8]} for {minutes} min: "
+        f"{reason_words(reason) or 'not ready'}. Nothing was typed into its pane; the "
+        "message stays queued and is offered again when the pane is ready. Look with: "
+        f"cafleet --session-id {member.session_id} member capture --agent-id {director_id} "
+        f"--member-id {member.agent_id}"
+    )
+
+
+def _administrator(session_id: str) -> Agent | None:
+    for agent in Agent.objects.in_session(session_id).active():
+        if card_kind(agent.agent_card_json) == ADMIN_KIND:
+            return agent
+    return None
+
+
+def escalate(*, timeout: float) -> list[Task]:
+    """One Administrator message to the Director per delivery held longer than ``timeout``.
+
+    The claim is a conditional UPDATE on ``escalated_at IS NULL`` in the same transaction
+    as the message, so a delivery is escalated exactly once whoever runs this. A member
+    without an active Director (the root Director's own pane) is marked but not messaged.
+    """
+    sent: list[Task] = []
+    due = list(
+        _held()
+        .filter(escalated_at__isnull=True, held_since__lte=_cutoff(timeout))
+        .select_related("task", "task__context")
+    )
+    for delivery in due:
+        task, member = delivery.task, delivery.task.context
+        stamp = now()
+        with transaction.atomic():
+            claimed = Delivery.objects.filter(
+                task_id=task.task_id, state=DeliveryState.HELD, escalated_at__isnull=True
+            ).update(escalated_at=stamp)
+            if not claimed:
+                continue
+            director_id = (
+                Placement.objects.filter(agent_id=member.agent_id)
+                .values_list("director_agent_id", flat=True)
+                .first()
+            )
+            director_active = (
+                director_id is not None
+                and Agent.objects.filter(agent_id=director_id, status=AgentStatus.ACTIVE).exists()
+            )
+            admin = _administrator(member.session_id) if director_active else None
+            if admin is None:
+                continue
+            note = Task.objects.create(
+                task_id=new_id(),
+                context_id=director_id,
+                from_agent_id=admin.agent_id,
+                to_agent_id=director_id,
+                type=TaskType.UNICAST,
+                created_at=stamp,
+                status_state=TaskState.INPUT_REQUIRED,
+                status_timestamp=stamp,
+                origin_task_id=None,
+                text=escalation_text(
+                    member, task, delivery.reason, delivery.held_since or stamp, director_id
+                ),
+            )
+            create_owed([note.task_id], stamp)
+        sent.append(note)
+    return sent
+
+
+def open_count() -> int:
+    return _held().count()
+
+
+# ------------------------------------------------------------------------------ the loop
+def log_line(stream, line: str) -> None:
+    if stream is not None:
+        stream.write(f"{now()} {line}\n")
+        stream.flush()
+
+
+def delivery_run(
+    *,
+    tmux,
+    limit: int = 200,
+    hold: float | None = None,
+    idle: float | None = None,
+    interval: float = INTERVAL,
+    pid: int | None = None,
+    log=None,
+    clock=time.monotonic,
+    sleep=time.sleep,
+    max_passes: int | None = None,
+) -> int:
+    """Run the worker until idle for ``idle`` seconds or the lease is lost.
+
+    Raises CafleetError when a live worker already holds the lease. Returns the number of
+    passes made.
+    """
+    hold = hold_timeout() if hold is None else hold
+    idle = idle_exit() if idle is None else idle
+    pid = os.getpid() if pid is None else pid
+    key = lease_key()
+    if not acquire(key, pid):
+        holder = DeliveryWorker.objects.filter(key=key).first()
+        raise CafleetError(
+            "a delivery worker is already running for this database "
+            f"(pid {holder.pid if holder else '?'})."
+        )
+    log_line(log, f"worker pid {pid} holds the lease for {key}")
+    database = database_file()
+    passes = 0
+    last_busy = clock()
+    last_beat = clock()
+    try:
+        while max_passes is None or passes < max_passes:
+            passes += 1
+            if not os.path.exists(database):
+                log_line(log, f"database {database} is gone; exiting")
+                return passes
+            if clock() - last_beat >= HEARTBEAT_EVERY:
+                if not heartbeat(key, pid):
+                    log_line(log, "lease taken over by another worker; exiting")
+                    return passes
+                last_beat = clock()
+            result = retry_held(tmux, limit=limit)
+            if result.tried or result.gone:
+                log_line(
+                    log,
+                    f"retried {result.tried}, delivered {result.delivered}, "
+                    f"recipient gone {result.gone}",
+                )
+            notes = escalate(timeout=hold)
+            if notes:
+                jobs, skipped = build_jobs(notes, sender_id="", limit=limit, tmux=tmux)
+                outcomes = run_jobs(tmux, jobs)
+                outcomes.update(skipped)
+                record(outcomes)
+                for note in notes:
+                    log_line(log, f"escalated to Director {note.context_id[:8]}: {note.text}")
+            if open_count():
+                last_busy = clock()
+            elif clock() - last_busy >= idle:
+                # Release first, then look once more: a command that held a delivery just
+                # now either saw no lease (and starts a worker) or committed its row before
+                # this second look (and this worker stays).
+                release(key, pid)
+                if not open_count():
+                    log_line(log, f"nothing held for {idle:g} s; exiting")
+                    return passes
+                if not acquire(key, pid):
+                    log_line(log, "a new worker took over at idle exit; exiting")
+                    return passes
+                last_busy = clock()
+            sleep(interval)
+        return passes
+    finally:
+        release(key, pid)
