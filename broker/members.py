@@ -28,6 +28,8 @@ from broker.models import (
     Agent,
     AgentStatus,
     DeliveryState,
+    MemberEvent,
+    MemberEventKind,
     Placement,
     Task,
     TaskState,
@@ -267,13 +269,25 @@ def _register(
             coding_agent=coding_agent,
             created_at=stamp,
         )
+        MemberEvent.objects.create(
+            agent=agent,
+            director_agent_id=director_id,
+            event=MemberEventKind.CREATED,
+            at=stamp,
+            coding_agent=coding_agent,
+        )
     return agent, placement
 
 
 def _record_pane(agent_id: str, pane: str) -> bool:
     """Step 9: store the pane id; False when the placement row has vanished."""
     with transaction.atomic():
-        return bool(Placement.objects.filter(agent_id=agent_id).update(tmux_pane_id=pane))
+        if not Placement.objects.filter(agent_id=agent_id).update(tmux_pane_id=pane):
+            return False
+        MemberEvent.objects.filter(agent_id=agent_id, event=MemberEventKind.CREATED).update(
+            tmux_pane_id=pane
+        )
+        return True
 
 
 def _rollback(agent: Agent, session_id: str, warn) -> None:
@@ -283,7 +297,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
     original failure stays the command's error.
     """
     try:
-        agent.deregister()
+        agent.deregister(note="rolled back")
     except Exception as exc:  # noqa: BLE001 - any failure here only warns
         if _already_gone(agent.agent_id):
             return  # deregistered by someone else meanwhile: nothing is orphaned
@@ -481,7 +495,7 @@ def close_member(
     then deregister, then rebalance the layout. Returns ``(member_id, header, pane_status)``."""
     member_id, pane = target.member_id, target.pane
     if not pane:
-        _deregister(target.member)
+        _deregister(target.member, "(pending — no pane)")
         return member_id, "Member deleted.", "(pending — no pane)"
 
     if force:
@@ -508,7 +522,7 @@ def close_member(
             raise _timeout_error(member_id, pane, _tail(tmux, pane, warn))
         header, status = "Member deleted.", f"{pane} (closed)"
 
-    _deregister(target.member)
+    _deregister(target.member, status)
     _select_layout(tmux, target.placement.tmux_window_id, warn)
     return member_id, header, status
 
@@ -542,9 +556,9 @@ def _tail(tmux, pane: str, warn) -> str:
         return ""
 
 
-def _deregister(member: Agent) -> None:
+def _deregister(member: Agent, note: str) -> None:
     try:
-        member.deregister()
+        member.deregister(note=note)
     except Exception as exc:  # noqa: BLE001
         raise CafleetError(f"deregister failed: {exc}") from None
 
