@@ -19,7 +19,17 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import CharField, F, Func, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    CharField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -44,6 +54,8 @@ from broker.models import (
     Agent,
     AgentStatus,
     DeliveryState,
+    MemberEvent,
+    MemberEventKind,
     Placement,
     Session,
     Task,
@@ -64,6 +76,23 @@ admin.site.logout_template = "cafleet/admin/logged_out.html"
 admin.site.password_change_template = "cafleet/admin/password_change_form.html"
 admin.site.password_change_done_template = "cafleet/admin/password_change_done.html"
 
+#: Order of cafleet's own pages on the index and in the side bar.
+MODEL_ORDER = ("session", "agent", "task", "placement")
+_django_app_list = admin.site.get_app_list
+
+
+def _app_list(request, app_label=None):
+    """cafleet's models first (in :data:`MODEL_ORDER`), then Django's Groups and Users."""
+    apps = _django_app_list(request, app_label)
+    for app in apps:
+        if app["app_label"] == "cafleet":
+            rank = {name: i for i, name in enumerate(MODEL_ORDER)}
+            app["models"].sort(key=lambda m: rank.get(m["object_name"].lower(), len(rank)))
+    return sorted(apps, key=lambda app: app["app_label"] != "cafleet")
+
+
+admin.site.get_app_list = _app_list
+
 
 def _count(queryset):
     """A scalar subquery counting ``queryset``'s rows (for ``annotate``)."""
@@ -81,6 +110,13 @@ def _card_kind():
         output_field=CharField(),
     )
     return Coalesce(kind, Value(""), output_field=CharField())
+
+
+def _was_member():
+    """``EXISTS`` a ``created`` member event for the row's agent (kind after deletion)."""
+    return Exists(
+        MemberEvent.objects.filter(agent_id=OuterRef("agent_id"), event=MemberEventKind.CREATED)
+    )
 
 
 def _link(url: str | None, text):
@@ -162,7 +198,8 @@ class KindFilter(admin.SimpleListFilter):
         queryset = queryset.annotate(card_kind=_card_kind())
         is_admin = Q(card_kind=ADMIN_KIND)
         is_director = Q(agent_id=F("session__director_agent_id"))
-        is_member = Q(placement__director_agent__isnull=False)
+        queryset = queryset.annotate(was_member=_was_member())
+        is_member = Q(placement__director_agent__isnull=False) | Q(was_member=True)
         if value == "administrator":
             return queryset.filter(is_admin)
         if value == "director":
@@ -320,6 +357,7 @@ class SessionAgentInline(AgentColumns, ReadOnlyInline, admin.TabularInline):
             super()
             .get_queryset(request)
             .select_related("session", "placement")
+            .annotate(was_member=_was_member())
             .order_by("registered_at", "agent_id")
         )
 
@@ -611,7 +649,9 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
             super()
             .get_queryset(request)
             .select_related("session", "placement")
-            .annotate(unread_count=_count(unread), held_count=_count(held))
+            .annotate(
+                unread_count=_count(unread), held_count=_count(held), was_member=_was_member()
+            )
         )
 
     @admin.display(description="session", ordering="session__created_at")
@@ -695,6 +735,10 @@ class TaskAdmin(ReadOnlyAdmin):
             .select_related("context", "context__session", "delivery")
             .annotate(from_name=Subquery(sender, output_field=CharField()))
         )
+
+    class Media:
+        # The messages list refreshes itself like the timeline (cafleet/changelist.js).
+        js = ("cafleet/changelist.js",)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Messages (tasks)", **(extra_context or {})}

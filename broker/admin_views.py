@@ -29,7 +29,16 @@ from django.views.decorators.cache import never_cache
 from broker import loginlink
 from broker.clock import normalise_timestamp
 from broker.exceptions import CafleetError
-from broker.models import AgentStatus, Session, Task, TaskState, TaskType
+from broker.models import (
+    STATE_WORDS,
+    AgentStatus,
+    MemberEvent,
+    MemberEventKind,
+    Session,
+    Task,
+    TaskState,
+    TaskType,
+)
 
 #: How many events the timeline shows per page (newest page first, each in time order).
 TIMELINE_PAGE = 200
@@ -39,11 +48,7 @@ TIMELINE_BODY_CUT = 2000
 TIMELINE_REFRESH_MS = 5000
 BROADCAST = "*"
 
-STATE_LABELS = {
-    TaskState.INPUT_REQUIRED: "unread",
-    TaskState.COMPLETED: "acknowledged",
-    TaskState.CANCELED: "canceled",
-}
+STATE_LABELS = STATE_WORDS
 
 
 # ------------------------------------------------------------------------------ display
@@ -78,9 +83,7 @@ def utc_stamp(moment: datetime) -> str:
 
 
 def state_label(task) -> str:
-    if task.type == TaskType.BROADCAST_SUMMARY:
-        return "sent"
-    return STATE_LABELS.get(task.status_state, task.status_state)
+    return task.state_word
 
 
 def delivery_label(task) -> str:
@@ -131,8 +134,8 @@ def changelist_url(model, **params) -> str:
 def agent_kind(agent, director_id: str | None = None) -> str:
     """Director / Administrator / member / agent, as the admin shows it.
 
-    ``member`` needs the agent's placement (``director_agent_id`` set); a deregistered
-    member has lost its placement and shows as ``agent``.
+    ``member``: the agent's placement names a Director, or, once deregistered (the
+    placement is gone), a ``created`` member event names it.
     """
     if agent.is_administrator:
         return "Administrator"
@@ -143,7 +146,19 @@ def agent_kind(agent, director_id: str | None = None) -> str:
     placement = placement_of(agent)
     if placement is not None and placement.director_agent_id:
         return "member"
+    if agent.status == AgentStatus.DEREGISTERED and was_member(agent):
+        return "member"  # its placement went with it; its member_events stay
     return "agent"
+
+
+def was_member(agent) -> bool:
+    """The agent was created as a member (``member_events``); lists annotate ``was_member``."""
+    known = getattr(agent, "was_member", None)
+    if known is not None:
+        return bool(known)
+    return MemberEvent.objects.filter(
+        agent_id=agent.agent_id, event=MemberEventKind.CREATED
+    ).exists()
 
 
 def placement_of(agent):
@@ -252,13 +267,18 @@ def send_as_administrator(session: Session, administrator, to: str, text: str) -
 # ------------------------------------------------------------------------------ timeline
 @dataclass
 class Event:
-    kind: str  # sent | broadcast | acknowledged | canceled
+    kind: str  # sent | broadcast | acknowledged | canceled | member-created | member-deleted
     ts: str
-    task: Task
+    task: Task | None  # None for a member event
     actor: object = None
     target: object = None
     deliveries: list = field(default_factory=list)
     text: str | None = None  # the body; for a broadcast, its deliveries' body
+    member: object = None  # the MemberEvent of a member event
+
+    @property
+    def key(self) -> str:
+        return self.task.task_id if self.task is not None else f"m{self.member.pk:020d}"
 
     @property
     def body(self) -> str:
@@ -284,7 +304,7 @@ class Event:
 
     @property
     def url(self) -> str:
-        return admin_url(self.task)
+        return admin_url(self.task) if self.task is not None else ""
 
     @property
     def preview(self):
@@ -346,7 +366,8 @@ def build_timeline(
     value of the next older page (None when there is none).
 
     Events: each unicast or broadcast when it was sent (a broadcast is one event carrying
-    its deliveries), and each acknowledgement or cancellation when it happened.
+    its deliveries), each acknowledgement or cancellation when it happened, and each
+    member's creation and deletion (``member_events``).
     """
     page = page or TIMELINE_PAGE
     kinds = {aid: agent_kind(a, session.director_agent_id) for aid, a in agents.items()}
@@ -364,6 +385,10 @@ def build_timeline(
         changes = changes.filter(status_timestamp__lt=before)
     sent = list(sends.select_related("delivery").order_by("-created_at", "-task_id")[: page + 1])
     changed = list(changes.order_by("-status_timestamp", "-task_id")[: page + 1])
+    member_rows = MemberEvent.objects.filter(agent__session_id=session.session_id)
+    if before:
+        member_rows = member_rows.filter(at__lt=before)
+    member_events = list(member_rows.order_by("-at", "-id")[: page + 1])
 
     events: list[Event] = []
     for task in sent:
@@ -401,8 +426,27 @@ def build_timeline(
                 )
             )
     # A send sorts before the ack/cancel that shares its timestamp.
-    order = {"sent": 0, "broadcast": 0, "acknowledged": 1, "canceled": 1}
-    events.sort(key=lambda e: (e.ts, order[e.kind], e.task.task_id), reverse=True)
+    for row in member_events:
+        events.append(
+            Event(
+                f"member-{row.event}",
+                row.at,
+                None,
+                actor=who(row.director_agent_id),
+                target=who(row.agent_id),
+                member=row,
+            )
+        )
+    # At one timestamp: a member's creation, then sends, then acks/cancels, then deletions.
+    order = {
+        "member-created": 0,
+        "sent": 1,
+        "broadcast": 1,
+        "acknowledged": 2,
+        "canceled": 2,
+        "member-deleted": 3,
+    }
+    events.sort(key=lambda e: (e.ts, order[e.kind], e.key), reverse=True)
     older = None
     if len(events) > page:
         events = events[:page]

@@ -53,6 +53,14 @@ class TaskState(models.TextChoices):
     CANCELED = "canceled"
 
 
+#: The word shown for each state wherever a person reads it (admin pages, titles).
+STATE_WORDS = {
+    "input_required": "unread",
+    "completed": "acknowledged",
+    "canceled": "canceled",
+}
+
+
 # ------------------------------------------------------------------------------ sessions
 class SessionQuerySet(models.QuerySet):
     def live(self):
@@ -243,7 +251,22 @@ class Task(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.task_id[:8]} {self.type} {self.status_state}"
+        return f"{self.task_id[:8]} {self.kind_word} {self.state_word}"
+
+    @property
+    def kind_word(self) -> str:
+        """``unicast``, ``broadcast`` (a delivery) or ``broadcast summary``."""
+        if self.type == TaskType.BROADCAST_SUMMARY:
+            return "broadcast summary"
+        return "broadcast" if self.origin_task_id else "unicast"
+
+    @property
+    def state_word(self) -> str:
+        """The one word every page uses for the state: ``unread``, ``acknowledged``,
+        ``canceled``; a broadcast summary is ``sent``."""
+        if self.type == TaskType.BROADCAST_SUMMARY:
+            return "sent"
+        return STATE_WORDS.get(self.status_state, self.status_state)
 
     def _transition(self, to_state: str, verb: str) -> None:
         """input_required → to_state as one conditional UPDATE: exactly one racer wins."""
