@@ -229,6 +229,14 @@ class MessageStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PreviewStateFilter(admin.ChoicesFieldListFilter):
+    """The inline preview's state, titled so that it is not a second "By state"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "inline preview"
+
+
 class MessageSessionFilter(admin.SimpleListFilter):
     title = "session"
     parameter_name = "session"
@@ -686,22 +694,22 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
 # ------------------------------------------------------------------------------ messages
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdmin):
+    # Seven columns, so that the body keeps a readable width at 1400 px with the side bar
+    # and the filters open: the type and the inline preview go under the state, the last
+    # change under the creation time (the message's own page shows each on its own line).
     list_display = (
         "short_id",
         "sender",
         "recipient",
-        "kind",
-        "state",
-        "preview_state",
-        "created",
-        "last_change",
+        "state_cell",
+        "time_cell",
         "body_preview",
         "session_link",
     )
     list_display_links = ("short_id",)
     list_filter = (
         MessageStateFilter,
-        "delivery__state",
+        ("delivery__state", PreviewStateFilter),
         "type",
         MessageSessionFilter,
         AgeFilter,
@@ -783,6 +791,29 @@ class TaskAdmin(ReadOnlyAdmin):
     @admin.display(description="last change", ordering="status_timestamp")
     def last_change(self, obj):
         return show_time(obj.status_timestamp)
+
+    @admin.display(description="state", ordering="status_state")
+    def state_cell(self, obj):
+        kind = self.kind(obj)
+        badge = delivery_badge(obj)
+        return format_html(
+            "{}{}{}",
+            self.state(obj),
+            format_html(' <span class="cafleet-kind">{}</span>', kind) if kind != "unicast" else "",
+            format_html('<br><span class="cafleet-quiet">preview:</span> {}', badge)
+            if badge
+            else "",
+        )
+
+    @admin.display(description="time", ordering="created_at")
+    def time_cell(self, obj):
+        if obj.status_timestamp == obj.created_at:
+            return self.created(obj)
+        return format_html(
+            '{}<br><span class="cafleet-quiet">changed</span> {}',
+            self.created(obj),
+            self.last_change(obj),
+        )
 
     @admin.display(description="body")
     def body_preview(self, obj):

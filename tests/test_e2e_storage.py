@@ -56,8 +56,7 @@ def test_12_default_location_under_home(tmp_path):
     proc = subprocess.run([CAFLEET, "db", "init"], capture_output=True, text=True, env=env)
     expected = tmp_path / ".local" / "share" / "cafleet" / "registry.db"
     assert (
-        proc.stdout
-        == f"Created {expected} and applied migrations to head (0003_member_events).\n"
+        proc.stdout == f"Created {expected} and applied migrations to head (0003_member_events).\n"
     )
     assert expected.is_file()
     assert mode(expected.parent) == 0o700 and mode(expected) == 0o600
@@ -77,9 +76,7 @@ def test_36_every_created_directory_level_is_private(tmp_path):
 
 def test_13_36_37_db_init_creates_private_file(file_db):
     r = file_db.run("db", "init")
-    assert (
-        r.out == f"Created {file_db.path} and applied migrations to head (0003_member_events).\n"
-    )
+    assert r.out == f"Created {file_db.path} and applied migrations to head (0003_member_events).\n"
     assert mode(file_db.path.parent) == 0o700
     assert mode(file_db.path) == 0o600
     r = file_db.run("db", "init")

@@ -79,14 +79,29 @@ def child(req, paths):
     for fd, target in ((fin, 0), (fout, 1), (ferr, 2)):
         os.dup2(fd, target)
         os.close(fd)
-    # the streams a freshly started interpreter has (UTF-8 locale)
+    # the streams a freshly started interpreter has (UTF-8 locale unless the request names
+    # another encoding; "streams" closes stdin/stdout or breaks stdout's pipe first)
+    streams = req.get("streams", {})
+    enc = streams.get("encoding", "utf-8")
+    if streams.get("stdout") == "broken":
+        r, w = os.pipe()
+        os.close(r)
+        os.dup2(w, 1)
+        os.close(w)
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                 encoding="utf-8")
+                                 encoding=enc)
     sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                  encoding="utf-8", errors="strict")
+                                  encoding=enc, errors="strict")
     sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                  encoding="utf-8", errors="backslashreplace",
+                                  encoding=enc, errors="backslashreplace",
                                   line_buffering=True)
+    if streams.get("stdin") == "closed":
+        os.close(0)
+        sys.stdin = None
+    if streams.get("stdout") == "closed":
+        os.close(1)
+        sys.stdout = None
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     for key, value in req["env"].items():
         if value is None:
             os.environ.pop(key, None)
@@ -100,7 +115,8 @@ def child(req, paths):
         traceback.print_exc()
         code = 1
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except Exception:
         traceback.print_exc()
         code = 1
@@ -156,13 +172,20 @@ class ForkServer:
         )
 
     def run(
-        self, argv: list[str], *, stdin: bytes = b"", env: dict | None = None, timeout: float = 30.0
+        self,
+        argv: list[str],
+        *,
+        stdin: bytes = b"",
+        env: dict | None = None,
+        timeout: float = 30.0,
+        streams: dict | None = None,
     ) -> dict:
         req = {
             "argv": argv,
             "stdin": base64.b64encode(stdin).decode(),
             "env": env or {},
             "timeout": timeout,
+            "streams": streams or {},
         }
         # lone surrogates survive json's \\uXXXX escapes
         self.proc.stdin.write((json.dumps(req) + "\n").encode())
@@ -341,6 +364,12 @@ numbers = st.one_of(
             "3601",
             "1e309",
             "0.0001",
+            # huge integers: a range error, never a database error (issue 11 item 4)
+            str(2**31),
+            str(2**63),
+            "9" * 25,
+            "-" + "9" * 25,
+            "9" * 400,
         ]
     ),
 )
@@ -832,3 +861,129 @@ def test_endless_stdin_is_refused_promptly(world):
             pass
     assert proc.returncode == 2
     assert b"(CAFLEET_MAX_BODY_BYTES)" in proc.stderr.read()
+
+
+# ------------------------------------------------------------------------------ streams
+# Closed stdin/stdout, a reader that went away (SIGPIPE is ignored by Python: EPIPE) and a
+# non-UTF-8 locale (issue 11 items 2, 3). No traceback, ever; a command that changed rows
+# exits 0 whatever happened to its output (a retry would repeat it).
+STREAM_CASES = [
+    {"stdout": "closed"},
+    {"stdout": "broken"},
+    {"stdin": "closed"},
+    {"stdin": "closed", "stdout": "closed"},
+    {"encoding": "ascii"},
+    {"encoding": "latin-1", "stdout": "broken"},
+]
+
+
+def check_stream_result(argv, streams, reply, changed: bool):
+    assert not reply["timeout"], f"hang: {argv!r} {streams}"
+    code = reply["code"]
+    assert code in (0, 1, 2), (argv, streams, code, reply["err"][-2000:])
+    err = _decoded(reply["err"], "stderr", argv)
+    out = reply["out"]
+    assert "Traceback" not in err and "Exception ignored" not in err, (argv, streams, err)
+    if changed:
+        assert code == 0, f"committed, then failed: {argv!r} {streams}: {err}"
+    if streams.get("stdout") in ("closed", "broken"):
+        assert out == b"", (argv, streams)
+    else:
+        _decoded(out, "stdout", argv)  # UTF-8 whatever the locale
+    lines = err.splitlines()
+    if code == 0:
+        assert not any(line.startswith("Error:") for line in lines), (argv, streams, err)
+    elif not (streams.get("stdout") == "broken" and code == 1):
+        # a reader that went away is told nothing; any other failure says why
+        assert err.startswith("Usage: cafleet") or any(
+            line.startswith(("Error: ", '{"error":')) for line in lines
+        ), (argv, streams, err)
+
+
+def run_stream_example(world: World, example, streams: dict):
+    argv, stdin, env, files = example
+    real_argv = []
+    for token in argv:
+        if token.startswith("@FILE:"):
+            path = world.root / token[6:]
+            path.write_bytes(files[token[6:]])
+            token = str(path)
+        real_argv.append(token)
+    before = world.snapshot()
+    reply = world.server.run(real_argv, stdin=stdin, env=env, streams=streams)
+    changed = world.snapshot() != before
+    check_stream_result(real_argv, streams, reply, changed)
+    world.stats[("streams", reply["code"], changed)] += 1
+    if not world.session_alive():
+        world.reseed()
+
+
+def test_fuzz_streams(world):
+    @settings(FUZZ_SETTINGS, max_examples=max(60, EXAMPLES // 2))
+    @given(st.data())
+    def fuzz(data):
+        streams = data.draw(st.sampled_from(STREAM_CASES))
+        example = data.draw(st.one_of(structured_lines(world), command_lines(world)))
+        run_stream_example(world, example, streams)
+
+    fuzz()
+
+
+@pytest.mark.parametrize("streams", STREAM_CASES, ids=lambda s: "-".join(map(str, s.values())))
+def test_committing_commands_exit_0_whatever_the_streams(world, streams):
+    """Deterministic control for the fuzz test: a send and an ack always commit and exit 0."""
+    base = ["--session-id", world.sid, "message"]
+    text = f"stream case {sorted(streams.items())} \u4e2d\u6587"
+    send = base + ["send", "--agent-id", world.director, "--to", world.peer, "--text", text]
+    before = world.snapshot()
+    reply = world.server.run(send, streams=streams)
+    check_stream_result(send, streams, reply, world.snapshot() != before)
+    assert reply["code"] == 0
+    con = sqlite3.connect(world.db.path)
+    task = con.execute("SELECT task_id FROM tasks WHERE text=?", (text,)).fetchone()
+    con.close()
+    assert task is not None
+    ack = base + ["ack", "--agent-id", world.peer, "--task-id", task[0]]
+    reply = world.server.run(ack, streams=streams)
+    check_stream_result(ack, streams, reply, True)
+
+
+@pytest.mark.parametrize(
+    "streams, argv, code",
+    [
+        ({"stdout": "closed"}, ["--version"], 1),
+        ({"stdout": "broken"}, ["--help"], 1),
+        ({"stdout": "broken"}, ["message", "send", "--help"], 1),
+        ({"stdin": "closed"}, ["--version"], 0),
+        ({"encoding": "ascii"}, ["--help"], 0),
+    ],
+)
+def test_stream_cases_of_the_issue(world, streams, argv, code):
+    reply = world.server.run(argv, streams=streams)
+    check_stream_result(argv, streams, reply, False)
+    assert reply["code"] == code
+
+
+def test_huge_integers_are_range_errors_in_every_int_option(world):
+    from broker.command_table import GROUPS, TOP_COMMANDS
+
+    commands = [((g.name, c.name), c) for g in GROUPS for c in g.commands]
+    commands += [((c.name,), c) for c in TOP_COMMANDS]
+    seen = 0
+    for path, cmd in commands:
+        for opt in (o for o in cmd.options if o.kind == "int"):
+            for value in ("9" * 25, str(2**63), str(2**31)):
+                argv = ["--session-id", world.sid, *path, opt.names[0], value]
+                for other in cmd.options:
+                    if other.required and other is not opt:
+                        argv += [other.names[0], world.director]
+                before = world.snapshot()
+                reply = world.server.run(argv)
+                check_result(argv, reply["code"], reply["out"], reply["err"])
+                err = reply["err"].decode()
+                assert reply["code"] == 2, (argv, err)
+                assert f"Invalid value for '{opt.names[0]}': {value} is not in the range" in err
+                assert "datatype mismatch" not in err and "overflow" not in err.lower()
+                assert world.snapshot() == before
+                seen += 1
+    assert seen >= 12

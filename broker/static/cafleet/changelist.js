@@ -3,7 +3,7 @@
    results; it stops when the answer is not a messages list (e.g. the login expired), and
    waits while the tab is hidden. It also marks the list so the stylesheet can let the body
    column wrap. */
-(function () {
+function cafleetMessagesList() {
   "use strict";
   var PERIOD_MS = 5000;
   var list = document.getElementById("changelist");
@@ -65,4 +65,11 @@
   }
 
   timer = window.setInterval(tick, PERIOD_MS);
-})();
+}
+
+// The admin loads this script in the page head: start once the list is there.
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", cafleetMessagesList);
+} else {
+  cafleetMessagesList();
+}
