@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_preview  # noqa: E402
-import bench_scale  # noqa: E402
-import bench_throughput  # noqa: E402
+import bench_preview
+import bench_scale
+import bench_throughput
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python bench/run_all.py"

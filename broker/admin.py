@@ -15,52 +15,45 @@ every time is shown in the viewer's zone (``broker.middleware`` reads the ``tz``
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import (
-    CharField,
-    Exists,
-    F,
-    Func,
-    IntegerField,
-    OuterRef,
-    Q,
-    Subquery,
-    Value,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
-from broker.admin_views import (
-    STATE_LABELS,
+from broker import admin_messages  # noqa: F401 - registers the message and placement pages
+from broker.admin_base import (
+    DeletedFilter,
+    KindFilter,
+    PlacementColumns,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    card_kind_column,
+    count_rows,
+    was_member_column,
+)
+from broker.admin_display import (
     admin_url,
     agent_kind,
+    agent_link,
     changelist_url,
-    delivery_badge,
+    link,
     placement_of,
-    preview,
     show_time,
-    state_label,
-    timeline_view,
-    utc_stamp,
+    time_column,
 )
+from broker.admin_views import timeline_view
 from broker.models import (
     ADMIN_KIND,
     Agent,
     AgentStatus,
     DeliveryState,
-    MemberEvent,
-    MemberEventKind,
     Placement,
     Session,
     Task,
     TaskState,
-    TaskType,
 )
 
 admin.site.site_header = "cafleet admin"
@@ -94,222 +87,6 @@ def _app_list(request, app_label=None):
 admin.site.get_app_list = _app_list
 
 
-def _count(queryset):
-    """A scalar subquery counting ``queryset``'s rows (for ``annotate``)."""
-    counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
-def _card_kind():
-    """SQL ``json_extract(agent_card_json, '$.cafleet.kind')``, '' when absent (so that
-    ``exclude`` does not drop the NULLs)."""
-    kind = Func(
-        F("agent_card_json"),
-        Value("$.cafleet.kind"),
-        function="json_extract",
-        output_field=CharField(),
-    )
-    return Coalesce(kind, Value(""), output_field=CharField())
-
-
-def _was_member():
-    """``EXISTS`` a ``created`` member event for the row's agent (kind after deletion)."""
-    return Exists(
-        MemberEvent.objects.filter(agent_id=OuterRef("agent_id"), event=MemberEventKind.CREATED)
-    )
-
-
-def _link(url: str | None, text):
-    return format_html('<a href="{}">{}</a>', url, text) if url else text
-
-
-# ------------------------------------------------------------------------------ base classes
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View permission only: no add, no change, no delete, no bulk delete."""
-
-    list_per_page = 100
-
-    class Media:
-        js = ("cafleet/tz.js",)
-        css = {"all": ("cafleet/admin.css",)}
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-
-class ReadOnlyInline:
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# ------------------------------------------------------------------------------ list filters
-class DeletedFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("live", "live"), ("deleted", "deleted")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "live":
-            return queryset.filter(deleted_at__isnull=True)
-        if self.value() == "deleted":
-            return queryset.filter(deleted_at__isnull=False)
-        return queryset
-
-
-class KindFilter(admin.SimpleListFilter):
-    title = "kind"
-    parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("director", "Director"),
-            ("member", "member"),
-            ("administrator", "Administrator"),
-            ("agent", "agent"),
-        ]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        queryset = queryset.annotate(card_kind=_card_kind())
-        is_admin = Q(card_kind=ADMIN_KIND)
-        is_director = Q(agent_id=F("session__director_agent_id"))
-        queryset = queryset.annotate(was_member=_was_member())
-        is_member = Q(placement__director_agent__isnull=False) | Q(was_member=True)
-        if value == "administrator":
-            return queryset.filter(is_admin)
-        if value == "director":
-            return queryset.filter(is_director).exclude(is_admin)
-        if value == "member":
-            return queryset.filter(is_member).exclude(is_admin | is_director)
-        if value == "agent":
-            return queryset.exclude(is_admin | is_director | is_member)
-        return queryset
-
-
-class MessageStateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [
-            (TaskState.INPUT_REQUIRED, "unread"),
-            (TaskState.COMPLETED, "acknowledged"),
-            (TaskState.CANCELED, "canceled"),
-        ]
-
-    def queryset(self, request, queryset):
-        if self.value() in STATE_LABELS:
-            # Summary rows are "completed" by construction; they are not acknowledgements.
-            return queryset.filter(status_state=self.value(), type=TaskType.UNICAST)
-        return queryset
-
-
-class PreviewStateFilter(admin.ChoicesFieldListFilter):
-    """The inline preview's state, titled so that it is not a second "By state"."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = "inline preview"
-
-
-class MessageSessionFilter(admin.SimpleListFilter):
-    title = "session"
-    parameter_name = "session"
-
-    def lookups(self, request, model_admin):
-        rows = Session.objects.order_by("-created_at").values_list(
-            "session_id", "label", "deleted_at"
-        )
-        return [
-            (sid, f"{label or sid[:8]}{' (deleted)' if deleted else ''}")
-            for sid, label, deleted in rows
-        ]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(context__session_id=self.value())
-        return queryset
-
-
-class AgeFilter(admin.SimpleListFilter):
-    """Created within the last hour / since the viewer's local midnight / past 7 days."""
-
-    title = "created"
-    parameter_name = "age"
-
-    def lookups(self, request, model_admin):
-        return [("hour", "Last hour"), ("today", "Today"), ("week", "Past 7 days")]
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
-        value = self.value()
-        if value == "hour":
-            since = now - timedelta(hours=1)
-        elif value == "today":
-            since = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        elif value == "week":
-            since = now - timedelta(days=7)
-        else:
-            return queryset
-        return queryset.filter(created_at__gte=utc_stamp(since))
-
-
-class _MailboxFilter(admin.SimpleListFilter):
-    """Shown only while in use (links from an agent's page)."""
-
-    def lookups(self, request, model_admin):
-        value = request.GET.get(self.parameter_name)
-        if not value:
-            return []
-        agent = Agent.objects.filter(agent_id=value).only("name").first()
-        return [(value, f"{agent.name} ({value[:8]})" if agent else value[:8])]
-
-
-class InboxFilter(_MailboxFilter):
-    title = "inbox of"
-    parameter_name = "inbox"
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(context_id=self.value(), type=TaskType.UNICAST)
-        return queryset
-
-
-class OutboxFilter(_MailboxFilter):
-    title = "sent by"
-    parameter_name = "outbox"
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(from_agent_id=self.value())
-        return queryset
-
-
 # ------------------------------------------------------------------------------ sessions
 class AgentColumns:
     """Agent columns shared by the agents list and a session's agents inline."""
@@ -330,13 +107,9 @@ class AgentColumns:
             return "—"
         return placement.tmux_pane_id or "(pending)"
 
-    @admin.display(description="registered", ordering="registered_at")
-    def registered(self, obj):
-        return show_time(obj.registered_at)
+    registered = time_column("registered_at", "registered")
 
-    @admin.display(description="deregistered", ordering="deregistered_at")
-    def deregistered(self, obj):
-        return show_time(obj.deregistered_at)
+    deregistered = time_column("deregistered_at", "deregistered")
 
     @admin.display(description="messages")
     def mailbox(self, obj):
@@ -365,13 +138,13 @@ class SessionAgentInline(AgentColumns, ReadOnlyInline, admin.TabularInline):
             super()
             .get_queryset(request)
             .select_related("session", "placement")
-            .annotate(was_member=_was_member())
+            .annotate(was_member=was_member_column())
             .order_by("registered_at", "agent_id")
         )
 
     @admin.display(description="name")
     def agent(self, obj):
-        return _link(admin_url(obj), obj.name)
+        return link(admin_url(obj), obj.name)
 
 
 class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
@@ -404,12 +177,11 @@ class SessionPlacementInline(ReadOnlyInline, admin.TabularInline):
 
     @admin.display(description="agent")
     def agent(self, obj):
-        return _link(admin_url(obj), obj.name)
+        return link(admin_url(obj), obj.name)
 
     @admin.display(description="director")
     def director(self, obj):
-        director = obj.placement.director_agent
-        return _link(admin_url(director), director.name) if director else "— (root Director)"
+        return agent_link(obj.placement.director_agent, "— (root Director)")
 
     @admin.display(description="tmux session")
     def tmux_session(self, obj):
@@ -473,7 +245,7 @@ class SessionAdmin(ReadOnlyAdmin):
             super()
             .get_queryset(request)
             .select_related("director_agent")
-            .annotate(active_count=_count(active), unread_count=_count(unread))
+            .annotate(active_count=count_rows(active), unread_count=count_rows(unread))
         )
 
     def get_urls(self):
@@ -497,9 +269,7 @@ class SessionAdmin(ReadOnlyAdmin):
     def short_id(self, obj):
         return format_html('<code title="{}">{}</code>', obj.session_id, obj.session_id[:8])
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return show_time(obj.created_at)
+    created = time_column("created_at", "created")
 
     @admin.display(description="deleted", ordering="deleted_at")
     def deleted(self, obj):
@@ -507,30 +277,29 @@ class SessionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="root Director")
     def root_director(self, obj):
-        director = obj.director_agent
-        return _link(admin_url(director), director.name) if director else "—"
+        return agent_link(obj.director_agent, "—")
 
     @admin.display(description="Administrator")
     def administrator(self, obj):
         admin_agent = (
             Agent.objects.filter(session=obj)
-            .annotate(card_kind=_card_kind())
+            .annotate(card_kind=card_kind_column())
             .filter(card_kind=ADMIN_KIND)
             .first()
         )
-        return _link(admin_url(admin_agent), admin_agent.name) if admin_agent else "—"
+        return link(admin_url(admin_agent), admin_agent.name) if admin_agent else "—"
 
     @admin.display(description="active agents", ordering="active_count")
     def active_agents(self, obj):
         url = changelist_url(
             Agent, session__session_id__exact=obj.session_id, status__exact=AgentStatus.ACTIVE
         )
-        return _link(url, obj.active_count)
+        return link(url, obj.active_count)
 
     @admin.display(description="unread messages", ordering="unread_count")
     def unread_messages(self, obj):
         url = changelist_url(Task, session=obj.session_id, state=TaskState.INPUT_REQUIRED)
-        return _link(url, obj.unread_count)
+        return link(url, obj.unread_count)
 
     @admin.display(description="pages")
     def links(self, obj):
@@ -589,7 +358,7 @@ def mailbox_links(agent):
     )
 
 
-class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
+class AgentPlacementInline(PlacementColumns, ReadOnlyInline, admin.StackedInline):
     model = Placement
     fk_name = "agent"
     verbose_name = "placement"
@@ -597,18 +366,7 @@ class AgentPlacementInline(ReadOnlyInline, admin.StackedInline):
     fields = ("director", "tmux_session", "tmux_window_id", "pane", "coding_agent", "created")
     readonly_fields = fields
 
-    @admin.display(description="director")
-    def director(self, obj):
-        director = obj.director_agent
-        return _link(admin_url(director), director.name) if director else "— (root Director)"
-
-    @admin.display(description="pane")
-    def pane(self, obj):
-        return obj.tmux_pane_id or "(pending)"
-
-    @admin.display(description="created")
-    def created(self, obj):
-        return show_time(obj.created_at)
+    created = time_column("created_at", "created", sortable=False)
 
 
 @admin.register(Agent)
@@ -658,17 +416,19 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
             .get_queryset(request)
             .select_related("session", "placement")
             .annotate(
-                unread_count=_count(unread), held_count=_count(held), was_member=_was_member()
+                unread_count=count_rows(unread),
+                held_count=count_rows(held),
+                was_member=was_member_column(),
             )
         )
 
     @admin.display(description="session", ordering="session__created_at")
     def session_link(self, obj):
-        return _link(admin_url(obj.session), str(obj.session))
+        return link(admin_url(obj.session), str(obj.session))
 
     @admin.display(description="unread", ordering="unread_count")
     def unread(self, obj):
-        return _link(
+        return link(
             changelist_url(Task, inbox=obj.agent_id, state=TaskState.INPUT_REQUIRED),
             obj.unread_count,
         )
@@ -682,228 +442,10 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
         if obj.status != AgentStatus.ACTIVE or obj.is_administrator:
             return "—"
         url = admin_url(obj.session, "timeline") + f"?to={obj.agent_id}#send"
-        return _link(url, "send a message as the Administrator")
+        return link(url, "send a message as the Administrator")
 
     @admin.display(description="agent card")
     def card(self, obj):
         return format_html(
             '<pre class="cafleet-body">{}</pre>', json.dumps(obj.card, ensure_ascii=False, indent=2)
         )
-
-
-# ------------------------------------------------------------------------------ messages
-@admin.register(Task)
-class TaskAdmin(ReadOnlyAdmin):
-    # Seven columns, so that the body keeps a readable width at 1400 px with the side bar
-    # and the filters open: the type and the inline preview go under the state, the last
-    # change under the creation time (the message's own page shows each on its own line).
-    list_display = (
-        "short_id",
-        "sender",
-        "recipient",
-        "state_cell",
-        "time_cell",
-        "body_preview",
-        "session_link",
-    )
-    list_display_links = ("short_id",)
-    list_filter = (
-        MessageStateFilter,
-        ("delivery__state", PreviewStateFilter),
-        "type",
-        MessageSessionFilter,
-        AgeFilter,
-        InboxFilter,
-        OutboxFilter,
-    )
-    search_fields = ("text", "^task_id")
-    list_select_related = ("context", "context__session")
-    ordering = ("-created_at", "-task_id")
-    fields = (
-        "task_id",
-        "session_link",
-        "kind",
-        "state",
-        "preview_state",
-        "sender",
-        "recipient",
-        "created",
-        "last_change",
-        "origin",
-        "body",
-        "broadcast_group",
-    )
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        sender = Agent.objects.filter(agent_id=OuterRef("from_agent_id")).values("name")[:1]
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("context", "context__session", "delivery")
-            .annotate(from_name=Subquery(sender, output_field=CharField()))
-        )
-
-    class Media:
-        # The messages list refreshes itself like the timeline (cafleet/changelist.js).
-        js = ("cafleet/changelist.js",)
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {"title": "Messages (tasks)", **(extra_context or {})}
-        return super().changelist_view(request, extra_context)
-
-    @admin.display(description="id", ordering="task_id")
-    def short_id(self, obj):
-        return obj.task_id[:8]
-
-    @admin.display(description="from")
-    def sender(self, obj):
-        name = getattr(obj, "from_name", None)
-        if name is None:
-            return obj.from_agent_id[:8]
-        return _link(admin_url(Agent(agent_id=obj.from_agent_id)), name)
-
-    @admin.display(description="to")
-    def recipient(self, obj):
-        if obj.type == TaskType.BROADCAST_SUMMARY:
-            return "everyone (broadcast)"
-        return _link(admin_url(obj.context), obj.context.name)
-
-    @admin.display(description="type", ordering="type")
-    def kind(self, obj):
-        if obj.type == TaskType.BROADCAST_SUMMARY:
-            return "broadcast summary"
-        return "broadcast" if obj.origin_task_id else "unicast"
-
-    @admin.display(description="state", ordering="status_state")
-    def state(self, obj):
-        label = state_label(obj)
-        return format_html('<span class="cafleet-state cafleet-state-{}">{}</span>', label, label)
-
-    @admin.display(description="preview", ordering="delivery__state")
-    def preview_state(self, obj):
-        return delivery_badge(obj) or "—"
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return show_time(obj.created_at)
-
-    @admin.display(description="last change", ordering="status_timestamp")
-    def last_change(self, obj):
-        return show_time(obj.status_timestamp)
-
-    @admin.display(description="state", ordering="status_state")
-    def state_cell(self, obj):
-        kind = self.kind(obj)
-        badge = delivery_badge(obj)
-        return format_html(
-            "{}{}{}",
-            self.state(obj),
-            format_html(' <span class="cafleet-kind">{}</span>', kind) if kind != "unicast" else "",
-            format_html('<br><span class="cafleet-quiet">preview:</span> {}', badge)
-            if badge
-            else "",
-        )
-
-    @admin.display(description="time", ordering="created_at")
-    def time_cell(self, obj):
-        if obj.status_timestamp == obj.created_at:
-            return self.created(obj)
-        return format_html(
-            '{}<br><span class="cafleet-quiet">changed</span> {}',
-            self.created(obj),
-            self.last_change(obj),
-        )
-
-    @admin.display(description="body")
-    def body_preview(self, obj):
-        return preview(obj.text)
-
-    @admin.display(description="session")
-    def session_link(self, obj):
-        session = obj.context.session
-        return format_html(
-            '<a href="{}">{}</a> (<a href="{}">timeline</a>)',
-            admin_url(session),
-            str(session),
-            admin_url(session, "timeline"),
-        )
-
-    @admin.display(description="broadcast id")
-    def origin(self, obj):
-        return obj.origin_task_id or "—"
-
-    @admin.display(description="body")
-    def body(self, obj):
-        return format_html('<pre class="cafleet-body">{}</pre>', obj.text)
-
-    @admin.display(description="broadcast group")
-    def broadcast_group(self, obj):
-        if not obj.origin_task_id:
-            return "— (not a broadcast)"
-        rows = (
-            Task.objects.filter(origin_task_id=obj.origin_task_id)
-            .select_related("context")
-            .order_by("type", "context__name", "task_id")
-        )
-        lines = format_html_join(
-            "",
-            '<tr{}><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
-            (
-                (
-                    ' class="cafleet-current"' if row.pk == obj.pk else "",
-                    admin_url(row),
-                    row.task_id[:8],
-                    "summary" if row.type == TaskType.BROADCAST_SUMMARY else "delivery",
-                    "everyone" if row.type == TaskType.BROADCAST_SUMMARY else row.context.name,
-                    format_html("{} ({})", state_label(row), show_time(row.status_timestamp)),
-                )
-                for row in rows
-            ),
-        )
-        return format_html(
-            '<table class="cafleet-group"><thead><tr><th>id</th><th>row</th>'
-            "<th>recipient</th><th>state</th></tr></thead><tbody>{}</tbody>"
-            "</table>",
-            lines,
-        )
-
-
-# ------------------------------------------------------------------------------ placements
-@admin.register(Placement)
-class PlacementAdmin(ReadOnlyAdmin):
-    list_display = (
-        "agent_link",
-        "session_link",
-        "director",
-        "tmux_session",
-        "tmux_window_id",
-        "pane",
-        "coding_agent",
-        "created",
-    )
-    list_filter = ("coding_agent",)
-    search_fields = ("agent__name", "tmux_pane_id", "tmux_session")
-    list_select_related = ("agent", "agent__session", "director_agent")
-    ordering = ("-created_at",)
-
-    @admin.display(description="agent", ordering="agent__name")
-    def agent_link(self, obj):
-        return _link(admin_url(obj.agent), obj.agent.name)
-
-    @admin.display(description="session")
-    def session_link(self, obj):
-        return _link(admin_url(obj.agent.session), str(obj.agent.session))
-
-    @admin.display(description="director")
-    def director(self, obj):
-        director = obj.director_agent
-        return _link(admin_url(director), director.name) if director else "— (root Director)"
-
-    @admin.display(description="pane")
-    def pane(self, obj):
-        return obj.tmux_pane_id or "(pending)"
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return show_time(obj.created_at)

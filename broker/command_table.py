@@ -57,6 +57,7 @@ NAME = Opt(("--name",), "name", required=True, help="Agent name.")
 DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
 
 BODY = (TEXT, TEXT_FILE)
+SESSION_ID = Arg("SESSION_ID", "session_ref")
 QUIET_FULL = (("quiet", "full"),)
 BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
 
@@ -96,6 +97,26 @@ def _session_command(noun: str, name: str, help: str, options, args=(), **kw) ->
     )
 
 
+def _session_table_command(
+    name: str, help: str, options=(), args=(SESSION_ID,), **kw
+) -> Command:
+    """``session list|show|delete``: the sessions table, no tmux."""
+    fn = "list_" if name == "list" else name
+    return Command(name, help, options, args, handler=_in("session", fn), database=True, **kw)
+
+
+def _task_command(name: str, help: str, *, quiet: bool = False) -> Command:
+    """``message ack|cancel|show``: one task by ``--task-id``."""
+    return _session_command(
+        "message",
+        name,
+        help,
+        (AGENT_ID, TASK_ID, FULL, QUIET) if quiet else (AGENT_ID, TASK_ID, FULL),
+        validator=_in("message", "check_limit"),
+        exclusive=QUIET_FULL if quiet else (),
+    )
+
+
 GROUPS: tuple[Group, ...] = (
     Group(
         "db",
@@ -129,22 +150,9 @@ GROUPS: tuple[Group, ...] = (
                 tmux=_in("session", "session_pane"),
                 database=True,
             ),
-            Command(
-                "list",
-                "List live sessions.",
-                (JSON_LOCAL,),
-                handler=_in("session", "list_"),
-                database=True,
-            ),
-            Command(
-                "show",
-                "Show one session (live or deleted).",
-                (JSON_LOCAL,),
-                (Arg("SESSION_ID", "session_ref"),),
-                handler=_in("session", "show"),
-                database=True,
-            ),
-            Command(
+            _session_table_command("list", "List live sessions.", (JSON_LOCAL,), ()),
+            _session_table_command("show", "Show one session (live or deleted).", (JSON_LOCAL,)),
+            _session_table_command(
                 "delete",
                 "Soft-delete a session and deregister its agents.",
                 (
@@ -155,10 +163,7 @@ GROUPS: tuple[Group, ...] = (
                         help="First close every live member's pane as 'member delete' does.",
                     ),
                 ),
-                (Arg("SESSION_ID", "session_ref"),),
                 writes=True,
-                handler=_in("session", "delete"),
-                database=True,
             ),
         ),
     ),
@@ -268,28 +273,9 @@ GROUPS: tuple[Group, ...] = (
                 ),
                 validator=_in("message", "check_poll"),
             ),
-            _session_command(
-                "message",
-                "ack",
-                "Acknowledge a message you received.",
-                (AGENT_ID, TASK_ID, FULL, QUIET),
-                validator=_in("message", "check_limit"),
-                exclusive=QUIET_FULL,
-            ),
-            _session_command(
-                "message",
-                "cancel",
-                "Cancel a message you sent, before it is acknowledged.",
-                (AGENT_ID, TASK_ID, FULL),
-                validator=_in("message", "check_limit"),
-            ),
-            _session_command(
-                "message",
-                "show",
-                "Show one message of the session.",
-                (AGENT_ID, TASK_ID, FULL),
-                validator=_in("message", "check_limit"),
-            ),
+            _task_command("ack", "Acknowledge a message you received.", quiet=True),
+            _task_command("cancel", "Cancel a message you sent, before it is acknowledged."),
+            _task_command("show", "Show one message of the session."),
         ),
     ),
     Group(

@@ -89,7 +89,8 @@ class Outcome:
 
 
 def normalise(result) -> Outcome:
-    """The tmux layer's answer as an ``Outcome``; a bare bool is the pre-gate interface."""
+    """The tmux layer's answer as an ``Outcome`` (a bare bool, as simple test doubles
+    return, counts as delivered / a tmux error)."""
     if isinstance(result, Outcome):
         return result
     if isinstance(result, bool):
@@ -118,12 +119,9 @@ class Job:
 def call_preview(tmux, job: Job) -> Outcome:
     """``tmux.deliver_preview`` for one job. Never raises."""
     try:
-        if hasattr(tmux, "pane_gate"):
-            result = tmux.deliver_preview(job.pane_id, job.payload, coding_agent=job.coding_agent)
-        else:
-            result = tmux.deliver_preview(job.pane_id, job.payload)
+        result = tmux.deliver_preview(job.pane_id, job.payload, coding_agent=job.coding_agent)
         return normalise(result)
-    except Exception:  # noqa: BLE001 - a preview never fails the command
+    except Exception:  # a preview never fails the command
         return Outcome("held", "tmux_error")
 
 

@@ -3,9 +3,9 @@
 One worker per database and host, enforced by a lease row in ``delivery_workers`` (key =
 host name + database path) that the worker refreshes with a heartbeat. A command that leaves
 a delivery held calls ``ensure_worker``: when no live worker holds the lease it starts one in
-the background (``cafleet deliver``, run as ``python -m cafleet_project.cli deliver``, detached, output appended to a 0600
-log file beside the database). ``delivery_run`` is the loop itself; it runs in the
-foreground for ops and service managers.
+the background (``python -m cafleet_project.cli deliver``, detached, output appended to a
+0600 log file beside the database). ``delivery_run`` is the loop itself; ``cafleet deliver``
+runs it in the foreground for ops and service managers.
 
 Each pass (every ``INTERVAL`` seconds) the worker
 
@@ -29,10 +29,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from broker import conf
 from broker.clock import new_id, now
@@ -124,9 +124,13 @@ def acquire(key: str, pid: int, *, stale_after: float = STALE_AFTER) -> bool:
     with transaction.atomic():
         row = DeliveryWorker.objects.filter(key=key).first()
         if row is None:
-            DeliveryWorker.objects.create(
-                key=key, pid=str(pid), started_at=stamp, heartbeat_at=stamp
-            )
+            try:
+                with transaction.atomic():  # a database without IMMEDIATE writes may race here
+                    DeliveryWorker.objects.create(
+                        key=key, pid=str(pid), started_at=stamp, heartbeat_at=stamp
+                    )
+            except IntegrityError:
+                return False
             return True
         if row.pid != str(pid) and is_live(row, stale_after=stale_after):
             return False
@@ -160,7 +164,7 @@ def spawn_worker(*, environ=os.environ) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(  # fixed argv, no shell
             [sys.executable, "-m", "cafleet_project.cli", "deliver"],
             stdin=subprocess.DEVNULL,
             stdout=fd,
@@ -187,7 +191,7 @@ def ensure_worker(*, environ=os.environ) -> bool:
         if lease_holder() is not None:
             return False
         spawn_worker(environ=environ)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return True
 
@@ -198,8 +202,6 @@ class PassResult:
     tried: int = 0
     delivered: int = 0
     gone: int = 0
-    escalated: list[str] = field(default_factory=list)
-    open: int = 0
 
 
 def _held():
@@ -241,13 +243,22 @@ def _cutoff(seconds: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 def escalation_text(
     member: Agent, task: Task, reason: str | None, held_since: str, director_id: str
 ) -> str:
-    minutes = max(1, int(_age(held_since) // 60))
     return (
         f"Delivery held: member {member.name} ({member.agent_id[:8]}) has not been shown "
-        f"message {task.task_id[:8]} from {task.from_agent_id[:8]} for {minutes} min: "
+        f"message {task.task_id[:8]} from {task.from_agent_id[:8]} for "
+        f"{_duration(_age(held_since))}: "
         f"{reason_words(reason) or 'not ready'}. Nothing was typed into its pane; the "
         "message stays queued and is offered again when the pane is ready. Look with: "
         f"cafleet --session-id {member.session_id} member capture --agent-id {director_id} "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from broker.command_table import (  # noqa: F401 - the registry, re-exported
+from broker.command_table import (  # the registry, re-exported
     GLOBAL_OPTIONS,
     GROUP_MAP,
     GROUPS,

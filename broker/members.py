@@ -9,58 +9,39 @@ the write lock. Warnings go through a ``warn(line)`` callable (the command's std
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import string
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Count, Max, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 
 from broker.clock import new_id, now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
+from broker.member_list import MemberRow, idle_seconds, member_list  # noqa: F401 - re-exported
+from broker.member_target import Target, member_target
 from broker.models import (
     Agent,
     AgentStatus,
-    DeliveryState,
     MemberEvent,
     MemberEventKind,
     Placement,
-    Task,
-    TaskState,
-    TaskType,
 )
 from broker.output import compact_json
 from broker.services import (
-    PREFIX_HINT,
     check_not_reserved,
-    is_short_prefix,
     require_active_agent,
     require_live_session,
 )
+from broker.spawn_prompt import (
+    PromptError,
+    backend_argv,
+    build_prompt,
+    check_template_widths,
+)
 
 # ------------------------------------------------------------------------------ constants
-DEFAULT_PROMPT = (
-    "Member of cafleet session {session_id} (agent={agent_id}, "
-    "director={director_agent_id}).\n"
-    "Load skill 'cafleet'. Bash auto-approves. Poll: cafleet --session-id {session_id} "
-    "message poll --agent-id {agent_id}"
-)
-_BRACES_HINT = "Double literal braces ({{, }}) to keep them as text."
-_PLACEHOLDERS = "{session_id}, {agent_id}, {director_agent_id}"
-#: Largest width or precision a custom prompt's replacement field may ask for. A field such
-#: as ``{agent_id:>99999999999}`` would otherwise try to build a string of that many
-#: characters (MemoryError) — the whole prompt must fit one command-line argument anyway.
-MAX_FORMAT_WIDTH = 10000
-#: Bound on a custom prompt's length once its widths are applied (many fields of width
-#: 10000 each would still need gigabytes); larger is refused before registration.
-MAX_PROMPT_CHARS = 131072
-
 #: tmux.md §5 / §12.
 DELETE_DEADLINE = 15.0
 DELETE_POLL_INTERVAL = 0.5
@@ -73,146 +54,8 @@ RECOVERY_HINT = (
 )
 
 
-def backend_argv(coding_agent: str, name: str, prompt: str) -> list[str]:
-    """The member's program and arguments (tmux.md §4.2); the prompt is one argument, last."""
-    if coding_agent == "codex":
-        return ["codex", "--ask-for-approval", "never", "--sandbox", "workspace-write", prompt]
-    return ["claude", "--permission-mode", "dontAsk", "--name", name, prompt]
-
-
-class PromptError(Exception):
-    """A custom prompt that cannot be resolved; ``str(exc)`` is the contract's reason."""
-
-
-def build_prompt(words, *, session_id: str, agent_id: str, director_agent_id: str) -> str:
-    """Resolve the spawn prompt (tmux.md §4.1) with Python format-string rules.
-
-    ``words`` are the words after ``--``, joined with single spaces; none (or only empty
-    strings) selects the two-line default template.
-    """
-    words = tuple(words or ())
-    template = " ".join(words) if any(words) else DEFAULT_PROMPT
-    try:
-        return template.format(
-            session_id=session_id, agent_id=agent_id, director_agent_id=director_agent_id
-        )
-    except KeyError as exc:
-        name = exc.args[0] if exc.args else ""
-        raise PromptError(
-            f"Unknown placeholder '{name}' in custom prompt. Supported "
-            f"placeholders: {_PLACEHOLDERS}. {_BRACES_HINT}"
-        ) from None
-    except (IndexError, ValueError, AttributeError, TypeError) as exc:
-        raise PromptError(f"Malformed custom prompt: {exc}. {_BRACES_HINT}") from None
-
-
-def check_template_widths(words) -> None:
-    """Refuse a custom prompt whose widths or precisions exceed :data:`MAX_FORMAT_WIDTH`.
-
-    Runs before anything is registered. Only the sizes are checked here: any other template
-    error is left to :func:`build_prompt` (which runs after registration, cli.md §4.5.1
-    step 7). Every number in a format spec counts, nested fields included.
-    """
-    words = tuple(words or ())
-    if not any(words):
-        return
-    template = " ".join(words)
-    pending = [template]
-    padding = 0
-    while pending:
-        try:
-            fields = list(string.Formatter().parse(pending.pop()))
-        except ValueError:
-            return  # malformed: build_prompt reports it
-        for _literal, _name, spec, _conversion in fields:
-            if not spec:
-                continue
-            for number in re.findall(r"\d+", spec):
-                if len(number.lstrip("0")) > 5 or int(number) > MAX_FORMAT_WIDTH:
-                    raise PromptError(
-                        f"Malformed custom prompt: format width or precision {number} is "
-                        f"larger than {MAX_FORMAT_WIDTH}. {_BRACES_HINT}"
-                    )
-                padding += int(number)
-            if "{" in spec:
-                pending.append(spec)
-    if len(template) + padding > MAX_PROMPT_CHARS:
-        raise PromptError(
-            f"Malformed custom prompt: its format widths would make it longer than "
-            f"{MAX_PROMPT_CHARS} characters. {_BRACES_HINT}"
-        )
-
-
 def _no_warn(line: str) -> None:
     pass
-
-
-# ------------------------------------------------------------------------------ target checks
-@dataclass
-class Target:
-    """A member that passed the §4.5 step-4 checks."""
-
-    member: Agent
-    placement: Placement
-
-    @property
-    def member_id(self) -> str:
-        return self.member.agent_id
-
-    @property
-    def pane(self) -> str | None:
-        return self.placement.tmux_pane_id
-
-
-def member_target(
-    *,
-    session_id: str,
-    agent_ref: str,
-    member_ref: str,
-    action: str | None = "send",
-    deleting: bool = False,
-) -> Target:
-    """The shared target checks of cli.md §4.5 step 4, in order, then the acting agent.
-
-    After the same-Director check, ``--agent-id`` must still be active: a deregistered
-    Director cannot drive, read or delete its former members (issue 11 item 9).
-
-    ``action`` (``capture`` or ``send``) names what a pending placement cannot do; ``None``
-    (``member delete``) accepts a pending placement. ``deleting`` selects ``member delete``'s
-    wording for a missing placement.
-    """
-    director_id = resolve_agent(session_id, agent_ref)
-    member_id = resolve_agent(session_id, member_ref)
-    member = require_active_agent(session_id, member_id)  # unknown session named first
-    placement = Placement.objects.filter(agent_id=member_id).first()
-    if placement is None:
-        if deleting:
-            raise CafleetError(
-                f"agent {member_id} has no placement; use `cafleet agent deregister` instead"
-            )
-        raise CafleetError(
-            f"agent {member_id} has no placement row; it was not spawned via "
-            "`cafleet member create`."
-        )
-    if placement.director_agent_id != director_id:
-        if is_short_prefix(agent_ref):
-            raise CafleetError(f"id prefix '{agent_ref}' is too short; {PREFIX_HINT}.")
-        raise CafleetError(
-            f"agent {member_id} is not a member of your team "
-            f"(director_agent_id={placement.director_agent_id})."
-        )
-    if not Agent.objects.filter(
-        agent_id=director_id, session_id=session_id, status=AgentStatus.ACTIVE
-    ).exists():
-        # A deregistered Director keeps its members' placements: it may not act on them.
-        raise CafleetError(
-            f"Director agent '{director_id}' not found or not active in session '{session_id}'."
-        )
-    if action is not None and not placement.tmux_pane_id:
-        raise CafleetError(
-            f"member {member_id} has no pane yet (pending placement) — nothing to {action}."
-        )
-    return Target(member=member, placement=placement)
 
 
 # ------------------------------------------------------------------------------ create
@@ -298,7 +141,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
     """
     try:
         agent.deregister(note="rolled back")
-    except Exception as exc:  # noqa: BLE001 - any failure here only warns
+    except Exception as exc:  # any failure here only warns
         if _already_gone(agent.agent_id):
             return  # deregistered by someone else meanwhile: nothing is orphaned
         cause = " ".join(str(exc).split()) or type(exc).__name__
@@ -312,7 +155,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
 def _already_gone(agent_id: str) -> bool:
     try:
         return not Agent.objects.filter(agent_id=agent_id, status=AgentStatus.ACTIVE).exists()
-    except Exception:  # noqa: BLE001 - the database itself failing: report the orphan
+    except Exception:  # the database itself failing: report the orphan
         return False
 
 
@@ -404,12 +247,12 @@ def _spawn_registered(agent, placement, *, prompt, caller, tmux, environ, warn, 
         pane = tmux.split_window(window_id, argv, raw_database_url(environ))
         if not pane:
             raise tmux.TmuxError("split-window printed no pane id")
-    except Exception as exc:  # noqa: BLE001 - every spawn failure rolls back
+    except Exception as exc:  # every spawn failure rolls back
         raise fail(f"tmux split-window failed: {exc}.") from None
 
     try:
         recorded = _record_pane(agent.agent_id, pane)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _send_exit_quietly(tmux, pane)
         raise fail(f"placement update failed: {exc}.") from None
     if not recorded:
@@ -423,14 +266,14 @@ def _spawn_registered(agent, placement, *, prompt, caller, tmux, environ, warn, 
 def _send_exit_quietly(tmux, pane: str) -> None:
     try:
         tmux.send_exit(pane)
-    except Exception:  # noqa: BLE001, S110 - tmux.md §4.4 step 4: errors ignored
+    except Exception:  # tmux.md §4.4 step 4: errors ignored
         pass
 
 
 def _select_layout(tmux, window_id: str, warn) -> None:
     try:
         tmux.select_layout(window_id)
-    except Exception as exc:  # noqa: BLE001 - a layout failure only warns
+    except Exception as exc:  # a layout failure only warns
         warn(f"Warning: select-layout failed: {exc}")
 
 
@@ -501,7 +344,7 @@ def close_member(
     if force:
         try:
             tmux.kill_pane(pane)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CafleetError(
                 f"kill_pane failed for pane {pane}: {exc}. The tmux server may "
                 "be unreachable. Verify with 'cafleet doctor', then re-run the "
@@ -511,7 +354,7 @@ def close_member(
     else:
         try:
             tmux.send_exit(pane)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CafleetError(
                 f"send_exit failed for pane {pane}: {exc}. The tmux server may "
                 "be unreachable. Verify with 'cafleet doctor', then re-run "
@@ -533,7 +376,7 @@ def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
     while True:
         try:
             alive = pane in tmux.list_pane_ids()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CafleetError(
                 f"tmux call failed while waiting for pane {pane} to close: {exc}"
             ) from None
@@ -548,7 +391,7 @@ def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
 def _tail(tmux, pane: str, warn) -> str:
     try:
         return tmux.capture(pane, DELETE_TAIL_LINES, ansi=False).rstrip("\n")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         warn(
             f"Warning: capture_pane failed during timeout handling: {exc}. The timeout error "
             "and recovery hint still print."
@@ -559,101 +402,8 @@ def _tail(tmux, pane: str, warn) -> str:
 def _deregister(member: Agent, note: str) -> None:
     try:
         member.deregister(note=note)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"deregister failed: {exc}") from None
-
-
-# ------------------------------------------------------------------------------ list
-@dataclass
-class MemberRow:
-    agent: Agent
-    placement: Placement
-    last_sent: str | None = None
-    last_recv: str | None = None
-    last_ack: str | None = None
-    unread: int = 0
-    idle: int | None = None
-    held: int = 0
-
-
-def _latest(queryset, outer: str, field: str):
-    """``SELECT MAX(status_timestamp) ...`` of ``queryset`` correlated on ``field``."""
-    grouped = queryset.filter(**{field: OuterRef(outer)}).order_by().values(field)
-    return Subquery(grouped.annotate(v=Max("status_timestamp")).values("v")[:1])
-
-
-def idle_seconds(last_sent: str | None, last_recv: str | None, at: datetime) -> int | None:
-    """Whole seconds since the later of the two timestamps, never below 0 (data-model §7)."""
-    stamps = [s for s in (last_sent, last_recv) if s]
-    if not stamps:
-        return None
-    latest = datetime.fromisoformat(max(stamps))
-    return max(0, int((at - latest).total_seconds() // 1))
-
-
-def member_list(
-    *, session_id: str, agent_ref: str, activity: bool = False, at: datetime | None = None
-) -> list[MemberRow]:
-    """Active members whose placement names ``agent_ref`` as Director (cli.md §4.5.3).
-
-    No session gate (an unknown id lists nothing) and no tmux. With ``activity`` the
-    data-model §7 values are computed in the same SQL query through correlated aggregate
-    subqueries over the two task indexes; broadcast summary rows are ignored.
-    """
-    director_id = resolve_agent(session_id, agent_ref)
-    qs = (
-        Placement.objects.filter(
-            director_agent_id=director_id,
-            agent__session_id=session_id,
-            agent__status=AgentStatus.ACTIVE,
-        )
-        .select_related("agent")
-        .order_by("agent__registered_at", "agent_id")
-    )
-    if activity:
-        deliveries = Task.objects.exclude(type=TaskType.BROADCAST_SUMMARY)
-        received = (
-            deliveries.filter(context_id=OuterRef("agent_id")).order_by().values("context_id")
-        )
-        qs = qs.annotate(
-            a_last_sent=_latest(deliveries, "agent_id", "from_agent_id"),
-            a_last_recv=_latest(deliveries, "agent_id", "context_id"),
-            a_last_ack=_latest(
-                deliveries.filter(status_state=TaskState.COMPLETED), "agent_id", "context_id"
-            ),
-            a_unread=Coalesce(
-                Subquery(
-                    received.filter(status_state=TaskState.INPUT_REQUIRED)
-                    .annotate(n=Count("task_id"))
-                    .values("n")[:1]
-                ),
-                0,
-            ),
-            # deliveries held by the pane gate (docs/delivery-states.md), unread tasks only
-            a_held=Coalesce(
-                Subquery(
-                    received.filter(
-                        status_state=TaskState.INPUT_REQUIRED, delivery__state=DeliveryState.HELD
-                    )
-                    .annotate(n=Count("task_id"))
-                    .values("n")[:1]
-                ),
-                0,
-            ),
-        )
-    rows = []
-    moment = at or datetime.now(UTC)
-    for placement in qs:
-        row = MemberRow(agent=placement.agent, placement=placement)
-        if activity:
-            row.last_sent = placement.a_last_sent
-            row.last_recv = placement.a_last_recv
-            row.last_ack = placement.a_last_ack
-            row.unread = int(placement.a_unread or 0)
-            row.held = int(placement.a_held or 0)
-            row.idle = idle_seconds(row.last_sent, row.last_recv, moment)
-        rows.append(row)
-    return rows
 
 
 # ------------------------------------------------------------------------------ pane actions
@@ -666,7 +416,7 @@ def member_capture(
     )
     try:
         content = tmux.capture(target.pane, lines, ansi=ansi)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"capture failed: {exc}") from None
     return target, content
 
@@ -706,7 +456,7 @@ def member_send_input(
             tmux.send_choice(target.pane, choice)
         else:
             tmux.send_freetext(target.pane, freetext)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     return target
 
@@ -717,7 +467,7 @@ def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: st
     target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
     try:
         result = tmux.send_exec(target.pane, command, coding_agent=_coding_agent(target))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     if result.status == "held" or result.reason == "pane_gone":
         raise _not_ready(target, result)
@@ -733,7 +483,7 @@ def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Ta
         delivered = tmux.poll_trigger(
             target.pane, session_id, target.member_id, coding_agent=_coding_agent(target)
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     if delivered.status == "held" or delivered.reason == "pane_gone":
         raise _not_ready(target, delivered)

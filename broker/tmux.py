@@ -792,7 +792,7 @@ def _guarded(fn):
         return fn()
     except TmuxError as exc:
         return _failed("pane_gone" if is_pane_gone(exc) else "tmux_error")
-    except Exception:  # noqa: BLE001 - a delivery reports, it never raises
+    except Exception:  # a delivery reports, it never raises
         return _failed("tmux_error")
 
 

@@ -179,7 +179,7 @@ def _main(argv: list[str], state: dict | None = None) -> int:
         return _write_error(exc.message, exc.exit_code, parsed.json, banner)
     except KeyboardInterrupt:
         return _write_error("interrupted.", 1, parsed.json)
-    except Exception as exc:  # noqa: BLE001 - the one place that maps every failure
+    except Exception as exc:  # the one place that maps every failure
         if debug():
             import traceback
 

@@ -34,7 +34,7 @@ CAFLEET = str(Path(sys.executable).parent / "cafleet")
 
 class Director:
     def __init__(self, log_path: str):
-        self.log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115
+        self.log = open(log_path, "a", encoding="utf-8")
 
     def say(self, text: str) -> None:
         self.log.write(text + "\n")

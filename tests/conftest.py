@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,16 @@ for _var in ("CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES", "TMUX", "TMUX_PAN
     os.environ.pop(_var, None)
 TEST_DB = _RUN_DIR / "test-registry.db"
 os.environ["CAFLEET_DATABASE_URL"] = f"sqlite:///{TEST_DB}"
+
+
+# Fixtures that run cafleet (or Python) in subprocesses: a test using one is ``e2e``.
+SUBPROCESS_FIXTURES = frozenset({"file_db", "fresh_db"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -168,29 +179,52 @@ def file_db(tmp_path) -> FileDB:
     return FileDB(path, url, subprocess_env(url))
 
 
-@pytest.fixture
-def fresh_db(file_db) -> FileDB:
-    """An initialised file database, for subprocess tests."""
-    result = file_db.run("db", "init")
+@pytest.fixture(scope="session")
+def initialised_db_template(tmp_path_factory) -> Path:
+    """One database made by ``cafleet db init`` per run; ``fresh_db`` copies it."""
+    path = tmp_path_factory.mktemp("template") / "data" / "registry.db"
+    url = f"sqlite:///{path}"
+    result = FileDB(path, url, subprocess_env(url)).run("db", "init")
     assert result.code == 0, result.err
+    return path
+
+
+@pytest.fixture
+def fresh_db(file_db, initialised_db_template) -> FileDB:
+    """An initialised file database, for subprocess tests: a copy of the run's template
+    (private directory and file, as ``db init`` leaves them)."""
+    file_db.path.parent.mkdir(mode=0o700)
+    shutil.copy2(initialised_db_template, file_db.path)
     return file_db
 
 
-def seed_session(db: FileDB) -> Fleet:
-    """Create a session in a file database without tmux, through the service layer.
-
-    Runs in a subprocess so the test process's own Django connection is not involved.
-    """
-    code = (
-        "import json,sys;from cafleet_project.cli import setup_django;"
-        "setup_django(('session','create'));"
-        "from broker.services import session_create;"
-        "s,d,a,p=session_create(label='seed',coding_agent='claude',"
-        "caller=('cafleet-test','@1','%999999'));"
-        "print(json.dumps([s.session_id,d.agent_id,a.agent_id]))"
+def seed(db: FileDB, code: str):
+    """Run ``code`` with Django set up on ``db`` (the broker's services importable); it sets
+    ``result``, which comes back through JSON. One subprocess, so the test process's own
+    Django connection is not involved."""
+    script = (
+        "import json\n"
+        "from cafleet_project.cli import setup_django\n"
+        "setup_django(('session', 'create'))\n"
+        f"{code}\n"
+        "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, env=db.env, check=True, cwd=REPO
+        [sys.executable, "-c", script], capture_output=True, env=db.env, check=True, cwd=REPO
     )
-    sid, director, admin = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+SEED_SESSION = (
+    "from broker.services import session_create\n"
+    "s, d, a, p = session_create(label='seed', coding_agent='claude',"
+    " caller=('cafleet-test', '@1', '%999999'))\n"
+)
+
+
+def seed_session(db: FileDB) -> Fleet:
+    """Create a session in a file database without tmux, through the service layer."""
+    sid, director, admin = seed(
+        db, SEED_SESSION + "result = [s.session_id, d.agent_id, a.agent_id]"
+    )
     return Fleet(sid, director, admin, "%999999")

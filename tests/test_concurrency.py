@@ -11,7 +11,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import seed_session
+
+pytestmark = pytest.mark.e2e
 
 WORKER = r"""
 import json, sys, time, io, contextlib

@@ -7,7 +7,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from broker import admin_views
+from broker import admin_display
 from broker.models import Agent, Task
 from broker.services import message_broadcast
 from tests.delivery_fakes import FakeTmux
@@ -74,7 +74,7 @@ def test_timeline_badges(admin_client, mail):
     assert "held: waiting for permission" in sent[mail.held.task_id].preview
     assert ">seen<" in sent[mail.seen.task_id].preview
     broadcast = next(e for e in events if e.kind == "broadcast")
-    badges = {d.recipient.name: admin_views.delivery_label(d.task) for d in broadcast.deliveries}
+    badges = {d.recipient.name: admin_display.delivery_label(d.task) for d in broadcast.deliveries}
     assert badges == {
         "alice": "held: waiting for permission",
         "bob": "seen",

@@ -26,10 +26,30 @@ SPAWN_WAIT = 15.0
 
 
 def start_standin(server, log, backend="claude"):
+    """A stand-in in a new pane (through ``sh -c``), waited for until the gate passes."""
     pane = server.spawn(backend, env={"STANDIN_LOG": str(log)})
     events = wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), SPAWN_WAIT)
-    server.wait_for(pane, "> ", SPAWN_WAIT)
+    server.wait_until(
+        lambda: tmux.pane_gate(pane, backend).status == "delivered", SPAWN_WAIT, "agent ready"
+    )
     return pane, events[0]["pid"]
+
+
+def lines(log) -> list[str]:
+    """Submitted text line by line (a stand-in may report a pasted block as one line)."""
+    return "\n".join(received_lines(log)).split("\n") if received_lines(log) else []
+
+
+def wait_lines(log, n: int, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while len(lines(log)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return lines(log)
+
+
+def process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().rpartition(")")[2].split()[0]
 
 
 def payload(tag: str, body: str) -> str:
@@ -87,19 +107,19 @@ def test_draft_is_never_merged_and_the_message_arrives_once_cleared(
     pane, _pid = start_standin(server, standin_log)
     probe = tmp_path / "x"
     server.run("send-keys", "-t", pane, "-l", draft)
-    server.wait_for(pane, f"> {draft}")
+    server.wait_until(lambda: tmux.pane_gate(pane, "claude").reason == "draft", 5, "draft")
     result = tmux.deliver_preview(pane, payload("b", f"touch {probe}"))
     assert result == tmux.Delivery("held", "draft")
     time.sleep(0.3)
     assert received_lines(standin_log) == []
-    assert server.capture(pane).splitlines()[-1] == f"> {draft}"
-    server.run("send-keys", "-t", pane, "C-u")  # the human clears the input
-    server.wait_until(lambda: server.capture(pane).splitlines()[-1].rstrip() == ">", 5, "cleared")
+    assert "touch" not in server.capture(pane)  # nothing was typed into the draft
+    server.run("send-keys", "-t", pane, *["BSpace"] * len(draft))  # the human clears it
+    server.wait_until(lambda: tmux.pane_gate(pane, "claude").status == "delivered", 5, "clear")
     result = tmux.deliver_preview(pane, payload("b", f"touch {probe}"))
     assert result == tmux.Delivery("delivered", None, True)
-    wait_log(standin_log, lambda ev: len([e for e in ev if e["event"] == "line"]) >= 2)
+    wait_lines(standin_log, 2)
     time.sleep(0.3)
-    assert received_lines(standin_log) == [header("b"), f"touch {probe}"]
+    assert lines(standin_log) == [header("b"), f"touch {probe}"]
     assert not any(e["event"] == "exec" for e in read_log(standin_log))
     assert not probe.exists()
 
@@ -114,8 +134,7 @@ def test_copy_mode_is_left_and_the_message_arrives(tmux_env, standin_log):
     assert server.display(pane, "#{pane_in_mode}") == "1"
     assert tmux.deliver_preview(pane, payload("c", "hi"), coding_agent="codex").verified is True
     assert server.display(pane, "#{pane_in_mode}") == "0"
-    wait_log(standin_log, lambda ev: len([e for e in ev if e["event"] == "line"]) >= 2)
-    assert received_lines(standin_log) == [header("c"), "hi"]
+    assert wait_lines(standin_log, 2) == [header("c"), "hi"]
 
 
 # --- one typist per pane --------------------------------------------------------------------------
@@ -153,11 +172,11 @@ def test_two_concurrent_senders_never_interleave(tmux_env, standin_log):
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert len(out.splitlines()) == 5
-    wait_log(standin_log, lambda ev: len([e for e in ev if e["event"] == "line"]) >= 20, 20)
+    wait_lines(standin_log, 20, 20)
     time.sleep(0.3)
-    lines = received_lines(standin_log)
-    assert len(lines) == 20
-    pairs = [(lines[k], lines[k + 1]) for k in range(0, 20, 2)]
+    got = lines(standin_log)
+    assert len(got) == 20
+    pairs = [(got[k], got[k + 1]) for k in range(0, 20, 2)]
     for head, body in pairs:
         key = head.removeprefix("[cafleet msg ").split(" ", 1)[0]
         assert body == f"body {key} " + key[0] * 60, (head, body)
@@ -177,15 +196,18 @@ def test_stopped_client_still_gets_the_message_exactly_once(tmux_env, standin_lo
     os.kill(pid, signal.SIGSTOP)  # the stand-in this test started
     resume = threading.Timer(0.3, os.kill, (pid, signal.SIGCONT))
     resume.start()
+    # tmux continues a pane's direct child at once; the stand-in runs under `sh -c`, so
+    # the stop holds
+    server.wait_until(lambda: process_state(pid) == "T", 0.2, "stand-in stopped")
     try:
         result = tmux.deliver_preview(pane, payload("d", "while stopped"), coding_agent=backend)
     finally:
         resume.join()
         os.kill(pid, signal.SIGCONT)
     assert result.status == "delivered"
-    wait_log(standin_log, lambda ev: len([e for e in ev if e["event"] == "line"]) >= 2)
+    wait_lines(standin_log, 2)
     time.sleep(0.6)  # a duplicate would arrive now
-    assert received_lines(standin_log) == [header("d"), "while stopped"]
+    assert lines(standin_log) == [header("d"), "while stopped"]
 
 
 # --- CLI: a member whose agent is gone ------------------------------------------------------------

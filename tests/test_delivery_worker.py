@@ -180,7 +180,10 @@ def test_escalation_exactly_once_and_no_keystroke_into_the_member_pane(fleet):
     )
     assert note.status_state == "input_required" and note.origin_task_id is None
     assert "alice" in note.text and member[:8] in note.text and task.task_id[:8] in note.text
-    assert "waiting for permission" in note.text
+    assert (
+        f"message {task.task_id[:8]} from {fleet.director[:8]} for 6 min: waiting for "
+        "permission." in note.text
+    )
     assert note.text.endswith(
         f"cafleet --session-id {fleet.sid} member capture --agent-id {fleet.director} "
         f"--member-id {member}"
@@ -329,3 +332,22 @@ def test_idle_exit_looks_again_after_releasing_the_lease(fleet, monkeypatch):
     offers_for_it = tmux.offers.count("%5")
     assert offers_for_it >= 1 + 8  # the send's try plus the worker's retries
     assert not DeliveryWorker.objects.exists()
+
+
+def test_a_lost_insert_race_is_a_lost_lease(db, monkeypatch):
+    """Where writes do not start IMMEDIATE (PostgreSQL), two first workers may both find no
+    row; the one whose INSERT fails does not hold the lease."""
+    key = "host:/db"
+    assert worker.acquire(key, os.getppid())
+    real_filter = DeliveryWorker.objects.filter
+    calls = []
+
+    def first_sees_nothing(*a, **k):
+        calls.append(1)
+        qs = real_filter(*a, **k)
+        return qs.none() if len(calls) == 1 else qs
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeliveryWorker.objects, "filter", first_sees_nothing)
+        assert worker.acquire(key, os.getpid()) is False
+    assert DeliveryWorker.objects.get(key=key).pid == str(os.getppid())

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import CAFLEET, REPO
 
+pytestmark = pytest.mark.e2e  # runs cafleet or scripts in subprocesses
+
 WORKER = [CAFLEET, "deliver"]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import CAFLEET, FileDB, seed_session, subprocess_env
 
+pytestmark = pytest.mark.e2e
+
 
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)

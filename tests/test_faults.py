@@ -34,6 +34,8 @@ from bench.bench_throughput import seed
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
 from tests.plugins.tmux_server import read_log, received_lines, wait_log
 
+pytestmark = pytest.mark.e2e
+
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 RANDOM_ROUNDS = 60 if LONG else 8
 SUMMARY_TEXT = re.compile(r"Broadcast sent to (\d+) recipients")

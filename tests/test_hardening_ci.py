@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e  # runs cafleet or scripts in subprocesses
+
 
 def make_checkout(tmp_path):
     """A copy of the CI scripts with stand-ins for everything slow or system-changing."""

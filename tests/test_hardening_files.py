@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import CAFLEET, FileDB, subprocess_env
 
+pytestmark = pytest.mark.e2e  # runs cafleet or scripts in subprocesses
+
 
 def free_port() -> str:
     with socket.socket() as sock:

@@ -13,6 +13,7 @@ from broker.clock import new_id, now
 from broker.exceptions import CafleetError
 from broker.models import Agent, AgentStatus, Placement
 from broker.services import agent_register, session_create
+from broker.tmux import Delivery
 
 
 class FakeTmux:
@@ -26,7 +27,10 @@ class FakeTmux:
     def __getattr__(self, name):
         def record(*args, **kwargs):
             self.calls.append(name)
-            return "" if name == "capture" else True
+            if name == "capture":
+                return ""
+            # Gates and keystrokes answer like the tmux layer: a passed Delivery.
+            return Delivery("delivered", None, True)
 
         return record
 

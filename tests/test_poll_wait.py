@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import CAFLEET, seed_session
 
+pytestmark = pytest.mark.e2e
+
 
 def test_145_wait_returns_soon_after_a_send(fresh_db):
     fleet = seed_session(fresh_db)

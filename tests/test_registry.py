@@ -83,59 +83,34 @@ def test_version_constant_matches_pyproject():
 
 
 # ------------------------------------------------------------------------ call_command
-@pytest.mark.django_db
-def test_call_command_runs_the_cafleet_grammar(fleet):
+def call(line: str) -> tuple[int, str, str]:
+    """``call_command("cafleet", *line.split())``: (exit code, stdout, stderr)."""
     from django.core.management import CommandError, call_command
 
     out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("cafleet", *line.split(), stdout=out, stderr=err)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+def test_call_command_runs_the_cafleet_grammar(fleet):
     member = fleet.register("worker")
-    call_command(
-        "cafleet",
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        member,
-        "--text",
-        "hello",
-        stdout=out,
-        stderr=err,
+    code, out, err = call(
+        f"--json --session-id {fleet.sid} message send --agent-id {fleet.director} "
+        f"--to {member} --text hello"
     )
-    assert json.loads(out.getvalue())["task"]["text"] == "hello"
-    out = io.StringIO()
-    call_command(
-        "cafleet",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "poll",
-        "--agent-id",
-        member,
-        stdout=out,
-        stderr=err,
-    )
-    assert out.getvalue().endswith("\nhello\n") and err.getvalue() == ""
-    err = io.StringIO()
-    with pytest.raises(CommandError) as info:
-        call_command(
-            "cafleet",
-            "message",
-            "--session-id",
-            "abc",
-            "poll",
-            "--agent-id",
-            "x",
-            "--wait",
-            "0",
-            stdout=io.StringIO(),
-            stderr=err,
-        )
-    assert info.value.returncode == 2
-    assert "\nError: No such option: --session-id\nGlobal flags " in err.getvalue()
+    assert (code, err) == (0, "") and json.loads(out)["task"]["text"] == "hello"
+    code, out, err = call(f"--session-id {fleet.sid} message poll --agent-id {member}")
+    assert (code, err) == (0, "") and out.endswith("\nhello\n")
+    code, out, err = call("message --session-id abc poll --agent-id x --wait 0")
+    assert (code, out) == (2, "")
+    assert "\nError: No such option: --session-id\nGlobal flags " in err
+    code, out, err = call(f"--session-id {fleet.sid} message poll --agent-id x --wait 0")
+    assert (code, out) == (2, "")
+    assert err.endswith("Error: Invalid value for '--wait': 0.0 is not in the range 0<x<=3600.\n")
 
 
 # ------------------------------------------------------------------------ one parser

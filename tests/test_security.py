@@ -134,6 +134,7 @@ def test_admin_secret_key_is_private_and_stable(fresh_db):
     assert key.read_text() == first and len(first.strip()) >= 50
 
 
+@pytest.mark.e2e
 def test_secret_key_is_never_written_where_db_init_did_not_run(tmp_path):
     url = f"sqlite:///{tmp_path}/absent/registry.db"
     db = FileDB(tmp_path / "absent" / "registry.db", url, subprocess_env(url))

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import CAFLEET, subprocess_env
 
+pytestmark = pytest.mark.e2e
 START_TIMEOUT = 60
 LINK = re.compile(
     r"One-time login link \(single use, valid 15 minutes\): "

@@ -14,7 +14,7 @@ import pytest
 
 from bench.bench_throughput import run_load, seed, summarise, verify
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 LONG = os.environ.get("CAFLEET_TEST_PROFILE", "short") == "long"
 SECONDS = 60.0 if LONG else 6.0

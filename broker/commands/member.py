@@ -202,7 +202,7 @@ def list_json(row, activity: bool) -> dict:
 
 
 def list_(call, out) -> None:
-    from broker.members import member_list
+    from broker.member_list import member_list
 
     opts = call.options
     rows = member_list(

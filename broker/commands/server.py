@@ -88,7 +88,7 @@ def non_loopback_warning(host: str, port: int) -> str:
 def local_username() -> str:
     try:
         name = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in the environment or passwd
+    except Exception:  # no login name in the environment or passwd
         name = ""
     name = _USERNAME_BAD.sub("_", name)[:150].strip("_")
     return name or "admin"

@@ -222,16 +222,24 @@ class RealAgent:
             write_codex_home(self.home / ".codex", cwd, self.model.url)
         path = client_path(self.name)
         assert path is not None, f"{self.name} is not installed in {agents_dir()}"
-        args = ["new-window", "-d", "-t", self.server.session, "-c", str(cwd),
-                "-P", "-F", "#{pane_id} #{pane_pid}"]
+        args = [
+            "new-window",
+            "-d",
+            "-t",
+            self.server.session,
+            "-c",
+            str(cwd),
+            "-P",
+            "-F",
+            "#{pane_id} #{pane_pid}",
+        ]
         for key, value in self.env().items():
             args += ["-e", f"{key}={value}"]
         args += [str(path), *self.extra_args]
         out = self.server.run(*args).split()
         self.pane, self.pane_pid = out[0], int(out[1])
         # Keep the pane after the client exits, so its last screen can be read.
-        self.server.run("set-option", "-p", "-t", self.pane, "remain-on-exit", "on",
-                        check=False)
+        self.server.run("set-option", "-p", "-t", self.pane, "remain-on-exit", "on", check=False)
         if wait:
             self.wait_idle(timeout=timeout)
         return self
@@ -259,8 +267,10 @@ class RealAgent:
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) not in pids:
                 argv = proc_cmdline(int(entry))
-                if argv and "app-server" in argv and (
-                    argv[0].startswith(codex_home) or _environ_has(int(entry), codex_home)
+                if (
+                    argv
+                    and "app-server" in argv
+                    and (argv[0].startswith(codex_home) or _environ_has(int(entry), codex_home))
                 ):
                     pids.append(int(entry))
         for sig in (signal.SIGCONT, signal.SIGTERM):
@@ -295,8 +305,9 @@ class RealAgent:
             if predicate(text):
                 return text
             if time.monotonic() >= deadline:
-                raise AssertionError(f"{self.name}: {what} not seen within {timeout}s; "
-                                     f"screen:\n{text}")
+                raise AssertionError(
+                    f"{self.name}: {what} not seen within {timeout}s; screen:\n{text}"
+                )
             time.sleep(0.1)
 
     def wait_text(self, text: str, timeout: float = 30.0) -> str:
@@ -348,7 +359,10 @@ class RealAgent:
         """Bracketed paste through a named buffer (load-buffer from stdin, paste -p -d)."""
         proc = subprocess.run(
             ["tmux", "-S", str(self.server.socket), "load-buffer", "-b", buffer, "-"],
-            input=text.encode(), capture_output=True, timeout=10, env=self.server.base_env,
+            input=text.encode(),
+            capture_output=True,
+            timeout=10,
+            env=self.server.base_env,
             check=False,
         )
         assert proc.returncode == 0, proc.stderr

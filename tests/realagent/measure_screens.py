@@ -101,13 +101,12 @@ def main(argv: list[str]) -> int:
             time.sleep(1.5)
             save(f"busy{tag}-queued", agent.screen())
             agent.wait_screen(
-                lambda s: agent.is_idle(s) and "esc to interrupt" not in s, 40,
+                lambda s: agent.is_idle(s) and "esc to interrupt" not in s,
+                40,
                 "idle after busy",
             )
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not model.user_turns_containing(
-                backend, note
-            ):
+            while time.monotonic() < deadline and not model.user_turns_containing(backend, note):
                 time.sleep(0.2)
             final = settle(agent, 1.5)
             save(f"after-busy{tag}", final)
@@ -132,9 +131,7 @@ def main(argv: list[str]) -> int:
         agent.paste("please run the tool")
         time.sleep(0.3)
         agent.send_keys("Enter")
-        agent.wait_screen(
-            lambda s: any(w in s for w in DIALOG_WORDS), 30, "a permission dialog"
-        )
+        agent.wait_screen(lambda s: any(w in s for w in DIALOG_WORDS), 30, "a permission dialog")
         time.sleep(1.0)
         save("dialog", agent.screen())
         report["foreground_dialog"] = agent.foreground()["tmux"]
@@ -170,8 +167,17 @@ def main(argv: list[str]) -> int:
             write_claude_home(shell_agent.home, cwd)
         else:
             write_codex_home(shell_agent.home / ".codex", cwd, model.url)
-        args = ["new-window", "-d", "-t", server.session, "-c", str(cwd), "-P", "-F",
-                "#{pane_id} #{pane_pid}"]
+        args = [
+            "new-window",
+            "-d",
+            "-t",
+            server.session,
+            "-c",
+            str(cwd),
+            "-P",
+            "-F",
+            "#{pane_id} #{pane_pid}",
+        ]
         for key, value in {**shell_agent.env(), "PS1": "$ "}.items():
             args += ["-e", f"{key}={value}"]
         args += ["bash", "--norc", "--noprofile", "-i"]

@@ -74,8 +74,7 @@ _CLIENT_TAGS = ("system-reminder", "environment_context", "user_instructions", "
 def _client_added(text: str) -> bool:
     stripped = text.strip()
     return any(
-        stripped.startswith(f"<{tag}>") and stripped.endswith(f"</{tag}>")
-        for tag in _CLIENT_TAGS
+        stripped.startswith(f"<{tag}>") and stripped.endswith(f"</{tag}>") for tag in _CLIENT_TAGS
     )
 
 
@@ -92,8 +91,11 @@ def _iter_texts(content) -> list[str]:
             elif isinstance(part, dict):
                 kind = part.get("type")
                 text = part.get("text")
-                if (kind in ("text", "input_text", "output_text") and isinstance(text, str)
-                        and not _client_added(text)):
+                if (
+                    kind in ("text", "input_text", "output_text")
+                    and isinstance(text, str)
+                    and not _client_added(text)
+                ):
                     out.append(text)
     return out
 
@@ -268,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
     model: MockModel
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - quiet
+    def log_message(self, format, *args):  # quiet
         pass
 
     # -- plumbing -------------------------------------------------------------------------
@@ -319,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
             keepalive()
 
     # -- routes ---------------------------------------------------------------------------
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = urlsplit(self.path).path
         self.model._record(Recorded("other", "GET", self.path, None, False))
         if path.endswith("/models"):
@@ -327,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(200, {})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         path = urlsplit(self.path).path
         body = self._body()
         try:
@@ -402,7 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
         if action.kind == "busy":
             self._hold(action.seconds, lambda: self._event("ping", {"type": "ping"}))
         self._event(
-            "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
         )
         for delta in deltas:
             self._event(
@@ -431,11 +434,17 @@ class _Handler(BaseHTTPRequestHandler):
         base = {"id": resp_id, "object": "response", "model": model_name, "output": []}
         self._event(
             "response.created",
-            {"type": "response.created", "sequence_number": 0, "response": {**base, "status": "in_progress"}},
+            {
+                "type": "response.created",
+                "sequence_number": 0,
+                "response": {**base, "status": "in_progress"},
+            },
         )
         seq = 1
         if action.kind == "busy":
-            self._hold(action.seconds, lambda: self.wfile.write(b": keepalive\n\n") or self.wfile.flush())
+            self._hold(
+                action.seconds, lambda: self.wfile.write(b": keepalive\n\n") or self.wfile.flush()
+            )
         if action.kind == "bash":
             call_id = "call_" + uuid.uuid4().hex[:24]
             name, args = _codex_shell_call(body, action.command)
@@ -449,14 +458,22 @@ class _Handler(BaseHTTPRequestHandler):
             }
             self._event(
                 "response.output_item.added",
-                {"type": "response.output_item.added", "sequence_number": seq, "output_index": 0,
-                 "item": {**item, "arguments": "", "status": "in_progress"}},
+                {
+                    "type": "response.output_item.added",
+                    "sequence_number": seq,
+                    "output_index": 0,
+                    "item": {**item, "arguments": "", "status": "in_progress"},
+                },
             )
             seq += 1
             self._event(
                 "response.output_item.done",
-                {"type": "response.output_item.done", "sequence_number": seq, "output_index": 0,
-                 "item": item},
+                {
+                    "type": "response.output_item.done",
+                    "sequence_number": seq,
+                    "output_index": 0,
+                    "item": item,
+                },
             )
             seq += 1
             output = [item]
@@ -466,43 +483,88 @@ class _Handler(BaseHTTPRequestHandler):
             part = {"type": "output_text", "text": "", "annotations": []}
             self._event(
                 "response.output_item.added",
-                {"type": "response.output_item.added", "sequence_number": seq, "output_index": 0,
-                 "item": {"type": "message", "id": item_id, "role": "assistant",
-                          "status": "in_progress", "content": []}},
+                {
+                    "type": "response.output_item.added",
+                    "sequence_number": seq,
+                    "output_index": 0,
+                    "item": {
+                        "type": "message",
+                        "id": item_id,
+                        "role": "assistant",
+                        "status": "in_progress",
+                        "content": [],
+                    },
+                },
             )
             self._event(
                 "response.content_part.added",
-                {"type": "response.content_part.added", "sequence_number": seq + 1,
-                 "item_id": item_id, "output_index": 0, "content_index": 0, "part": part},
+                {
+                    "type": "response.content_part.added",
+                    "sequence_number": seq + 1,
+                    "item_id": item_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": part,
+                },
             )
             self._event(
                 "response.output_text.delta",
-                {"type": "response.output_text.delta", "sequence_number": seq + 2,
-                 "item_id": item_id, "output_index": 0, "content_index": 0, "delta": text},
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": seq + 2,
+                    "item_id": item_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": text,
+                },
             )
             self._event(
                 "response.output_text.done",
-                {"type": "response.output_text.done", "sequence_number": seq + 3,
-                 "item_id": item_id, "output_index": 0, "content_index": 0, "text": text},
+                {
+                    "type": "response.output_text.done",
+                    "sequence_number": seq + 3,
+                    "item_id": item_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "text": text,
+                },
             )
-            done_item = {"type": "message", "id": item_id, "role": "assistant",
-                         "status": "completed",
-                         "content": [{"type": "output_text", "text": text, "annotations": []}]}
+            done_item = {
+                "type": "message",
+                "id": item_id,
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
             self._event(
                 "response.output_item.done",
-                {"type": "response.output_item.done", "sequence_number": seq + 4,
-                 "output_index": 0, "item": done_item},
+                {
+                    "type": "response.output_item.done",
+                    "sequence_number": seq + 4,
+                    "output_index": 0,
+                    "item": done_item,
+                },
             )
             seq += 5
             output = [done_item]
         self._event(
             "response.completed",
-            {"type": "response.completed", "sequence_number": seq,
-             "response": {**base, "status": "completed", "output": output,
-                          "usage": {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
-                                    "output_tokens": 5,
-                                    "output_tokens_details": {"reasoning_tokens": 0},
-                                    "total_tokens": 15}}},
+            {
+                "type": "response.completed",
+                "sequence_number": seq,
+                "response": {
+                    **base,
+                    "status": "completed",
+                    "output": output,
+                    "usage": {
+                        "input_tokens": 10,
+                        "input_tokens_details": {"cached_tokens": 0},
+                        "output_tokens": 5,
+                        "output_tokens_details": {"reasoning_tokens": 0},
+                        "total_tokens": 15,
+                    },
+                },
+            },
         )
 
 
@@ -525,10 +587,19 @@ def _codex_shell_call(body: dict, command: str) -> tuple[str, dict]:
     why = "Run a command for the test"
     if "exec_command" in names:
         # require_escalated: under --ask-for-approval on-request this asks the user.
-        return "exec_command", {"cmd": command, "sandbox_permissions": "require_escalated",
-                                "justification": why}
+        return "exec_command", {
+            "cmd": command,
+            "sandbox_permissions": "require_escalated",
+            "justification": why,
+        }
     if "shell_command" in names:
-        return "shell_command", {"command": command, "with_escalated_permissions": True,
-                                 "justification": why}
-    return "shell", {"command": ["bash", "-lc", command], "with_escalated_permissions": True,
-                     "justification": why}
+        return "shell_command", {
+            "command": command,
+            "with_escalated_permissions": True,
+            "justification": why,
+        }
+    return "shell", {
+        "command": ["bash", "-lc", command],
+        "with_escalated_permissions": True,
+        "justification": why,
+    }

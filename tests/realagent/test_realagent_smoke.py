@@ -71,7 +71,10 @@ def test_bracketed_paste_then_enter_submits_one_turn_with_client_stopped(
         # All keystrokes land while the client cannot read: one read gets them all.
         subprocess.run(
             ["tmux", "-S", str(tmux_server.socket), "load-buffer", "-b", "cafleet-t1", "-"],
-            input=proc_input, check=True, timeout=10, env=tmux_server.base_env,
+            input=proc_input,
+            check=True,
+            timeout=10,
+            env=tmux_server.base_env,
         )
         tmux_server.run("paste-buffer", "-p", "-d", "-b", "cafleet-t1", "-t", agent.pane)
         tmux_server.run("send-keys", "-t", agent.pane, "Enter")
@@ -100,9 +103,7 @@ def test_claude_queues_input_typed_while_busy_and_sends_it_next(start_agent, moc
     assert mock_model.turn_count(agent.backend) == 2
 
 
-def test_codex_enter_while_busy_steers_and_discards_the_running_answer(
-    start_agent, mock_model
-):
+def test_codex_enter_while_busy_steers_and_discards_the_running_answer(start_agent, mock_model):
     agent = start_agent("codex")
     mock_model.busy(agent.backend, 8, text="long work finished")
     agent.submit("start the long work")
