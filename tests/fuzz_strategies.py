@@ -65,6 +65,12 @@ numbers = st.one_of(
             "3601",
             "1e309",
             "0.0001",
+            # huge integers: a range error, never a database error (issue 11 item 4)
+            str(2**31),
+            str(2**63),
+            "9" * 25,
+            "-" + "9" * 25,
+            "9" * 400,
         ]
     ),
 )
