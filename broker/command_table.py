@@ -97,9 +97,7 @@ def _session_command(noun: str, name: str, help: str, options, args=(), **kw) ->
     )
 
 
-def _session_table_command(
-    name: str, help: str, options=(), args=(SESSION_ID,), **kw
-) -> Command:
+def _session_table_command(name: str, help: str, options=(), args=(SESSION_ID,), **kw) -> Command:
     """``session list|show|delete``: the sessions table, no tmux."""
     fn = "list_" if name == "list" else name
     return Command(name, help, options, args, handler=_in("session", fn), database=True, **kw)
