@@ -78,6 +78,19 @@ def _bad(lineno: int, what: str) -> CafleetError:
     return CafleetError(f"import: line {lineno}: {what}.")
 
 
+def _reset_sequences(models) -> None:
+    """After inserting explicit ids into auto-increment columns, move PostgreSQL's sequences
+    past them (SQLite needs nothing: it takes the next id from the table)."""
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    statements = connection.ops.sequence_reset_sql(no_style(), models)
+    if statements:
+        with connection.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+
+
 def import_rows(stream) -> dict[str, int]:
     """Read an export and insert every row in one transaction. Returns counts per table."""
     by_table = {m._meta.db_table: m for m in _models()}
@@ -131,6 +144,7 @@ def import_rows(stream) -> dict[str, int]:
                     flush(table)
             for table in by_table:
                 flush(table)
+            _reset_sequences(list(by_table.values()))
             short = {t: n for t, n in expected.items() if counts.get(t) != n}
             if short:
                 raise CafleetError(

@@ -17,6 +17,7 @@ TABLES = {
     "agent_placements": "agent_id",
     "task_deliveries": "task_id",
     "delivery_workers": "key",
+    "member_events": "id",
 }
 BODIES = [
     "plain",
@@ -118,7 +119,9 @@ def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request
     assert source.run("db", "init").code == 0
     populate(source)
     before = as_dicts(source.url)
-    assert {t: len(v) for t, v in before.items()} == {
+    counts = {t: len(v) for t, v in before.items() if t != "member_events"}
+    assert before["member_events"]  # the session deletion's event, ids included
+    assert counts == {
         "sessions": 2,
         "agents": 10,
         "tasks": 2 * (len(BODIES) + 3 + 1),  # sends, 3 broadcast deliveries, 1 summary
@@ -140,6 +143,18 @@ def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request
     assert (r.code, r.err) == (0, ""), r.err
     assert r.json == {"imported": {t: len(v) for t, v in before.items()}}
     assert as_dicts(target.url) == before
+    # Imported ids do not collide with the next auto-numbered row (sequences moved on).
+    event = before["member_events"][0]
+    target.execute(
+        "INSERT INTO member_events (agent_id, director_agent_id, event, at, coding_agent, note)"
+        " VALUES (?, ?, 'deleted', ?, 'claude', 'after import')",
+        event["agent_id"],
+        event["director_agent_id"],
+        event["at"],
+    )
+    ids = [r[0] for r in target.rows("SELECT id FROM member_events ORDER BY id")]
+    assert len(ids) == len(before["member_events"]) + 1 and ids[-1] > event["id"]
+    target.execute("DELETE FROM member_events WHERE note = 'after import'")
 
     # The moved registry works: the PostgreSQL side polls what SQLite stored.
     live = target.rows("SELECT session_id FROM sessions WHERE deleted_at IS NULL")

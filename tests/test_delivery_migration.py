@@ -140,7 +140,7 @@ def test_db_init_upgrades_a_0001_database_without_data_loss(file_db):
     for table, rows in before.items():
         if table == "django_migrations":
             continue
-        if table == "agent_placements":  # 0003 adds host_id, '' on the rows made before
+        if table == "agent_placements":  # 0004 adds host_id, '' on the rows made before
             rows = sorted((*r, "") for r in rows)
             assert sorted(after[table]) == rows, table
             continue

@@ -242,7 +242,7 @@ def test_43_44_46_schema(fresh_db):
         "tmux_pane_id",
         "coding_agent",
         "created_at",
-        "host_id",  # issue 13: the host that owns the pane (migration 0003)
+        "host_id",  # issue 13: the host that owns the pane (migration 0004)
     }
     indexes = {
         r[0]: r[1]
