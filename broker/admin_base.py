@@ -46,15 +46,12 @@ def was_member_column():
 
 
 def card_kind_column():
-    """SQL ``json_extract(agent_card_json, '$.cafleet.kind')``, '' when absent (so that
-    ``exclude`` does not drop the NULLs)."""
-    kind = Func(
-        F("agent_card_json"),
-        Value("$.cafleet.kind"),
-        function="json_extract",
-        output_field=CharField(),
-    )
-    return Coalesce(kind, Value(""), output_field=CharField())
+    """The card's ``cafleet.kind`` in SQL (``broker.database.card_kind_expression``: SQLite's
+    ``json_extract``, PostgreSQL's ``#>>``), '' when absent (so that ``exclude`` does not
+    drop the NULLs)."""
+    from broker.database import card_kind_expression
+
+    return Coalesce(card_kind_expression(), Value(""), output_field=CharField())
 
 
 # ------------------------------------------------------------------------------ base classes

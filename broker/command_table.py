@@ -127,6 +127,35 @@ GROUPS: tuple[Group, ...] = (
                 handler=_in("db", "init"),
                 full_settings=True,
             ),
+            Command(
+                "export",
+                "Write every cafleet row as JSON lines (to move a registry, e.g. to PostgreSQL).",
+                (
+                    Opt(
+                        ("--output",),
+                        "output",
+                        metavar="PATH",
+                        help="Write to this new file (mode 0600) instead of stdout.",
+                    ),
+                ),
+                handler=_in("db", "export"),
+                database=True,
+            ),
+            Command(
+                "import",
+                "Load a 'db export' into this freshly initialised database, all or nothing.",
+                (
+                    Opt(
+                        ("--input",),
+                        "input",
+                        required=True,
+                        metavar="PATH",
+                        help="The export file, or '-' for stdin.",
+                    ),
+                ),
+                handler=_in("db", "import_"),
+                database=True,
+            ),
         ),
     ),
     Group(

@@ -29,6 +29,7 @@ from django.db.models import CharField, Count, F, IntegerField, Value
 from django.db.models.functions import Cast, Coalesce
 
 from broker.clock import now
+from broker.conf import host_id
 from broker.models import Delivery, DeliveryState, Placement, Task, TaskState
 
 CHANNEL_KEYS = "keys"
@@ -47,12 +48,15 @@ REASON_WORDS = {
     "no_tmux": "tmux not found",
     "recipient_gone": "recipient gone",
     "migrated": "recorded before delivery states existed",
+    "other_host": "waiting for the worker of the pane's host",
 }
 # A failed preview with one of these reasons is final: the recipient is gone.
 GONE_REASONS = frozenset({"pane_gone", "recipient_gone"})
 # Previews of one broadcast typed at the same time (each pane has its own typist lock).
 MAX_PARALLEL = 32
 OPEN_STATES = (DeliveryState.OWED, DeliveryState.HELD)
+# Held because the recipient's pane belongs to another host (``Placement.host_id``).
+OTHER_HOST = "other_host"
 
 
 def reason_words(reason: str | None) -> str:
@@ -242,11 +246,12 @@ def build_jobs(
     skipped: dict[str, Outcome] = {}
     recipients = {t.context_id for t in tasks}
     placements = dict(
-        (aid, (pane, agent))
-        for aid, pane, agent in Placement.objects.filter(
+        (aid, (pane, agent, host))
+        for aid, pane, agent, host in Placement.objects.filter(
             agent_id__in=recipients, tmux_pane_id__isnull=False
-        ).values_list("agent_id", "tmux_pane_id", "coding_agent")
+        ).values_list("agent_id", "tmux_pane_id", "coding_agent", "host_id")
     )
+    here = host_id()
     have_tmux = tmux is not None and bool(tmux.tmux_binary())
     jobs = []
     for task in tasks:
@@ -257,10 +262,14 @@ def build_jobs(
         if placed is None:
             skipped[task.task_id] = Outcome("skipped", "no_pane")
             continue
+        pane, coding_agent, owner = placed
+        if owner not in ("", here):
+            # Another host's pane: its own worker types the preview (issue 13).
+            skipped[task.task_id] = Outcome("held", OTHER_HOST)
+            continue
         if not have_tmux:
             skipped[task.task_id] = Outcome("skipped", "no_tmux")
             continue
-        pane, coding_agent = placed
         payload = tmux.preview_payload(
             task.task_id, task.from_agent_id, task.status_timestamp, task.text, limit
         )
@@ -285,6 +294,9 @@ def plan_previews(tasks: list[Task], *, sender_id: str, limit: int, tmux, stamp:
         outcome = skipped.get(row.task_id)
         if outcome is not None:
             row.reason = outcome.reason
+            if outcome.status == "held":  # another host's pane: that host's worker types it
+                row.state = DeliveryState.HELD
+                row.held_since = stamp
     return Plan(rows, jobs)
 
 
@@ -304,7 +316,7 @@ def preview_planned(tmux, plan: Plan) -> dict[str, Delivery]:
     record(run_jobs(tmux, plan.jobs))
     typed = Delivery.objects.filter(task_id__in=[job.task_id for job in plan.jobs])
     rows.update({row.task_id: row for row in typed})
-    if any(row.state == DeliveryState.HELD for row in rows.values()):
+    if any(r.state == DeliveryState.HELD and r.reason != OTHER_HOST for r in rows.values()):
         from broker.delivery_worker import ensure_worker
 
         ensure_worker()

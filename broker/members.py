@@ -14,6 +14,7 @@ import time
 
 from django.db import transaction
 
+from broker import conf
 from broker.clock import new_id, now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
@@ -110,6 +111,7 @@ def _register(
             tmux_pane_id=None,
             coding_agent=coding_agent,
             created_at=stamp,
+            host_id=conf.host_id(),
         )
         MemberEvent.objects.create(
             agent=agent,

@@ -322,6 +322,10 @@ class Placement(models.Model):
         db_default=CodingAgent.CLAUDE,
     )
     created_at = models.CharField(max_length=32)
+    # The host whose tmux server has the pane (``CAFLEET_HOST_ID`` of the command that made
+    # the placement). Only a process on that host types into the pane or reads it. ''
+    # (rows made before hosts were recorded) counts as every host's own.
+    host_id = models.TextField(default="", db_default="", blank=True)
 
     class Meta:
         db_table = "agent_placements"
@@ -338,6 +342,10 @@ class Placement(models.Model):
 
     def __str__(self):
         return f"{self.agent_id[:8]} @ {self.tmux_pane_id or '(pending)'}"
+
+    def is_on_this_host(self, host: str) -> bool:
+        """True when ``host`` (this process's ``CAFLEET_HOST_ID``) owns the pane."""
+        return self.host_id in ("", host)
 
     def as_dict(self) -> dict:
         return {

@@ -14,6 +14,8 @@ from django.db import transaction
 
 from broker import delivery
 from broker.clock import new_id, now
+from broker.conf import host_id
+from broker.database import notify_inbox
 from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
 from broker.models import (
@@ -92,6 +94,7 @@ def session_create(
             tmux_pane_id=pane_id,
             coding_agent=coding_agent,
             created_at=stamp,
+            host_id=host_id(),
         )
         session.director_agent = director
         session.save(update_fields=["director_agent"])
@@ -304,6 +307,7 @@ def message_send(
     with transaction.atomic():
         task.save(force_insert=True)
         delivery.insert_planned(plan)
+        notify_inbox([to_id])
     task.delivery = delivery.preview_planned(tmux, plan)[task.task_id]
     return task, delivery.is_delivered(task.delivery)
 
@@ -360,6 +364,7 @@ def message_broadcast(
         )
         Task.objects.bulk_create([*deliveries, summary])
         delivery.insert_planned(plan)
+        notify_inbox(recipients)
     rows = delivery.preview_planned(tmux, plan)
     delivered = sum(1 for row in rows.values() if delivery.is_delivered(row))
     return summary, len(recipients), delivered

@@ -89,6 +89,13 @@ def run(parsed: Parsed) -> None:
     """Set Django up and run the command's handler; the process-wide state that the set-up
     touched (``DJANGO_SETTINGS_MODULE``, ``sys.meta_path``) is restored afterwards."""
     saved_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
+    cmd = find_command(parsed.path)
+    if cmd.database or cmd.needs_session or cmd.full_settings:
+        from broker.conf import host_id
+        from broker.database import require_driver
+
+        require_driver()
+        host_id()  # a bad CAFLEET_HOST_ID fails before anything is written
     try:
         setup_django(parsed.path)
         from broker.commands import dispatch

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -160,9 +159,12 @@ class ForkServer:
 class World:
     """One initialised file database with a live session, and what the fuzzer may name."""
 
-    def __init__(self, root: Path):
-        path = root / "data" / "registry.db"
-        url = f"sqlite:///{path}"
+    def __init__(self, root: Path, pg_url: str | None = None):
+        if pg_url is None:
+            path = root / "data" / "registry.db"
+            url = f"sqlite:///{path}"
+        else:  # the PostgreSQL run: an empty database of the throwaway cluster
+            path, url = None, pg_url
         self.db = FileDB(path, url, subprocess_env(url))
         self.root = root
         assert self.db.run("db", "init").code == 0
@@ -193,25 +195,20 @@ class World:
             + [i + "0" for i in full[:2]]
         )
 
+    KEYS = {
+        "sessions": "session_id",
+        "agents": "agent_id",
+        "tasks": "task_id",
+        "agent_placements": "agent_id",
+        "django_migrations": "id",
+    }
+
     def snapshot(self) -> dict:
-        con = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        try:
-            return {
-                t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
-                for t in ("sessions", "agents", "tasks", "agent_placements", "django_migrations")
-            }
-        finally:
-            con.close()
+        return {t: self.db.rows(f"SELECT * FROM {t} ORDER BY {k}") for t, k in self.KEYS.items()}
 
     def session_alive(self) -> bool:
-        con = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        try:
-            live = con.execute(
-                "SELECT deleted_at FROM sessions WHERE session_id=?", (self.sid,)
-            ).fetchone()
-            peers = con.execute(
-                "SELECT count(*) FROM agents WHERE session_id=? AND status='active'", (self.sid,)
-            ).fetchone()[0]
-        finally:
-            con.close()
-        return live is not None and live[0] is None and peers >= 3
+        live = self.db.rows("SELECT deleted_at FROM sessions WHERE session_id=?", self.sid)
+        peers = self.db.rows(
+            "SELECT count(*) FROM agents WHERE session_id=? AND status='active'", self.sid
+        )[0][0]
+        return bool(live) and live[0][0] is None and peers >= 3

@@ -39,7 +39,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CAFLEET
+from tests.conftest import BACKENDS, CAFLEET
 from tests.fuzz_strategies import command_lines, structured_lines
 from tests.fuzz_world import World
 
@@ -62,10 +62,15 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@pytest.fixture(scope="module")
-def world():
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request):
+    """The fuzzed world on each backend (SQLite file, PostgreSQL database)."""
     root = Path(tempfile.mkdtemp(prefix="cafleet-fuzz-world-"))
-    w = World(root)
+    pg_url = None
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        pg_url = cluster.url(cluster.new_database(initialised=False))
+    w = World(root, pg_url)
     yield w
     w.server.close()
 
