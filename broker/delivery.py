@@ -1,7 +1,8 @@
 """Delivery states: what became of each unicast task's inline preview (docs/delivery-states.md).
 
 Every unicast task (broadcast delivery rows included) has one ``Delivery`` row, written in
-the same transaction as the task, in state ``owed``. After the commit the preview is tried
+the same transaction as the task, in state ``owed`` (with a reason when no preview applies:
+no pane, sent to oneself). After the commit the preview is tried
 through ``tmux.deliver_preview`` (the tmux layer's gate decides whether typing is safe) and
 the outcome is recorded:
 
@@ -276,16 +277,45 @@ def build_jobs(
     return jobs, skipped
 
 
-def preview_after_commit(tmux, tasks: list[Task], *, sender_id: str, limit: int) -> dict:
-    """Try every task's preview once, record the outcomes and return the fresh rows.
+@dataclass
+class Plan:
+    """The previews of freshly written tasks: their owed rows (a reason already set where no
+    preview applies) and the jobs to type once the tasks are committed."""
 
-    Returns ``{task_id: Delivery}``. When a delivery is left held, a delivery worker is
-    started in the background (``broker.delivery_worker.ensure_worker``).
-    """
-    jobs, outcomes = build_jobs(tasks, sender_id=sender_id, limit=limit, tmux=tmux)
-    outcomes.update(run_jobs(tmux, jobs))
-    record(outcomes)
-    rows = {d.task_id: d for d in Delivery.objects.filter(task_id__in=[t.task_id for t in tasks])}
+    rows: list[Delivery]
+    jobs: list[Job]
+
+
+def plan_previews(tasks: list[Task], *, sender_id: str, limit: int, tmux, stamp: str) -> Plan:
+    """Decide, before the tasks are written, which previews to type (one SELECT)."""
+    jobs, skipped = build_jobs(tasks, sender_id=sender_id, limit=limit, tmux=tmux)
+    rows = owed_rows([t.task_id for t in tasks], stamp)
+    for row in rows:
+        outcome = skipped.get(row.task_id)
+        if outcome is not None:
+            row.reason = outcome.reason
+            if outcome.status == "held":  # another host's pane: that host's worker types it
+                row.state = DeliveryState.HELD
+                row.held_since = stamp
+    return Plan(rows, jobs)
+
+
+def insert_planned(plan: Plan) -> None:
+    """The plan's owed rows; call inside the tasks' transaction."""
+    Delivery.objects.bulk_create(plan.rows)
+
+
+def preview_planned(tmux, plan: Plan) -> dict[str, Delivery]:
+    """After the commit: type the plan's previews, record the outcomes (one transaction)
+    and return ``{task_id: Delivery}`` as stored. Tasks without a preview cost nothing
+    more. When a delivery is left held, a background delivery worker is started
+    (``broker.delivery_worker.ensure_worker``)."""
+    rows = {row.task_id: row for row in plan.rows}
+    if not plan.jobs:
+        return rows
+    record(run_jobs(tmux, plan.jobs))
+    typed = Delivery.objects.filter(task_id__in=[job.task_id for job in plan.jobs])
+    rows.update({row.task_id: row for row in typed})
     if any(r.state == DeliveryState.HELD and r.reason != OTHER_HOST for r in rows.values()):
         from broker.delivery_worker import ensure_worker
 

@@ -291,23 +291,24 @@ def message_send(
     if dest != session_id:
         raise CafleetError(f"Destination agent not in session: {to_id}")
     stamp = now()
+    task = Task(
+        task_id=new_id(),
+        context_id=to_id,
+        from_agent_id=sender_id,
+        to_agent_id=to_id,
+        type=TaskType.UNICAST,
+        created_at=stamp,
+        status_state=TaskState.INPUT_REQUIRED,
+        status_timestamp=stamp,
+        origin_task_id=None,
+        text=text,
+    )
+    plan = delivery.plan_previews([task], sender_id=sender_id, limit=limit, tmux=tmux, stamp=stamp)
     with transaction.atomic():
-        task = Task.objects.create(
-            task_id=new_id(),
-            context_id=to_id,
-            from_agent_id=sender_id,
-            to_agent_id=to_id,
-            type=TaskType.UNICAST,
-            created_at=stamp,
-            status_state=TaskState.INPUT_REQUIRED,
-            status_timestamp=stamp,
-            origin_task_id=None,
-            text=text,
-        )
+        task.save(force_insert=True)
+        delivery.insert_planned(plan)
         notify_inbox([to_id])
-        delivery.create_owed([task.task_id], stamp)
-    rows = delivery.preview_after_commit(tmux, [task], sender_id=sender_id, limit=limit)
-    task.delivery = rows[task.task_id]
+    task.delivery = delivery.preview_planned(tmux, plan)[task.task_id]
     return task, delivery.is_delivered(task.delivery)
 
 
@@ -358,10 +359,13 @@ def message_broadcast(
             origin_task_id=summary_id,
             text=f"Broadcast sent to {len(recipients)} recipients",
         )
+        plan = delivery.plan_previews(
+            deliveries, sender_id=sender_id, limit=limit, tmux=tmux, stamp=stamp
+        )
         Task.objects.bulk_create([*deliveries, summary])
-        delivery.create_owed([t.task_id for t in deliveries], stamp)
+        delivery.insert_planned(plan)
         notify_inbox(recipients)
-    rows = delivery.preview_after_commit(tmux, deliveries, sender_id=sender_id, limit=limit)
+    rows = delivery.preview_planned(tmux, plan)
     delivered = sum(1 for row in rows.values() if delivery.is_delivered(row))
     return summary, len(recipients), delivered
 

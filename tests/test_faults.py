@@ -31,7 +31,7 @@ import pytest
 
 from bench.bench_throughput import seed
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
-from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
+from tests.plugins.tmux_server import STANDIN_READY, read_log, wait_log
 
 pytestmark = pytest.mark.e2e
 
@@ -481,24 +481,35 @@ def test_tmux_server_gone(pane_fleet):
 
 @pytest.mark.tmux
 def test_busy_standin_keeps_the_message(pane_fleet, tmp_path):
-    """A stand-in busy running a command shows no input prompt: the pane gate holds the
-    preview (nothing is typed, docs/delivery.md), the send does not wait, and the message is
-    stored and pollable at once."""
+    """A stand-in busy running a command shows Claude Code's busy screen (input box,
+    ``esc to interrupt``): busy is no reason to hold for Claude Code (it queues input,
+    docs/delivery.md), so the preview is typed at once, the send does not wait, the message is
+    stored and pollable, and the stand-in handles the queued preview once the command is
+    done, exactly once."""
     fleet = pane_fleet
     done = tmp_path / "done"
     fleet.server.run("send-keys", "-t", fleet.pane, "-l", f"! sleep 4; touch {done}")
     fleet.server.run("send-keys", "-t", fleet.pane, "Enter")
     wait_log(fleet.log, lambda ev: any(e.get("text", "").startswith("! sleep") for e in ev), 10)
+    fleet.server.wait_for(fleet.pane, "esc to interrupt", 10)
     start = time.monotonic()
     r = fleet.send("while you were busy")
     assert r.code == 0, r.err
     assert not done.exists(), "the agent was not busy during the send"
     assert time.monotonic() - start < 3.5  # the send did not wait for the agent
-    assert r.json["notification_sent"] is False  # held: no prompt on the screen
+    assert r.json["notification_sent"] is True  # typed into the busy agent's queue
     fleet.assert_pollable(r.json["task"]["task_id"], "while you were busy")
-    fleet.server.wait_until(done.exists, 15, "the busy command finished")
+    events = wait_log(
+        fleet.log, lambda ev: any(e.get("text") == "while you were busy" for e in ev), 15
+    )
+    assert done.exists()
+    kinds = [e["event"] for e in events]
+    queued = [e["input"] for e in events if e["event"] == "queued"]
+    assert len(queued) == 1 and queued[0].endswith("\nwhile you were busy")
+    assert kinds.index("queued") < kinds.index("exec")  # queued while the command ran
     time.sleep(0.3)
-    assert not any(line.startswith("[cafleet msg") for line in received_lines(fleet.log))
+    submits = [e["input"] for e in read_log(fleet.log) if e["event"] == "submit"]
+    assert submits[1:] == queued  # handled after the command, exactly once
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from broker import members
 from broker import tmux as tmux_mod
 from broker.clock import new_id, now
 from broker.models import Agent, Placement, Session
+from tests.plugins.tmux_server import STANDIN_READY
 
 # ----------------------------------------------------------------------------- tmux (e2e)
 
@@ -36,7 +37,7 @@ class TmuxFleet:
                      "--coding-agent", backend)  # fmt: skip
         assert r.code == 0, r.err
         aid, pane = r.json["agent_id"], r.json["placement"]["tmux_pane_id"]
-        self.server.wait_for(pane, "> ", timeout=15)
+        self.server.wait_for(pane, STANDIN_READY, timeout=15)
         return aid, pane
 
     def statuses(self) -> dict:

@@ -24,6 +24,10 @@ DIALOG = {
 }
 
 
+def submitted(log) -> list[str]:
+    return [e["input"] for e in read_log(log) if e["event"] == "submit"]
+
+
 class Standin:
     def __init__(self, server, log, client: str, **env):
         self.server, self.log, self.client = server, log, client
@@ -107,13 +111,23 @@ def test_bracketed_paste_then_enter_is_one_line(standin):
     standin.keys("Enter")
     wait_log(standin.log, lambda ev: any(e["event"] == "line" for e in ev))
     standin.wait_state("idle")
-    assert received_lines(standin.log) == ["first line\nsecond line"]
+    assert submitted(standin.log) == ["first line\nsecond line"]  # one submission (one turn)
+    assert received_lines(standin.log) == ["first line", "second line"]
 
 
 def test_an_empty_enter_submits_nothing(standin):
     standin.keys("Enter")
     wait_log(standin.log, lambda ev: any(e["event"] == "empty-enter" for e in ev))
-    assert received_lines(standin.log) == []
+    assert submitted(standin.log) == []
+
+
+def test_typed_lines_are_submitted_one_by_one(standin):
+    """Kept from the line-mode stand-in: a typed line feed submits (the real clients would
+    insert a newline; only a paste is one block)."""
+    standin.keys("one\ntwo", literal=True)
+    standin.keys("Enter")
+    wait_log(standin.log, lambda ev: len([e for e in ev if e["event"] == "submit"]) >= 2)
+    assert submitted(standin.log) == ["one", "two"]
 
 
 def test_a_dialog_ignores_text_and_pastes_and_enter_approves(standin, tmp_path):

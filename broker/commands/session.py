@@ -109,8 +109,8 @@ def delete(call, out) -> None:
     """cli.md §4.2.4; ``--close-members`` first closes every live member's pane the way
     ``member delete`` does (issue 11 item 11). Without it, the member panes the session
     leaves running are listed on stderr with the command that closes each."""
-    from broker.members import session_members
     from broker.services import session_delete, session_get
+    from broker.session_teardown import session_members
 
     session = session_get(call.options["session_ref"])
     lines = []
@@ -125,7 +125,7 @@ def delete(call, out) -> None:
 
 
 def _close_members(call, out, session_id: str) -> list[str]:
-    from broker.members import session_close_members
+    from broker.session_teardown import session_close_members
 
     results = session_close_members(session_id=session_id, tmux=call.tmux, warn=out.warn)
     failed = [r for r in results if r.error is not None]

@@ -27,8 +27,8 @@ an agent is ready sees the same text on the fast tier:
   a digit picks that option at once (Claude ``1``-``4``; Codex ``1``-``3``), Codex also takes
   ``y``/``p`` (yes) and ``n`` (no); Escape answers no. Yes runs ``<command>`` like ``!``.
 * Bracketed paste is switched on (``ESC[?2004h``): a pasted text, newlines included, goes into
-  the draft as one block; only an Enter outside the paste submits it (as one line event whose
-  text may hold ``\\n``). Unlike the real clients, a line feed typed outside a paste
+  the draft as one block; only an Enter outside the paste submits it (one ``submit`` event,
+  then a ``line`` event per line). Unlike the real clients, a line feed typed outside a paste
   (``send-keys -l "a\\nb"``) submits like Enter, as a line-mode program would.
 * Empty Enter does nothing (as in the real clients).
 
@@ -43,8 +43,9 @@ Options (environment; tests set them with ``tmux set-environment -g`` before the
 point ``STANDIN_CONFIG`` at a file of ``NAME=VALUE`` lines):
 
 * ``STANDIN_LOG=<path>``: append one JSON object per event to this file:
-  ``{"event": "start", "backend", "argv", "env"}``, ``{"event": "line", "text"}`` for every
-  handled line, ``{"event": "exec", "command", "rc"}``, ``{"event": "choice", "value"}``,
+  ``{"event": "start", "backend", "argv", "env"}``, ``{"event": "submit", "input"}`` for every
+  submission (Enter; a pasted block with its newlines is one submission, as one user turn of
+  the real clients), then ``{"event": "line", "text"}`` for every line of it, ``{"event": "exec", "command", "rc"}``, ``{"event": "choice", "value"}``,
   ``{"event": "freetext", "text"}``, ``{"event": "menu"}``, ``{"event": "exit", "ignored"}``,
   ``{"event": "queued", "input"}``, ``{"event": "dialog", "command"}``,
   ``{"event": "permission", "command", "answer": "yes"|"no", "option"}``,
@@ -592,9 +593,15 @@ class Agent:
 
     # -- lines ---------------------------------------------------------------------------------
     def handle(self, line: str) -> None:
-        """Handle one submitted line (sets ``self.done`` to end the agent)."""
-        self.log(event="line", text=line)
-        self.say(f"got: {line}")
+        """Handle one submission (sets ``self.done`` to end the agent).
+
+        Logged as one ``submit`` event (the whole text: what the real client would send as
+        one user turn) and one ``line`` event per line of it, each echoed as ``got: …``.
+        """
+        self.log(event="submit", input=line)
+        for part in line.split("\n"):
+            self.log(event="line", text=part)
+            self.say(f"got: {part}")
         # Like the real agents, a slash command must start the line: " /exit" is plain text.
         stripped = line.rstrip()
         if stripped == "/exit":
