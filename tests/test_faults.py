@@ -21,7 +21,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ import pytest
 
 from bench.bench_throughput import seed
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
-from tests.plugins.tmux_server import read_log, received_lines, wait_log
+from tests.plugins.tmux_server import STANDIN_READY, read_log, wait_log
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +44,8 @@ DRIVER = r"""
 import os, signal, sys
 from cafleet_project import cli
 cli.setup_django(("message", "send"))
-from django.db.backends.sqlite3 import base
+from django.db.backends import utils
+from django.db.backends.base import base
 
 point = os.environ["KILL_AT"]
 
@@ -56,7 +56,8 @@ if point.startswith("insert"):
     # insert:N = die right after the N-th INSERT INTO "tasks" statement (before COMMIT)
     wanted = int(point.partition(":")[2] or 1)
     seen = [0]
-    original = base.SQLiteCursorWrapper.execute
+    # (Django's cursor wrapper, the same on both backends)
+    original = utils.CursorWrapper.execute
     def execute(self, query, params=None):
         result = original(self, query, params)
         if query.lstrip().upper().startswith('INSERT INTO "TASKS"'):
@@ -64,13 +65,13 @@ if point.startswith("insert"):
             if seen[0] == wanted:
                 die()
         return result
-    base.SQLiteCursorWrapper.execute = execute
+    utils.CursorWrapper.execute = execute
 elif point == "commit":
-    original = base.DatabaseWrapper._commit
+    original = base.BaseDatabaseWrapper._commit
     def _commit(self):
         original(self)
         die()
-    base.DatabaseWrapper._commit = _commit
+    base.BaseDatabaseWrapper._commit = _commit
 elif point.startswith("preview"):
     # preview:N = die when the N-th preview is about to be typed
     wanted = int(point.partition(":")[2] or 1)
@@ -99,16 +100,13 @@ def run_killed(db, kill_at, *argv):
 
 
 def rows(db, sql, *params):
-    con = sqlite3.connect(db.path)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+    return db.rows(sql, *params)
 
 
 def assert_intact(db):
-    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
-    assert rows(db, "PRAGMA foreign_key_check") == []
+    from bench.dbquery import integrity_problems
+
+    assert integrity_problems(db.url) == []
 
 
 def broadcast_invariants(db) -> dict:
@@ -130,21 +128,17 @@ def broadcast_invariants(db) -> dict:
 
 def add_fake_panes(db, director, agents):
     """Placements (with pane ids nobody owns) so that previews are attempted."""
-    con = sqlite3.connect(db.path)
-    try:
-        for i, aid in enumerate(agents):
-            stamp = con.execute(
-                "SELECT registered_at FROM agents WHERE agent_id=?", (aid,)
-            ).fetchone()[0]
-            con.execute(
-                "INSERT INTO agent_placements (agent_id, director_agent_id, "
-                "tmux_session, tmux_window_id, tmux_pane_id, coding_agent, created_at)"
-                " VALUES (?, ?, 'fault', '@1', ?, 'claude', ?)",
-                (aid, director, f"%{880000 + i}", stamp),
-            )
-        con.commit()
-    finally:
-        con.close()
+    for i, aid in enumerate(agents):
+        stamp = db.rows("SELECT registered_at FROM agents WHERE agent_id=?", aid)[0][0]
+        db.execute(
+            "INSERT INTO agent_placements (agent_id, director_agent_id, "
+            "tmux_session, tmux_window_id, tmux_pane_id, coding_agent, created_at)"
+            " VALUES (?, ?, 'fault', '@1', ?, 'claude', ?)",
+            aid,
+            director,
+            f"%{880000 + i}",
+            stamp,
+        )
 
 
 def still_usable(db, fleet_ids):
@@ -167,6 +161,7 @@ def still_usable(db, fleet_ids):
 
 
 # ------------------------------------------------------------------------------ SIGKILL, exact points
+@pytest.mark.both_backends
 @pytest.mark.parametrize(
     "kill_at, stored", [("insert", False), ("commit", True), ("preview", True)]
 )
@@ -206,12 +201,14 @@ def test_send_killed_is_whole_or_absent(fresh_db, kill_at, stored):
     assert [t["text"] for t in poll.json] == ([body] if stored else [])
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize(
     "kill_at, stored", [("insert:1", False), ("commit", True), ("preview:2", True)]
 )
 def test_broadcast_killed_is_never_half_delivered(fresh_db, kill_at, stored):
-    # 120 recipients: Django writes the rows in two INSERT statements (SQLite's 999-parameter
-    # batches), so "insert:1" dies with half of the broadcast written but not committed.
+    # 120 recipients: on SQLite Django writes the rows in two INSERT statements (999-parameter
+    # batches), so "insert:1" dies with half of the broadcast written but not committed; on
+    # PostgreSQL it dies after the one INSERT, before the commit.
     ids = seed(fresh_db.env, senders=1, recipients=120)
     add_fake_panes(fresh_db, ids["director"], ids["recipients"][:5])
     proc = run_killed(
@@ -263,6 +260,7 @@ def _timed(db, argv) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.both_backends
 def test_random_sigkill_of_real_senders(fresh_db):
     """Real ``cafleet`` processes killed at random moments around their write."""
     ids = seed(fresh_db.env, senders=1, recipients=30)
@@ -358,7 +356,7 @@ class PaneFleet:
         self.mid = member.json["agent_id"]
         self.pane = member.json["placement"]["tmux_pane_id"]
         wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), 15)
-        server.wait_for(self.pane, "> ", 15)
+        server.wait_for(self.pane, STANDIN_READY, 15)
 
     def env(self, **extra):
         return self.server.env(None, CAFLEET_DATABASE_URL=self.db.url, **extra)
@@ -483,24 +481,35 @@ def test_tmux_server_gone(pane_fleet):
 
 @pytest.mark.tmux
 def test_busy_standin_keeps_the_message(pane_fleet, tmp_path):
-    """A stand-in busy running a command shows no input prompt: the pane gate holds the
-    preview (nothing is typed, docs/delivery.md), the send does not wait, and the message is
-    stored and pollable at once."""
+    """A stand-in busy running a command shows Claude Code's busy screen (input box,
+    ``esc to interrupt``): busy is no reason to hold for Claude Code (it queues input,
+    docs/delivery.md), so the preview is typed at once, the send does not wait, the message is
+    stored and pollable, and the stand-in handles the queued preview once the command is
+    done, exactly once."""
     fleet = pane_fleet
     done = tmp_path / "done"
     fleet.server.run("send-keys", "-t", fleet.pane, "-l", f"! sleep 4; touch {done}")
     fleet.server.run("send-keys", "-t", fleet.pane, "Enter")
     wait_log(fleet.log, lambda ev: any(e.get("text", "").startswith("! sleep") for e in ev), 10)
+    fleet.server.wait_for(fleet.pane, "esc to interrupt", 10)
     start = time.monotonic()
     r = fleet.send("while you were busy")
     assert r.code == 0, r.err
     assert not done.exists(), "the agent was not busy during the send"
     assert time.monotonic() - start < 3.5  # the send did not wait for the agent
-    assert r.json["notification_sent"] is False  # held: no prompt on the screen
+    assert r.json["notification_sent"] is True  # typed into the busy agent's queue
     fleet.assert_pollable(r.json["task"]["task_id"], "while you were busy")
-    fleet.server.wait_until(done.exists, 15, "the busy command finished")
+    events = wait_log(
+        fleet.log, lambda ev: any(e.get("text") == "while you were busy" for e in ev), 15
+    )
+    assert done.exists()
+    kinds = [e["event"] for e in events]
+    queued = [e["input"] for e in events if e["event"] == "queued"]
+    assert len(queued) == 1 and queued[0].endswith("\nwhile you were busy")
+    assert kinds.index("queued") < kinds.index("exec")  # queued while the command ran
     time.sleep(0.3)
-    assert not any(line.startswith("[cafleet msg") for line in received_lines(fleet.log))
+    submits = [e["input"] for e in read_log(fleet.log) if e["event"] == "submit"]
+    assert submits[1:] == queued  # handled after the command, exactly once
 
 
 @contextmanager
@@ -639,7 +648,7 @@ def test_broadcast_delivered_count_is_honest(fresh_db, tmux_server):
     server = tmux_server
     panes = [server.new_window("claude")[1] for _ in range(6)]  # stand-ins
     for pane in panes:
-        server.wait_for(pane, "> ", 15)
+        server.wait_for(pane, STANDIN_READY, 15)
     ids = seed_scale(
         fresh_db.env, members=6, busy=0, empty=False, panes=panes, director_pane=server.first_pane
     )

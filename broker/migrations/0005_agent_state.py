@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cafleet', '0002_delivery_states'),
+        ('cafleet', '0004_placement_host'),
     ]
 
     operations = [
