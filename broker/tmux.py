@@ -511,9 +511,13 @@ def _is_rule(line: str) -> bool:
     )
 
 
-def _modal_reason(plain: list[str]) -> str:
-    """No input box: a permission dialog when its markers show, else a menu or question."""
-    text = "\n".join(plain)
+def _modal_reason(plain: list[str], bottom: int, lines: int = 30) -> str:
+    """No input box: a permission dialog when its markers show in the last ``lines``
+    non-blank lines up to ``bottom``, else a menu or question. Blank lines do not count:
+    the real Claude Code draws a short dialog at the top of a tall screen with a block of
+    blank lines between it and its bottom rule."""
+    recent = [line for line in plain[: bottom + 1] if line.strip(_SPACES)][-lines:]
+    text = "\n".join(recent)
     if any(marker in text for marker in _PERMISSION_MARKERS):
         return "permission_dialog"
     return "menu"
@@ -599,12 +603,12 @@ def classify_screen(capture: str, coding_agent: str) -> Screen:
         # A line-oriented REPL (the test stand-ins): its prompt is the last line.
         found = _read_prompt(*lines[bottom], (">",))
         if found is None:
-            return Screen(_modal_reason(plain[max(0, bottom - 30) : bottom + 1]))
+            return Screen(_modal_reason(plain, bottom))
     prompt, typed = found
     if prompt == "!" or any(m in line for m in _SHELL_MODE_MARKERS for line in footer):
         return Screen("draft", "!", typed, busy, queued)
     if typed == _MENU_LINE:  # ❯ 1. Yes …: a selection list, not an input box
-        return Screen(_modal_reason(plain[max(0, bottom - 30) : bottom + 1]), "", "", busy, queued)
+        return Screen(_modal_reason(plain, bottom), "", "", busy, queued)
     return Screen("draft" if typed else None, prompt, typed, busy, queued)
 
 
