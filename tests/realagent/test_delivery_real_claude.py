@@ -38,6 +38,10 @@ def open_dialog(agent, marker) -> None:
     agent.wait_text(CLAUDE_DIALOG)
 
 
+def dialog_part(screen: str) -> str:
+    return screen[screen.index("Bash command") :]
+
+
 def test_a_shell_pane_never_runs_the_body_and_the_message_stays_held(
     fleet, tmux_server, tmp_path
 ):
@@ -190,7 +194,7 @@ def test_a_dialog_held_past_the_timeout_is_escalated_once_and_never_answered(
     member = fleet.add_member("claudia", agent.pane, "claude")
     marker = agent.cwd / "escalation-marker"
     open_dialog(agent, marker)
-    dialog_screen = agent.screen()
+    dialog_screen = dialog_part(agent.screen())
     before = agent.model.turn_count(BACKEND)
     fleet.send(member, "news for a member stuck on a dialog 4669")
     task = fleet.task_to(member, "4669")
@@ -205,7 +209,9 @@ def test_a_dialog_held_past_the_timeout_is_escalated_once_and_never_answered(
     assert "claudia" in text and "waiting for permission" in text
     state, reason, _attempts, escalated = fleet.delivery(task)
     assert (state, reason) == ("held", "permission_dialog") and escalated
-    assert agent.screen() == dialog_screen  # no keystroke reached the member's pane
+    # No keystroke reached the member's pane: the dialog reads as it did (the logo above
+    # it animates, so only the dialog is compared).
+    assert dialog_part(agent.screen()) == dialog_screen
     assert not marker.exists()
     assert agent.model.turn_count(BACKEND) == before
     agent.send_keys("Escape")  # the human answers at last: the member gets its message
