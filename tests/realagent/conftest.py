@@ -80,9 +80,7 @@ def start_agent(tmux_server, mock_model, agent_workdir):
     def _start(name: str, extra_args=(), *, wait: bool = True, wrap: bool = False) -> RealAgent:
         require_client(name)
         workdir = agent_workdir / f"{name}-{len(started)}"
-        agent = RealAgent(
-            tmux_server, name, mock_model, workdir, extra_args=extra_args, wrap=wrap
-        )
+        agent = RealAgent(tmux_server, name, mock_model, workdir, extra_args=extra_args, wrap=wrap)
         started.append(agent)
         agent.start(wait=wait, timeout=60)
         return agent

@@ -42,9 +42,7 @@ def dialog_part(screen: str) -> str:
     return screen[screen.index("Bash command") :]
 
 
-def test_a_shell_pane_never_runs_the_body_and_the_message_stays_held(
-    fleet, tmux_server, tmp_path
-):
+def test_a_shell_pane_never_runs_the_body_and_the_message_stays_held(fleet, tmux_server, tmp_path):
     window, pane = tmux_server.new_window("/bin/sh")
     member = fleet.add_member("shelly", pane, "claude")
     probe = tmp_path / "x"
@@ -146,9 +144,7 @@ def test_a_busy_claude_queues_the_message_and_sends_it_next(fleet, start_agent):
     assert agent.model.turn_count(BACKEND) == 2  # the busy turn, then the message's own
 
 
-def test_a_client_stopped_around_the_keystrokes_gets_the_message_exactly_once(
-    fleet, start_agent
-):
+def test_a_client_stopped_around_the_keystrokes_gets_the_message_exactly_once(fleet, start_agent):
     agent = start_agent("claude", wrap=True)
     member = fleet.add_member("claudia", agent.pane, "claude")
     pid = agent.client_pid()

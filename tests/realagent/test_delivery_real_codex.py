@@ -24,9 +24,7 @@ def turns(agent, needle: str) -> list[str]:
     return agent.model.user_turns_containing(agent.backend, needle)
 
 
-def test_a_shell_pane_never_runs_the_body_and_the_message_stays_held(
-    fleet, tmux_server, tmp_path
-):
+def test_a_shell_pane_never_runs_the_body_and_the_message_stays_held(fleet, tmux_server, tmp_path):
     window, pane = tmux_server.new_window("/bin/sh")
     member = fleet.add_member("shelly", pane, "codex")
     probe = tmp_path / "x"
