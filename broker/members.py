@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -23,6 +24,8 @@ from broker.member_target import Target, member_target
 from broker.models import (
     Agent,
     AgentStatus,
+    MemberEvent,
+    MemberEventKind,
     Placement,
 )
 from broker.output import compact_json
@@ -109,13 +112,25 @@ def _register(
             coding_agent=coding_agent,
             created_at=stamp,
         )
+        MemberEvent.objects.create(
+            agent=agent,
+            director_agent_id=director_id,
+            event=MemberEventKind.CREATED,
+            at=stamp,
+            coding_agent=coding_agent,
+        )
     return agent, placement
 
 
 def _record_pane(agent_id: str, pane: str) -> bool:
     """Step 9: store the pane id; False when the placement row has vanished."""
     with transaction.atomic():
-        return bool(Placement.objects.filter(agent_id=agent_id).update(tmux_pane_id=pane))
+        if not Placement.objects.filter(agent_id=agent_id).update(tmux_pane_id=pane):
+            return False
+        MemberEvent.objects.filter(agent_id=agent_id, event=MemberEventKind.CREATED).update(
+            tmux_pane_id=pane
+        )
+        return True
 
 
 def _rollback(agent: Agent, session_id: str, warn) -> None:
@@ -125,7 +140,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
     original failure stays the command's error.
     """
     try:
-        agent.deregister()
+        agent.deregister(note="rolled back")
     except Exception as exc:  # any failure here only warns
         if _already_gone(agent.agent_id):
             return  # deregistered by someone else meanwhile: nothing is orphaned
@@ -311,9 +326,19 @@ def member_delete(
         action=None,
         deleting=True,
     )
+    return close_member(
+        target, force=force, tmux=tmux, warn=warn, sleep=sleep, clock=clock, deadline=deadline
+    )
+
+
+def close_member(
+    target: Target, *, force: bool, tmux, warn, sleep, clock, deadline: float
+) -> tuple[str, str, str]:
+    """The ``member delete`` protocol for a checked target (cli.md §4.5.2): exit or kill,
+    then deregister, then rebalance the layout. Returns ``(member_id, header, pane_status)``."""
     member_id, pane = target.member_id, target.pane
     if not pane:
-        _deregister(target.member)
+        _deregister(target.member, "(pending — no pane)")
         return member_id, "Member deleted.", "(pending — no pane)"
 
     if force:
@@ -340,7 +365,7 @@ def member_delete(
             raise _timeout_error(member_id, pane, _tail(tmux, pane, warn))
         header, status = "Member deleted.", f"{pane} (closed)"
 
-    _deregister(target.member)
+    _deregister(target.member, status)
     _select_layout(tmux, target.placement.tmux_window_id, warn)
     return member_id, header, status
 
@@ -374,9 +399,9 @@ def _tail(tmux, pane: str, warn) -> str:
         return ""
 
 
-def _deregister(member: Agent) -> None:
+def _deregister(member: Agent, note: str) -> None:
     try:
-        member.deregister()
+        member.deregister(note=note)
     except Exception as exc:
         raise CafleetError(f"deregister failed: {exc}") from None
 
@@ -468,3 +493,59 @@ def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Ta
             f"keystroke to pane {target.pane}."
         )
     return target
+
+
+# ------------------------------------------------------------------------------ session delete
+def session_members(session_id: str) -> list[Target]:
+    """Every active member of the session (an agent with a placement under a Director),
+    newest first, so that a member that is itself a Director goes after its own members."""
+    placements = (
+        Placement.objects.filter(
+            agent__session_id=session_id,
+            agent__status=AgentStatus.ACTIVE,
+            director_agent__isnull=False,
+        )
+        .select_related("agent")
+        .order_by("-created_at", "-agent_id")
+    )
+    return [Target(member=p.agent, placement=p) for p in placements]
+
+
+@dataclass
+class Closed:
+    """One member handled by ``session delete --close-members``."""
+
+    target: Target
+    status: str = ""  # ``<pane> (closed)``, ``(pending — no pane)``...
+    error: CafleetError | None = None
+
+
+def session_close_members(
+    *, session_id: str, tmux, warn=_no_warn, sleep=None, clock=None, deadline=None
+) -> list[Closed]:
+    """``session delete --close-members``, first part: the ``member delete`` protocol for
+    every live member of the session, each in turn. A member whose pane does not close is
+    reported in its :class:`Closed` and the others are still closed; the caller deletes the
+    session only when every member is gone. The tmux guard runs only when a pane exists."""
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    deadline = DELETE_DEADLINE if deadline is None else deadline
+    targets = session_members(session_id)
+    if any(t.pane for t in targets):
+        tmux.require_tmux(command="session delete --close-members")
+    results = []
+    for target in targets:
+        try:
+            _, _, status = close_member(
+                target,
+                force=False,
+                tmux=tmux,
+                warn=warn,
+                sleep=sleep,
+                clock=clock,
+                deadline=deadline,
+            )
+            results.append(Closed(target, status))
+        except CafleetError as exc:
+            results.append(Closed(target, f"{target.pane} (not closed)", exc))
+    return results

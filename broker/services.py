@@ -21,6 +21,7 @@ from broker.models import (
     Agent,
     AgentStatus,
     DeliveryState,
+    MemberEvent,
     Placement,
     Session,
     Task,
@@ -148,7 +149,9 @@ def session_delete(*, session_ref: str) -> tuple[Session, int]:
         count = Agent.objects.filter(
             session_id=session.session_id, status=AgentStatus.ACTIVE
         ).update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
-        Placement.objects.filter(agent__session_id=session.session_id).delete()
+        placements = Placement.objects.filter(agent__session_id=session.session_id)
+        MemberEvent.record_deleted(placements, at=stamp, note="session deleted")
+        placements.delete()
     return session, count
 
 

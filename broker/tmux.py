@@ -142,13 +142,19 @@ def caller_pane(environ=os.environ) -> tuple[str, str, str]:
 OUTSIDE_TMUX = "cafleet member commands must be run inside a tmux session"
 
 
-def require_tmux(environ=os.environ) -> None:
-    """The tmux guard (tmux.md §2): the binary on PATH, then ``TMUX`` set; else CafleetError."""
+def require_tmux(environ=os.environ, *, command: str | None = None) -> None:
+    """The tmux guard (tmux.md §2): the binary on PATH, then ``TMUX`` set; else CafleetError.
+
+    ``command`` names the command outside tmux (``doctor``); the default names the member
+    commands.
+    """
     from broker.exceptions import CafleetError
 
     if not tmux_binary():
         raise CafleetError("tmux binary not found on PATH")
     if not environ.get("TMUX"):
+        if command:
+            raise CafleetError(f"cafleet {command} must be run inside a tmux session")
         raise CafleetError(OUTSIDE_TMUX)
 
 

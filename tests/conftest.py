@@ -191,10 +191,11 @@ def initialised_db_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fresh_db(file_db, initialised_db_template) -> FileDB:
-    """An initialised file database, for subprocess tests: a copy of the run's template
-    (private directory and file, as ``db init`` leaves them)."""
+    """An initialised file database, for subprocess tests: a copy of what ``db init`` left
+    in the run's template directory (the database and its secret key, modes kept)."""
     file_db.path.parent.mkdir(mode=0o700)
-    shutil.copy2(initialised_db_template, file_db.path)
+    for made in initialised_db_template.parent.iterdir():
+        shutil.copy2(made, file_db.path.parent / made.name)
     return file_db
 
 

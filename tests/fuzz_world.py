@@ -31,14 +31,29 @@ def child(req, paths):
     for fd, target in ((fin, 0), (fout, 1), (ferr, 2)):
         os.dup2(fd, target)
         os.close(fd)
-    # the streams a freshly started interpreter has (UTF-8 locale)
+    # the streams a freshly started interpreter has (UTF-8 locale unless the request names
+    # another encoding; "streams" closes stdin/stdout or breaks stdout's pipe first)
+    streams = req.get("streams", {})
+    enc = streams.get("encoding", "utf-8")
+    if streams.get("stdout") == "broken":
+        r, w = os.pipe()
+        os.close(r)
+        os.dup2(w, 1)
+        os.close(w)
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                 encoding="utf-8")
+                                 encoding=enc)
     sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                  encoding="utf-8", errors="strict")
+                                  encoding=enc, errors="strict")
     sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                  encoding="utf-8", errors="backslashreplace",
+                                  encoding=enc, errors="backslashreplace",
                                   line_buffering=True)
+    if streams.get("stdin") == "closed":
+        os.close(0)
+        sys.stdin = None
+    if streams.get("stdout") == "closed":
+        os.close(1)
+        sys.stdout = None
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     for key, value in req["env"].items():
         if value is None:
             os.environ.pop(key, None)
@@ -52,7 +67,8 @@ def child(req, paths):
         traceback.print_exc()
         code = 1
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except Exception:
         traceback.print_exc()
         code = 1
@@ -108,13 +124,20 @@ class ForkServer:
         )
 
     def run(
-        self, argv: list[str], *, stdin: bytes = b"", env: dict | None = None, timeout: float = 30.0
+        self,
+        argv: list[str],
+        *,
+        stdin: bytes = b"",
+        env: dict | None = None,
+        timeout: float = 30.0,
+        streams: dict | None = None,
     ) -> dict:
         req = {
             "argv": argv,
             "stdin": base64.b64encode(stdin).decode(),
             "env": env or {},
             "timeout": timeout,
+            "streams": streams or {},
         }
         # lone surrogates survive json's \\uXXXX escapes
         self.proc.stdin.write((json.dumps(req) + "\n").encode())

@@ -32,7 +32,7 @@ import pytest
 
 from bench.bench_throughput import seed
 from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
-from tests.plugins.tmux_server import read_log, received_lines, wait_log
+from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
 
 pytestmark = pytest.mark.e2e
 
@@ -358,7 +358,7 @@ class PaneFleet:
         self.mid = member.json["agent_id"]
         self.pane = member.json["placement"]["tmux_pane_id"]
         wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), 15)
-        server.wait_for(self.pane, "> ", 15)
+        server.wait_for(self.pane, STANDIN_READY, 15)
 
     def env(self, **extra):
         return self.server.env(None, CAFLEET_DATABASE_URL=self.db.url, **extra)
@@ -639,7 +639,7 @@ def test_broadcast_delivered_count_is_honest(fresh_db, tmux_server):
     server = tmux_server
     panes = [server.new_window("claude")[1] for _ in range(6)]  # stand-ins
     for pane in panes:
-        server.wait_for(pane, "> ", 15)
+        server.wait_for(pane, STANDIN_READY, 15)
     ids = seed_scale(
         fresh_db.env, members=6, busy=0, empty=False, panes=panes, director_pane=server.first_pane
     )

@@ -27,7 +27,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CAFLEET, FileDB, subprocess_env
-from tests.plugins.tmux_server import BIN_DIR, TmuxTestServer, read_log, wait_log
+from tests.plugins.tmux_server import (
+    BIN_DIR,
+    STANDIN_READY,
+    TmuxTestServer,
+    read_log,
+    wait_log,
+)
 
 pytestmark = pytest.mark.tmux
 
@@ -78,7 +84,7 @@ class Stage:
         self.mid = member.json["agent_id"]
         self.pane = member.json["placement"]["tmux_pane_id"]
         wait_log(self.log, lambda ev: any(e["event"] == "start" for e in ev), 20)
-        self.server.wait_for(self.pane, "> ", 20)
+        self.server.wait_for(self.pane, STANDIN_READY, 20)
         self.server.run("set-environment", "-gu", "STANDIN_LOG")
 
     def env(self, **extra) -> dict:
@@ -229,8 +235,11 @@ def test_body_vector(stage, tmp_path, body, line2):
     # no pane was created, killed, retitled, switched to the alternate screen or a mode
     assert stage.panes() == panes_before
     screen = stage.server.wait_for(stage.pane, f"got: {line2}")
-    assert screen.splitlines()[-1].rstrip() == ">"  # the stand-in's prompt, last
-    assert stage.cursor(stage.pane)[0] == 2  # the cursor sits right after "> "
+    assert STANDIN_READY in screen.splitlines()[-1]  # the stand-in's idle footer, last
+    # the cursor sits right after the stand-in's empty input prompt ("❯" + no-break space)
+    x, y = stage.cursor(stage.pane)
+    visible = stage.server.run("capture-pane", "-p", "-t", stage.pane).split("\n")
+    assert (x, visible[y]) == (2, "❯\u00a0")
 
     # outputs: text exactly as stored, JSON parses back to the stored body
     shown = stage.cafleet("message", "show", "--agent-id", stage.did, "--task-id", task["task_id"])
@@ -266,7 +275,7 @@ def test_slash_exit_body_keeps_the_agent_running(stage, tmp_path):
     assert made.code == 0, made.err
     mid, pane = made.json["agent_id"], made.json["placement"]["tmux_pane_id"]
     try:
-        stage.server.wait_for(pane, "> ", 20)
+        stage.server.wait_for(pane, STANDIN_READY, 20)
         r = stage.cafleet(
             "message",
             "send",

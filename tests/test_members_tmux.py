@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.plugins.tmux_server import read_log, received_lines, wait_log
+from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
 
 pytestmark = pytest.mark.tmux
 
@@ -224,7 +224,7 @@ def test_capture_exec_ping_and_preview(fleet, tmp_path):
     log = tmp_path / "alice.log"
     alice = fleet.spawn("alice", log=log)
     aid, pane = alice["agent_id"], alice["placement"]["tmux_pane_id"]
-    server.wait_for(pane, "> ")
+    server.wait_for(pane, STANDIN_READY)
 
     shot = fleet.member("capture", *ids(fleet, aid[:8]))
     assert shot.code == 0, shot.err
@@ -325,7 +325,7 @@ def test_delete_closes_the_pane_and_force_kills(fleet):
     bob = fleet.spawn("bob", backend="codex")
     aid, alice_pane = alice["agent_id"], alice["placement"]["tmux_pane_id"]
     bid, bob_pane = bob["agent_id"], bob["placement"]["tmux_pane_id"]
-    server.wait_for(alice_pane, "> ")
+    server.wait_for(alice_pane, STANDIN_READY)
 
     res = fleet.member("delete", *ids(fleet, aid[:8]))
     assert (res.code, res.err) == (0, "")
@@ -355,7 +355,7 @@ def test_delete_timeout_keeps_the_member_then_force(fleet):
     server.set_env("STANDIN_IGNORE_EXIT", "1")
     alice = fleet.spawn("alice")
     aid, pane = alice["agent_id"], alice["placement"]["tmux_pane_id"]
-    server.wait_for(pane, "> ")
+    server.wait_for(pane, STANDIN_READY)
 
     started = time.monotonic()
     res = fleet.member("delete", *ids(fleet, aid), timeout=90)
@@ -405,7 +405,7 @@ def test_cross_director_commands_are_refused_without_keystrokes(fleet, tmp_path)
     log = tmp_path / "theirs.log"
     theirs = fleet.spawn("theirs", director=lead, log=log)
     mid, pane = theirs["agent_id"], theirs["placement"]["tmux_pane_id"]
-    server.wait_for(pane, "> ")
+    server.wait_for(pane, STANDIN_READY)
     time.sleep(0.3)
     before_screen, before_log = server.capture(pane), read_log(log)
     trap = tmp_path / "must-not-exist"

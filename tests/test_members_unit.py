@@ -397,7 +397,7 @@ def test_create_placement_update_failure_ignores_exit_error(team, rec, monkeypat
 
 @pytest.mark.django_db
 def test_create_rollback_failure_prints_orphan_warning(team, rec, monkeypatch):
-    def refuse(self, *, at=None):
+    def refuse(self, *, at=None, note=""):
         raise RuntimeError("database is locked")
 
     monkeypatch.setattr(Agent, "deregister", refuse)
@@ -906,7 +906,7 @@ def test_delete_tmux_failures(team, rec):
 def test_delete_deregister_failure(team, rec, monkeypatch):
     member = add_member(team)
 
-    def refuse(self, *, at=None):
+    def refuse(self, *, at=None, note=""):
         raise CafleetError(f"agent {self.agent_id} not found or already deregistered.")
 
     monkeypatch.setattr(Agent, "deregister", refuse)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from broker import tmux
-from tests.plugins.tmux_server import read_log, received_lines, wait_log
+from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
 
 pytestmark = pytest.mark.tmux
 
@@ -26,7 +26,9 @@ def start_standin(server, log, backend="claude", *args, **env):
     """Spawn a stand-in (helper path, not the code under test) and wait for its prompt."""
     pane = server.spawn(backend, *args, env={"STANDIN_LOG": str(log), **env})
     wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), SPAWN_WAIT)
-    server.wait_for(pane, "> " if env.get("STANDIN_MENU") != "1" else "choice> ", SPAWN_WAIT)
+    server.wait_for(
+        pane, STANDIN_READY if env.get("STANDIN_MENU") != "1" else "choice> ", SPAWN_WAIT
+    )
     return pane
 
 
@@ -96,7 +98,7 @@ def test_split_window_spawns_claude_with_its_argv(tmux_env, standin_log):
     assert events[0]["backend"] == "claude"
     assert events[0]["argv"] == argv[1:]
     assert events[0]["env"] == {"CAFLEET_DATABASE_URL": None}
-    content = server.wait_for(pane, "> ", SPAWN_WAIT)
+    content = server.wait_for(pane, STANDIN_READY, SPAWN_WAIT)
     assert 'standin-claude argv=["--permission-mode", "dontAsk", "--name", "worker-1", ' in content
     assert "standin-env" not in content
     # -d: the caller's pane keeps focus
@@ -119,7 +121,7 @@ def test_split_window_spawns_codex_and_passes_database_url(tmux_env, standin_log
     assert events[0]["backend"] == "codex"
     assert events[0]["argv"] == argv[1:]
     assert events[0]["env"] == {"CAFLEET_DATABASE_URL": url}
-    content = server.wait_for(pane, "> ", SPAWN_WAIT)
+    content = server.wait_for(pane, STANDIN_READY, SPAWN_WAIT)
     assert f"standin-env CAFLEET_DATABASE_URL={url}" in content
     assert server.display(server.first_pane, "#{pane_active}") == "1"
 

@@ -30,6 +30,9 @@ import pytest
 
 BIN_DIR = Path(__file__).resolve().parent.parent / "bin"
 SESSION = "cafleet-test"
+#: Shown by the stand-in agents (tests/bin) once they read keys, while their input is empty
+#: and no dialog or menu is open: the idle footer of the real Claude Code and Codex.
+STANDIN_READY = "? for shortcuts"
 
 
 class TmuxTestServer:

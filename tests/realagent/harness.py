@@ -33,6 +33,55 @@ CODEX_DIALOG = "Would you like to run the following command?"
 DIALOG_MARKS = (CLAUDE_DIALOG, CODEX_DIALOG, "Press enter to confirm")
 CODEX_PLACEHOLDER = "Ask Codex to do anything"
 
+CLAUDE_PLACEHOLDERS = ("Press up to edit queued messages",)
+# Claude's spinner line while it works: a glyph, a word, an ellipsis ("✽ Nucleating…").
+_CLAUDE_SPINNER = re.compile(r"^[✻✽✶✢·*✳] \S+…", re.M)
+_CODEX_OPTION = re.compile(r"› \d+\. ")
+
+
+def input_line(client: str, screen: str) -> str | None:
+    """The text on the client's input line (Claude: the line starting ``❯`` + NO-BREAK
+    SPACE; Codex: the last line starting ``› `` that is not a dialog option), trailing
+    blanks cut; None when no input line is visible."""
+    lines = screen.splitlines()
+    if client == "claude":
+        for line in reversed(lines):
+            if line.startswith("❯\u00a0"):
+                return line[2:].rstrip()
+        return None
+    for line in reversed(lines):
+        if line.startswith("› ") and not _CODEX_OPTION.match(line):
+            return line[2:].rstrip()
+    return None
+
+
+def classify(client: str, screen: str) -> str:
+    """The state a screen shows (markers measured on the real clients, see screens.md):
+    ``dialog``, ``busy``, ``busy-draft``, ``draft``, ``idle`` or ``unknown`` (no input
+    line: a shell, a menu, nothing yet)."""
+    if any(mark in screen for mark in DIALOG_MARKS):
+        return "dialog"
+    lines = screen.splitlines()
+    if client == "claude":
+        shell_mode = any(line.startswith("!\u00a0") for line in lines)
+    else:
+        footer = [line for line in lines if line.strip()][-2:]
+        shell_mode = any(
+            line.rstrip().endswith("Shell mode") or "Shell mode ·" in line for line in footer
+        )
+    line = input_line(client, screen)
+    if line is None and not shell_mode:
+        return "unknown"
+    placeholders = CLAUDE_PLACEHOLDERS if client == "claude" else (CODEX_PLACEHOLDER,)
+    draft = shell_mode or line not in ("", *placeholders)
+    busy = BUSY_MARK in screen or (client == "claude" and bool(_CLAUDE_SPINNER.search(screen)))
+    if busy:
+        return "busy-draft" if draft else "busy"
+    if draft:
+        return "draft"
+    return "idle" if IDLE_FOOTER in screen else "unknown"
+
+
 BACKEND_OF = {"claude": ANTHROPIC, "codex": OPENAI}
 DEFAULT_ARGS = {
     "claude": ("--name", "realagent"),
@@ -323,35 +372,15 @@ class RealAgent:
 
     def is_idle(self, screen: str) -> bool:
         """Idle with an empty input box, no dialog, not busy (markers in screens.md)."""
-        if IDLE_FOOTER not in screen or BUSY_MARK in screen:
+        if self.name == "codex" and any(raw.strip() == "loading" for raw in screen.splitlines()):
             return False
-        if any(m in screen for m in DIALOG_MARKS):
-            return False
-        line = self.input_line(screen)
-        if self.name == "claude":
-            return line == ""
-        if any(raw.strip() == "loading" for raw in screen.splitlines()):
-            return False
-        return line in ("", CODEX_PLACEHOLDER)
+        return classify(self.name, screen) == "idle"
 
     def wait_idle(self, timeout: float = 60.0) -> str:
         return self.wait_screen(self.is_idle, timeout, "idle prompt")
 
     def input_line(self, screen: str | None = None) -> str | None:
-        """The text on the input line (Claude: the line starting ``❯`` + NBSP; Codex: the
-        last line starting ``› `` that is not a dialog option), trailing blanks cut; None
-        when no input line is visible."""
-        screen = self.screen() if screen is None else screen
-        lines = screen.splitlines()
-        if self.name == "claude":
-            for line in reversed(lines):
-                if line.startswith("❯\u00a0"):
-                    return line[2:].rstrip()
-            return None
-        for line in reversed(lines):
-            if line.startswith("› ") and not re.match(r"› \d+\. ", line):
-                return line[2:].rstrip()
-        return None
+        return input_line(self.name, self.screen() if screen is None else screen)
 
     # -- keys ---------------------------------------------------------------------------------
     def send_keys(self, *keys: str, literal: bool = False) -> None:

@@ -15,6 +15,7 @@ from tests.realagent.harness import (
     CLAUDE_DIALOG,
     CODEX_DIALOG,
     IDLE_FOOTER,
+    classify,
     stopped_group,
 )
 
@@ -41,22 +42,24 @@ def test_bash_tool_call_opens_a_dialog_that_enter_approves(start_agent, mock_mod
     mock_model.bash(agent.backend, f"touch {marker}", "Create the marker")
     agent.submit("please create the marker")
     screen = agent.wait_text(DIALOG[name])
-    # The dialog replaces the input box: no idle footer, no input line to type into.
-    assert IDLE_FOOTER not in screen
+    # The dialog replaces the input box and its idle footer.
+    assert classify(name, screen) == "dialog"
+    agent.wait_screen(lambda s: IDLE_FOOTER not in s, 10, "no idle footer")
     assert not marker.exists()
     # Typed text is ignored by the dialog ...
     agent.send_keys("zz", literal=True)
     time.sleep(0.5)
-    assert DIALOG[name] in agent.screen()
-    assert not marker.exists()
+    screen = agent.screen()
+    assert DIALOG[name] in screen, screen
+    assert not marker.exists(), screen
     # ... and a bare Enter approves the highlighted "1. Yes": the tool call runs.
     agent.send_keys("Enter")
     agent.wait_idle()
     deadline = time.monotonic() + 10
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert marker.exists()
-    assert mock_model.user_turns_containing(agent.backend, "zz") == []
+    assert marker.exists(), agent.screen()
+    assert mock_model.user_turns_containing(agent.backend, "zz") == [], agent.screen()
 
 
 @pytest.mark.parametrize("name", CLIENTS)
