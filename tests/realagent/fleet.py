@@ -13,6 +13,7 @@ import sqlite3
 import time
 
 from broker.clock import new_id, now
+from tests.plugins.tmux_server import STANDIN_READY
 
 
 class RealFleet:
@@ -20,7 +21,7 @@ class RealFleet:
         self.db = db
         self.server = server
         self.director_pane = server.spawn("claude")
-        server.wait_for(self.director_pane, "standin-claude")
+        server.wait_for(self.director_pane, STANDIN_READY)
         settings = {
             "CAFLEET_DATABASE_URL": db.url,
             "CAFLEET_DELIVERY_AUTOSTART": "1",
