@@ -5,10 +5,14 @@ driven through ``cafleet message send`` as a subprocess (see test_delivery_real_
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
 from tests.realagent.fleet import RealFleet
-from tests.realagent.harness import CODEX_DIALOG
+from tests.realagent.harness import CODEX_DIALOG, descendants, proc_stat
 
 pytestmark = [pytest.mark.realagent, pytest.mark.tmux]
 
@@ -125,3 +129,43 @@ def test_fifty_previews_make_fifty_user_turns(fleet, start_agent):
     print(f"codex loop: {len(once)} of {count} previews submitted as one user turn each")
     assert len(once) == count, {i: f for i, f in got.items() if len(f) != 1}
     assert agent.model.turn_count(BACKEND) == count
+
+
+def test_copy_mode_is_left_and_the_message_arrives(fleet, start_agent, tmux_server):
+    agent = start_agent("codex")
+    member = fleet.add_member("cody", agent.pane, "codex")
+    tmux_server.run("copy-mode", "-t", agent.pane)
+    assert tmux_server.display(agent.pane, "#{pane_in_mode}") == "1"
+    sent = fleet.send(member, "news in copy mode 1618")
+    assert sent.lines[0] == "Message sent. Preview delivered."
+    assert tmux_server.display(agent.pane, "#{pane_in_mode}") == "0"
+    found = agent.model.wait_user_text(BACKEND, "1618")
+    agent.wait_idle()
+    assert len(found) == 1 and turns(agent, "1618") == found
+
+
+def test_a_client_stopped_around_the_keystrokes_gets_the_message_exactly_once(fleet, start_agent):
+    agent = start_agent("codex", wrap=True)
+    member = fleet.add_member("cody", agent.pane, "codex")
+    # The JS wrapper (node) and the native codex that reads the terminal run below the
+    # wrapper shell. Each is stopped by pid, the shell is not: when tmux sees its direct child
+    # stop, it continues that child's whole process group.
+    pgid = agent.foreground_pgid()
+    readers = [p for p in descendants(agent.pane_pid) if os.getpgid(p) == pgid]
+    assert len(readers) >= 2, readers
+    for pid in readers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        sent = fleet.send(member, "news to a stopped client 1732")
+        time.sleep(0.3)
+        assert all(proc_stat(p) is not None for p in readers)
+        states = [open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[0] for p in readers]
+        assert set(states) == {"T"}, states
+    finally:
+        for pid in readers:
+            os.kill(pid, signal.SIGCONT)
+    assert sent.lines[0] == "Message sent. Preview delivered."
+    found = agent.model.wait_user_text(BACKEND, "1732")
+    agent.wait_idle()
+    assert len(found) == 1 and turns(agent, "1732") == found
+    assert agent.model.turn_count(BACKEND) == 1
