@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -253,8 +252,9 @@ def run_load(
 _TEXT = re.compile(r"w(\d+)-(\d+)")
 
 
-def verify(db_path: Path, load: dict) -> list[str]:
-    """Problems found (an empty list means every guarantee held)."""
+def verify(db_path, load: dict) -> list[str]:
+    """Problems found (an empty list means every guarantee held). ``db_path`` is a SQLite
+    file or a database URL of either backend."""
     problems: list[str] = []
     recs = load["records"]
     by_role = {
@@ -277,22 +277,16 @@ def verify(db_path: Path, load: dict) -> list[str]:
         if numbers != sorted(set(numbers)):
             problems.append(f"writer {w['index']}: texts out of order or repeated")
 
-    con = sqlite3.connect(db_path)
-    try:
-        rows = {
-            tid: (text, ctx, state)
-            for tid, text, ctx, state in con.execute(
-                "SELECT task_id, text, context_id, status_state FROM tasks"
-            )
-        }
-        integrity = con.execute("PRAGMA integrity_check").fetchall()
-        fk = con.execute("PRAGMA foreign_key_check").fetchall()
-    finally:
-        con.close()
-    if integrity != [("ok",)]:
-        problems.append(f"integrity_check: {integrity}")
-    if fk:
-        problems.append(f"foreign_key_check: {fk[:5]}")
+    from bench.dbquery import integrity_problems
+    from bench.dbquery import rows as query
+
+    rows = {
+        tid: (text, ctx, state)
+        for tid, text, ctx, state in query(
+            db_path, "SELECT task_id, text, context_id, status_state FROM tasks"
+        )
+    }
+    problems.extend(integrity_problems(db_path))
 
     lost = [s for s in sent if s[0] not in rows]
     if lost:

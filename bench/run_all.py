@@ -10,7 +10,9 @@ possible; the load seen at the start of each stage is published with the figures
 2. throughput: 8 writers, 4 pollers and 4 ackers for 20 s (``bench/bench_throughput.py``);
 3. preview latency on an isolated tmux server (``bench/bench_preview.py``);
 4. scale: latency against database size up to 100,000 tasks, a broadcast to 50 members with
-   panes, ``member list --activity`` with 50 members (``bench/bench_scale.py``).
+   panes, ``member list --activity`` with 50 members (``bench/bench_scale.py``);
+5. SQLite and PostgreSQL side by side: send/poll latency, throughput, ``poll --wait``
+   wake-up (``bench/bench_backends.py``).
 
 ``--quick`` shrinks every stage (a smoke run; its figures are not worth publishing).
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_backends
 import bench_preview
 import bench_scale
 import bench_throughput
@@ -98,6 +101,10 @@ def run_stages(args) -> dict:
             lambda: bench_scale.measure(
                 [0, 1000, 10000] if quick else [0, 1000, 10000, 30000, 100000], 3 if quick else 15
             ),
+        ),
+        (
+            "backends",
+            lambda: bench_backends.measure(*((3, 3.0, 3) if quick else (21, 10.0, 15))),
         ),
     ]
     for name, stage in stages:
@@ -398,6 +405,8 @@ def markdown(result: dict, png_name: str) -> str:
         "preview.\n"
     )
 
+    out.append(bench_backends.markdown(result["backends"]))
+
     out.append("## Test profiles (stress, fuzz, faults)\n")
     out.append(
         "The reliability suites have a short profile, used by CI and by default, and a long "
@@ -436,7 +445,7 @@ def markdown(result: dict, png_name: str) -> str:
         "Stage durations of this run: "
         + ", ".join(
             f"{name} {result[name]['stage_s']} s"
-            for name in ("cli", "throughput", "preview", "scale")
+            for name in ("cli", "throughput", "preview", "scale", "backends")
         )
         + ".\n"
     )

@@ -32,6 +32,7 @@ from broker.admin_base import (
     ReadOnlyInline,
     card_kind_column,
     count_rows,
+    was_member_column,
 )
 from broker.admin_display import (
     admin_url,
@@ -67,6 +68,23 @@ admin.site.login_template = "cafleet/admin/login.html"
 admin.site.logout_template = "cafleet/admin/logged_out.html"
 admin.site.password_change_template = "cafleet/admin/password_change_form.html"
 admin.site.password_change_done_template = "cafleet/admin/password_change_done.html"
+
+#: Order of cafleet's own pages on the index and in the side bar.
+MODEL_ORDER = ("session", "agent", "task", "placement")
+_django_app_list = admin.site.get_app_list
+
+
+def _app_list(request, app_label=None):
+    """cafleet's models first (in :data:`MODEL_ORDER`), then Django's Groups and Users."""
+    apps = _django_app_list(request, app_label)
+    for app in apps:
+        if app["app_label"] == "cafleet":
+            rank = {name: i for i, name in enumerate(MODEL_ORDER)}
+            app["models"].sort(key=lambda m: rank.get(m["object_name"].lower(), len(rank)))
+    return sorted(apps, key=lambda app: app["app_label"] != "cafleet")
+
+
+admin.site.get_app_list = _app_list
 
 
 # ------------------------------------------------------------------------------ sessions
@@ -120,6 +138,7 @@ class SessionAgentInline(AgentColumns, ReadOnlyInline, admin.TabularInline):
             super()
             .get_queryset(request)
             .select_related("session", "placement")
+            .annotate(was_member=was_member_column())
             .order_by("registered_at", "agent_id")
         )
 
@@ -396,7 +415,11 @@ class AgentAdmin(AgentColumns, ReadOnlyAdmin):
             super()
             .get_queryset(request)
             .select_related("session", "placement")
-            .annotate(unread_count=count_rows(unread), held_count=count_rows(held))
+            .annotate(
+                unread_count=count_rows(unread),
+                held_count=count_rows(held),
+                was_member=was_member_column(),
+            )
         )
 
     @admin.display(description="session", ordering="session__created_at")

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
-from django.db.models import CharField, F, Func, IntegerField, Q, Subquery, Value
+from django.db.models import (
+    CharField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -13,6 +23,8 @@ from broker.admin_display import STATE_LABELS, agent_link, utc_stamp
 from broker.models import (
     ADMIN_KIND,
     Agent,
+    MemberEvent,
+    MemberEventKind,
     Session,
     TaskState,
     TaskType,
@@ -25,16 +37,21 @@ def count_rows(queryset):
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def card_kind_column():
-    """SQL ``json_extract(agent_card_json, '$.cafleet.kind')``, '' when absent (so that
-    ``exclude`` does not drop the NULLs)."""
-    kind = Func(
-        F("agent_card_json"),
-        Value("$.cafleet.kind"),
-        function="json_extract",
-        output_field=CharField(),
+def was_member_column():
+    """``EXISTS`` a ``created`` member event for the row's agent: a deregistered member has
+    lost its placement but is still shown as a member (``admin_display.agent_kind``)."""
+    return Exists(
+        MemberEvent.objects.filter(agent_id=OuterRef("agent_id"), event=MemberEventKind.CREATED)
     )
-    return Coalesce(kind, Value(""), output_field=CharField())
+
+
+def card_kind_column():
+    """The card's ``cafleet.kind`` in SQL (``broker.database.card_kind_expression``: SQLite's
+    ``json_extract``, PostgreSQL's ``#>>``), '' when absent (so that ``exclude`` does not
+    drop the NULLs)."""
+    from broker.database import card_kind_expression
+
+    return Coalesce(card_kind_expression(), Value(""), output_field=CharField())
 
 
 # ------------------------------------------------------------------------------ base classes
@@ -124,7 +141,8 @@ class KindFilter(admin.SimpleListFilter):
         queryset = queryset.annotate(card_kind=card_kind_column())
         is_admin = Q(card_kind=ADMIN_KIND)
         is_director = Q(agent_id=F("session__director_agent_id"))
-        is_member = Q(placement__director_agent__isnull=False)
+        queryset = queryset.annotate(was_member=was_member_column())
+        is_member = Q(placement__director_agent__isnull=False) | Q(was_member=True)
         if value == "administrator":
             return queryset.filter(is_admin)
         if value == "director":

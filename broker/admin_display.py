@@ -12,13 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from broker.models import TaskState, TaskType
+from broker.models import STATE_WORDS, AgentStatus, MemberEvent, MemberEventKind
 
-STATE_LABELS = {
-    TaskState.INPUT_REQUIRED: "unread",
-    TaskState.COMPLETED: "acknowledged",
-    TaskState.CANCELED: "canceled",
-}
+#: One word per state on every page (``Task.state_word``): never ``input_required``.
+STATE_LABELS = STATE_WORDS
 
 
 # ------------------------------------------------------------------------------ display
@@ -53,9 +50,7 @@ def utc_stamp(moment: datetime) -> str:
 
 
 def state_label(task) -> str:
-    if task.type == TaskType.BROADCAST_SUMMARY:
-        return "sent"
-    return STATE_LABELS.get(task.status_state, task.status_state)
+    return task.state_word
 
 
 def delivery_label(task) -> str:
@@ -106,8 +101,8 @@ def changelist_url(model, **params) -> str:
 def agent_kind(agent, director_id: str | None = None) -> str:
     """Director / Administrator / member / agent, as the admin shows it.
 
-    ``member`` needs the agent's placement (``director_agent_id`` set); a deregistered
-    member has lost its placement and shows as ``agent``.
+    ``member``: the agent's placement names a Director, or, once deregistered (the
+    placement is gone), a ``created`` member event names it.
     """
     if agent.is_administrator:
         return "Administrator"
@@ -118,7 +113,19 @@ def agent_kind(agent, director_id: str | None = None) -> str:
     placement = placement_of(agent)
     if placement is not None and placement.director_agent_id:
         return "member"
+    if agent.status == AgentStatus.DEREGISTERED and was_member(agent):
+        return "member"  # its placement went with it; its member_events stay
     return "agent"
+
+
+def was_member(agent) -> bool:
+    """The agent was created as a member (``member_events``); lists annotate ``was_member``."""
+    known = getattr(agent, "was_member", None)
+    if known is not None:
+        return bool(known)
+    return MemberEvent.objects.filter(
+        agent_id=agent.agent_id, event=MemberEventKind.CREATED
+    ).exists()
 
 
 def placement_of(agent):

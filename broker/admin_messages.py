@@ -28,24 +28,32 @@ from broker.models import Agent, Placement, Task, TaskType
 
 
 # ------------------------------------------------------------------------------ messages
+class PreviewStateFilter(admin.ChoicesFieldListFilter):
+    """The inline preview's state, titled so that it is not a second "By state"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "inline preview"
+
+
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdmin):
+    # Seven columns, so that the body keeps a readable width at 1400 px with the side bar
+    # and the filters open: the type and the inline preview go under the state, the last
+    # change under the creation time (the message's own page shows each on its own line).
     list_display = (
         "short_id",
         "sender",
         "recipient",
-        "kind",
-        "state",
-        "preview_state",
-        "created",
-        "last_change",
+        "state_cell",
+        "time_cell",
         "body_preview",
         "session_link",
     )
     list_display_links = ("short_id",)
     list_filter = (
         MessageStateFilter,
-        "delivery__state",
+        ("delivery__state", PreviewStateFilter),
         "type",
         MessageSessionFilter,
         AgeFilter,
@@ -79,6 +87,10 @@ class TaskAdmin(ReadOnlyAdmin):
             .select_related("context", "context__session", "delivery")
             .annotate(from_name=Subquery(sender, output_field=CharField()))
         )
+
+    class Media:
+        # The messages list refreshes itself like the timeline (cafleet/changelist.js).
+        js = ("cafleet/changelist.js",)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Messages (tasks)", **(extra_context or {})}
@@ -119,6 +131,29 @@ class TaskAdmin(ReadOnlyAdmin):
     created = time_column("created_at", "created")
 
     last_change = time_column("status_timestamp", "last change")
+
+    @admin.display(description="state", ordering="status_state")
+    def state_cell(self, obj):
+        kind = self.kind(obj)
+        badge = delivery_badge(obj)
+        return format_html(
+            "{}{}{}",
+            self.state(obj),
+            format_html(' <span class="cafleet-kind">{}</span>', kind) if kind != "unicast" else "",
+            format_html('<br><span class="cafleet-quiet">preview:</span> {}', badge)
+            if badge
+            else "",
+        )
+
+    @admin.display(description="time", ordering="created_at")
+    def time_cell(self, obj):
+        if obj.status_timestamp == obj.created_at:
+            return show_time(obj.created_at)
+        return format_html(
+            '{}<br><span class="cafleet-quiet">changed</span> {}',
+            show_time(obj.created_at),
+            show_time(obj.status_timestamp),
+        )
 
     @admin.display(description="body")
     def body_preview(self, obj):

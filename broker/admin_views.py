@@ -35,7 +35,7 @@ from broker.admin_display import (
 )
 from broker.clock import normalise_timestamp
 from broker.exceptions import CafleetError
-from broker.models import AgentStatus, Session, Task, TaskState, TaskType
+from broker.models import AgentStatus, MemberEvent, Session, Task, TaskState, TaskType
 
 #: How many events the timeline shows per page (newest page first, each in time order).
 TIMELINE_PAGE = 200
@@ -144,13 +144,18 @@ def send_as_administrator(session: Session, administrator, to: str, text: str) -
 # ------------------------------------------------------------------------------ timeline
 @dataclass
 class Event:
-    kind: str  # sent | broadcast | acknowledged | canceled
+    kind: str  # sent | broadcast | acknowledged | canceled | member-created | member-deleted
     ts: str
-    task: Task
+    task: Task | None  # None for a member event
     actor: object = None
     target: object = None
     deliveries: list = field(default_factory=list)
     text: str | None = None  # the body; for a broadcast, its deliveries' body
+    member: object = None  # the MemberEvent of a member event
+
+    @property
+    def key(self) -> str:
+        return self.task.task_id if self.task is not None else f"m{self.member.pk:020d}"
 
     @property
     def body(self) -> str:
@@ -176,7 +181,7 @@ class Event:
 
     @property
     def url(self) -> str:
-        return admin_url(self.task)
+        return admin_url(self.task) if self.task is not None else ""
 
     @property
     def preview(self):
@@ -238,7 +243,8 @@ def build_timeline(
     value of the next older page (None when there is none).
 
     Events: each unicast or broadcast when it was sent (a broadcast is one event carrying
-    its deliveries), and each acknowledgement or cancellation when it happened.
+    its deliveries), each acknowledgement or cancellation when it happened, and each
+    member's creation and deletion (``member_events``).
     """
     page = page or TIMELINE_PAGE
     kinds = {aid: agent_kind(a, session.director_agent_id) for aid, a in agents.items()}
@@ -256,6 +262,10 @@ def build_timeline(
         changes = changes.filter(status_timestamp__lt=before)
     sent = list(sends.select_related("delivery").order_by("-created_at", "-task_id")[: page + 1])
     changed = list(changes.order_by("-status_timestamp", "-task_id")[: page + 1])
+    member_rows = MemberEvent.objects.filter(agent__session_id=session.session_id)
+    if before:
+        member_rows = member_rows.filter(at__lt=before)
+    member_events = list(member_rows.order_by("-at", "-id")[: page + 1])
 
     events: list[Event] = []
     for task in sent:
@@ -293,8 +303,27 @@ def build_timeline(
                 )
             )
     # A send sorts before the ack/cancel that shares its timestamp.
-    order = {"sent": 0, "broadcast": 0, "acknowledged": 1, "canceled": 1}
-    events.sort(key=lambda e: (e.ts, order[e.kind], e.task.task_id), reverse=True)
+    for row in member_events:
+        events.append(
+            Event(
+                f"member-{row.event}",
+                row.at,
+                None,
+                actor=who(row.director_agent_id),
+                target=who(row.agent_id),
+                member=row,
+            )
+        )
+    # At one timestamp: a member's creation, then sends, then acks/cancels, then deletions.
+    order = {
+        "member-created": 0,
+        "sent": 1,
+        "broadcast": 1,
+        "acknowledged": 2,
+        "canceled": 2,
+        "member-deleted": 3,
+    }
+    events.sort(key=lambda e: (e.ts, order[e.kind], e.key), reverse=True)
     older = None
     if len(events) > page:
         events = events[:page]

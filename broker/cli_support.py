@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -46,6 +47,15 @@ def _read_limited(stream, limit: int) -> tuple[bytes, int | None]:
     return bytes(kept), size
 
 
+def _stdin_bytes():
+    """stdin as bytes; a closed stdin (``<&-``: Python's ``sys.stdin`` is ``None``) reads as
+    the descriptor error it is."""
+    stdin = sys.stdin
+    if stdin is None:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    return getattr(stdin, "buffer", None) or stdin
+
+
 def read_body(options: dict, stdin=None) -> str:
     """The message body from exactly one of --text, --text - or --text-file (cli.md §4.4.1)."""
     text, path = options.get("text"), options.get("text_file")
@@ -61,8 +71,8 @@ def read_body(options: dict, stdin=None) -> str:
                 f"cannot read --text-file '{path}': {exc.strerror or exc}"
             ) from None
     elif text == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
         try:
+            stream = stdin if stdin is not None else _stdin_bytes()
             data, total = _read_limited(stream, limit)
         except (OSError, ValueError) as exc:
             raise ValidationError(

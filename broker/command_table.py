@@ -10,6 +10,12 @@ from __future__ import annotations
 from broker.registry import Arg, Command, Group, Opt
 
 # --------------------------------------------------------------------------- options
+#: Every integer option has a maximum (or, where the contract documents none, a ceiling),
+#: so that a huge number is a range error (exit 2) instead of a failure deep down (SQLite's
+#: LIMIT takes at most a 64-bit integer).
+INT_MAX = 2**31 - 1
+#: ``member capture --lines``: far more than any tmux history holds.
+MAX_CAPTURE_LINES = 1_000_000
 AGENT_ID = Opt(
     ("--agent-id",),
     "agent_id",
@@ -60,9 +66,25 @@ def _in(noun: str, function: str) -> str:
     return f"broker.commands.{noun}:{function}"
 
 
+#: Session commands that change state (rows or panes): see ``Command.writes``.
+WRITING = {
+    ("agent", "deregister"),
+    ("message", "send"),
+    ("message", "broadcast"),
+    ("message", "ack"),
+    ("message", "cancel"),
+    ("member", "create"),
+    ("member", "delete"),
+    ("member", "send-input"),
+    ("member", "exec"),
+    ("member", "ping"),
+}
+
+
 def _session_command(noun: str, name: str, help: str, options, args=(), **kw) -> Command:
     """A command that acts in a session as ``--agent-id`` (agent, message, member)."""
     fn = kw.pop("function", name.replace("-", "_"))
+    kw.setdefault("writes", (noun, name) in WRITING)
     return Command(
         name,
         help,
@@ -75,10 +97,10 @@ def _session_command(noun: str, name: str, help: str, options, args=(), **kw) ->
     )
 
 
-def _session_table_command(name: str, help: str, options=(), args=(SESSION_ID,)) -> Command:
+def _session_table_command(name: str, help: str, options=(), args=(SESSION_ID,), **kw) -> Command:
     """``session list|show|delete``: the sessions table, no tmux."""
     fn = "list_" if name == "list" else name
-    return Command(name, help, options, args, handler=_in("session", fn), database=True)
+    return Command(name, help, options, args, handler=_in("session", fn), database=True, **kw)
 
 
 def _task_command(name: str, help: str, *, quiet: bool = False) -> Command:
@@ -101,8 +123,38 @@ GROUPS: tuple[Group, ...] = (
             Command(
                 "init",
                 "Create the database or apply pending migrations (idempotent).",
+                writes=True,
                 handler=_in("db", "init"),
                 full_settings=True,
+            ),
+            Command(
+                "export",
+                "Write every cafleet row as JSON lines (to move a registry, e.g. to PostgreSQL).",
+                (
+                    Opt(
+                        ("--output",),
+                        "output",
+                        metavar="PATH",
+                        help="Write to this new file (mode 0600) instead of stdout.",
+                    ),
+                ),
+                handler=_in("db", "export"),
+                database=True,
+            ),
+            Command(
+                "import",
+                "Load a 'db export' into this freshly initialised database, all or nothing.",
+                (
+                    Opt(
+                        ("--input",),
+                        "input",
+                        required=True,
+                        metavar="PATH",
+                        help="The export file, or '-' for stdin.",
+                    ),
+                ),
+                handler=_in("db", "import_"),
+                database=True,
             ),
         ),
     ),
@@ -119,6 +171,7 @@ GROUPS: tuple[Group, ...] = (
                     JSON_LOCAL,
                     FULL,
                 ),
+                writes=True,
                 handler=_in("session", "create"),
                 validator=_in("session", "check_label"),
                 tmux=_in("session", "session_pane"),
@@ -126,7 +179,19 @@ GROUPS: tuple[Group, ...] = (
             ),
             _session_table_command("list", "List live sessions.", (JSON_LOCAL,), ()),
             _session_table_command("show", "Show one session (live or deleted).", (JSON_LOCAL,)),
-            _session_table_command("delete", "Soft-delete a session and deregister its agents."),
+            _session_table_command(
+                "delete",
+                "Soft-delete a session and deregister its agents.",
+                (
+                    Opt(
+                        ("--close-members",),
+                        "close_members",
+                        kind="flag",
+                        help="First close every live member's pane as 'member delete' does.",
+                    ),
+                ),
+                writes=True,
+            ),
         ),
     ),
     Group(
@@ -142,6 +207,7 @@ GROUPS: tuple[Group, ...] = (
                     Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
                 ),
                 needs_session=True,
+                writes=True,
                 handler=_in("agent", "register"),
                 validator=_in("agent", "check_register"),
             ),
@@ -216,6 +282,7 @@ GROUPS: tuple[Group, ...] = (
                         "page_size",
                         kind="int",
                         minimum=1,
+                        ceiling=INT_MAX,
                         metavar="INTEGER",
                         help="At most N messages.",
                     ),
@@ -305,6 +372,7 @@ GROUPS: tuple[Group, ...] = (
                         ("--lines", "--tail"),
                         "lines",
                         kind="int",
+                        ceiling=MAX_CAPTURE_LINES,
                         metavar="INTEGER",
                         default=30,
                         help="Number of lines (default 30).",
@@ -430,6 +498,7 @@ TOP_COMMANDS: tuple[Command, ...] = (
         "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
         args=(Arg("ARGS", "django_args", required=False, many=True),),
         passthrough=True,
+        writes=True,
         handler=_in("django", "django"),
         full_settings=True,
     ),

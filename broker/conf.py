@@ -19,7 +19,8 @@ DEFAULT_PORT = 8000
 
 
 class DatabaseURLError(Exception):
-    """``CAFLEET_DATABASE_URL`` names no SQLite file; ``str(exc)`` is the contract text."""
+    """``CAFLEET_DATABASE_URL`` is unusable; ``str(exc)`` is the contract text (never with a
+    password: every message quotes the URL through :func:`redact_url`)."""
 
 
 def _error(message: str):
@@ -41,18 +42,38 @@ def database_url(environ=os.environ) -> str:
     return url
 
 
-def database_path(environ=os.environ) -> str:
-    """The SQLite file named by the URL. Raises DatabaseURLError with the contract text."""
-    url = database_url(environ)
-    scheme, sep, rest = url.partition("://")
-    if not sep or not (scheme == "sqlite" or scheme.startswith("sqlite+")):
-        raise DatabaseURLError(f"unsupported database URL '{url}'; expected sqlite:///<path>.")
+def _sqlite_path(url: str) -> str:
+    """The SQLite file named by a ``sqlite:`` URL. Raises DatabaseURLError."""
+    rest = url.partition("://")[2]
     if not rest.startswith("/"):
         raise DatabaseURLError("database URL has no file path")
     path = rest[1:].split("?", 1)[0]
     if not path or path == ":memory:" or path.startswith("file::memory:"):
         raise DatabaseURLError("database URL has no file path")
     return path
+
+
+def backend(environ=os.environ) -> str:
+    """``"sqlite"`` or ``"postgresql"``, from the URL's scheme. Raises DatabaseURLError."""
+    url = database_url(environ)
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower()
+    if sep and (scheme == "sqlite" or scheme.startswith("sqlite+")):
+        return "sqlite"
+    if sep and scheme.split("+", 1)[0] in POSTGRES_SCHEMES:
+        return "postgresql"
+    # The contract's text (cli.md §4.1); PostgreSQL URLs are described in docs/deployment.md.
+    raise DatabaseURLError(
+        f"unsupported database URL '{redact_url(url)}'; expected sqlite:///<path>."
+    )
+
+
+def database_path(environ=os.environ) -> str:
+    """The SQLite file named by the URL. Raises DatabaseURLError with the contract text."""
+    url = database_url(environ)
+    if backend(environ) != "sqlite":
+        raise DatabaseURLError(f"'{redact_url(url)}' is not a SQLite database URL.")
+    return _sqlite_path(url)
 
 
 def safe_database_path(environ=os.environ) -> str:
@@ -64,6 +85,122 @@ def safe_database_path(environ=os.environ) -> str:
         return database_path(environ)
     except DatabaseURLError:
         return os.devnull + ".cafleet-invalid-url"
+
+
+# ------------------------------------------------------------------------------ postgresql
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Connection parameters that have their own Django setting; every other query parameter is
+# a libpq option (sslmode, sslrootcert, connect_timeout, application_name, ...) passed on.
+_PG_OWN_KEYS = {"host", "hostaddr", "port", "dbname", "user", "password"}
+_PG_KEY = re.compile(r"[a-z_]+")
+
+
+def _pg_error(url: str, what: str) -> DatabaseURLError:
+    return DatabaseURLError(f"invalid PostgreSQL URL '{redact_url(url)}': {what}.")
+
+
+def postgres_params(environ=os.environ) -> dict:
+    """The parts of a ``postgresql://`` URL: host, port, dbname, user, password, options.
+
+    Components are percent-decoded, so a unix-socket directory can be written as the host
+    (``postgresql://%2Frun%2Fpostgresql/db``) or as a ``host=/run/postgresql`` query
+    parameter. Empty parts stay empty: libpq then uses its defaults (``PGHOST``, the
+    default socket directory, ``PGPASSWORD``, ``~/.pgpass``, ...).
+    """
+    from urllib.parse import parse_qsl, unquote
+
+    url = database_url(environ)
+    rest = url.partition("://")[2]
+    rest = rest.partition("#")[0]
+    rest, _, query = rest.partition("?")
+    netloc, slash, dbpath = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at:
+        userinfo, hostport = "", netloc
+    user, colon, password = userinfo.partition(":")
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise _pg_error(url, "unclosed '[' in the host")
+        host, port = hostport[1:end], hostport[end + 1 :].removeprefix(":")
+        if hostport[end + 1 :] and not hostport[end + 1 :].startswith(":"):
+            raise _pg_error(url, "text after the IPv6 address")
+    elif "," in hostport:
+        hosts, ports = [], []  # several hosts (libpq failover): host1:p1,host2:p2
+        for part in hostport.split(","):
+            h, _, p = part.partition(":")
+            hosts.append(h)
+            ports.append(p)
+        host, port = ",".join(hosts), ",".join(ports) if any(ports) else ""
+    else:
+        host, _, port = hostport.partition(":")
+    for p in port.split(","):
+        if p and not (p.isdigit() and 1 <= int(p) <= 65535):
+            raise _pg_error(url, f"bad port '{p}'")
+    params = {
+        "host": unquote(host),
+        "port": port,
+        "dbname": unquote(dbpath) if slash else "",
+        "user": unquote(user),
+        "password": unquote(password) if colon else "",
+        "options": {},
+    }
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise _pg_error(url, "malformed query string") from None
+    for key, value in pairs:
+        if not _PG_KEY.fullmatch(key):
+            raise _pg_error(url, f"bad parameter name '{key}'")
+        if key in _PG_OWN_KEYS:
+            if key == "port" and value and not value.isdigit():
+                raise _pg_error(url, f"bad port '{value}'")
+            params[key] = value
+        else:
+            params["options"][key] = value
+    if "hostaddr" in params:
+        params["options"]["hostaddr"] = params.pop("hostaddr")
+    if not params["dbname"]:
+        raise _pg_error(url, "no database name (postgresql://[user@]host[:port]/dbname)")
+    return params
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (in the user info or a ``password=`` parameter) as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head, qmark, query = rest.partition("?")
+    netloc, slash, path = head.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = userinfo.split(":", 1)[0] + ":***@" + hostport
+    if qmark:
+        query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", query)
+    return f"{scheme}{sep}{netloc}{slash}{path}{qmark}{query}"
+
+
+def database_label(environ=os.environ) -> str:
+    """How errors and messages name the database: the SQLite path, or the PostgreSQL URL
+    without its password."""
+    try:
+        if backend(environ) == "sqlite":
+            return database_path(environ)
+    except DatabaseURLError:
+        pass
+    return redact_url(database_url(environ))
+
+
+def key_anchor(environ=os.environ) -> str:
+    """A path whose directory holds the admin's secret key (``cafleet_project.secretkey``
+    takes the database path): the SQLite file itself, or a name in the default data
+    directory when the database is on a server."""
+    try:
+        if backend(environ) == "sqlite":
+            return os.path.abspath(database_path(environ))
+    except DatabaseURLError:
+        return safe_database_path(environ)
+    return os.path.join(os.path.expanduser("~"), os.path.dirname(DEFAULT_RELATIVE_DB), "server")
 
 
 # ------------------------------------------------------------------------------ limits
@@ -146,6 +283,31 @@ def broker_port(environ=os.environ) -> int:
 def secret_key(environ=os.environ) -> str | None:
     """``CAFLEET_SECRET_KEY`` when set and non-empty (the web view's signing key)."""
     return environ.get("CAFLEET_SECRET_KEY") or None
+
+
+# ------------------------------------------------------------------------------ hosts
+_HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def host_id(environ=os.environ) -> str:
+    """``CAFLEET_HOST_ID``: the name of this host in placements (which host owns a pane)
+    and in the delivery worker's lease. Default: the host name (its first label when the
+    name is not a valid id by itself)."""
+    raw = environ.get("CAFLEET_HOST_ID")
+    if raw is None or raw == "":
+        import socket
+
+        name = socket.gethostname()
+        if _HOST_ID.fullmatch(name):
+            return name
+        first = name.split(".", 1)[0]
+        return first if _HOST_ID.fullmatch(first) else "localhost"
+    if not _HOST_ID.fullmatch(raw):
+        raise _error(
+            f"invalid value for CAFLEET_HOST_ID: '{raw}' (expected 1-63 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit)."
+        )
+    return raw
 
 
 # ------------------------------------------------------------------------------ debugging

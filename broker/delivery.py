@@ -1,7 +1,8 @@
 """Delivery states: what became of each unicast task's inline preview (docs/delivery-states.md).
 
 Every unicast task (broadcast delivery rows included) has one ``Delivery`` row, written in
-the same transaction as the task, in state ``owed``. After the commit the preview is tried
+the same transaction as the task, in state ``owed`` (with a reason when no preview applies:
+no pane, sent to oneself). After the commit the preview is tried
 through ``tmux.deliver_preview`` (the tmux layer's gate decides whether typing is safe) and
 the outcome is recorded:
 
@@ -28,6 +29,7 @@ from django.db.models import CharField, Count, F, IntegerField, Value
 from django.db.models.functions import Cast, Coalesce
 
 from broker.clock import now
+from broker.conf import host_id
 from broker.models import Delivery, DeliveryState, Placement, Task, TaskState
 
 CHANNEL_KEYS = "keys"
@@ -46,12 +48,15 @@ REASON_WORDS = {
     "no_tmux": "tmux not found",
     "recipient_gone": "recipient gone",
     "migrated": "recorded before delivery states existed",
+    "other_host": "waiting for the worker of the pane's host",
 }
 # A failed preview with one of these reasons is final: the recipient is gone.
 GONE_REASONS = frozenset({"pane_gone", "recipient_gone"})
 # Previews of one broadcast typed at the same time (each pane has its own typist lock).
 MAX_PARALLEL = 32
 OPEN_STATES = (DeliveryState.OWED, DeliveryState.HELD)
+# Held because the recipient's pane belongs to another host (``Placement.host_id``).
+OTHER_HOST = "other_host"
 
 
 def reason_words(reason: str | None) -> str:
@@ -241,11 +246,12 @@ def build_jobs(
     skipped: dict[str, Outcome] = {}
     recipients = {t.context_id for t in tasks}
     placements = dict(
-        (aid, (pane, agent))
-        for aid, pane, agent in Placement.objects.filter(
+        (aid, (pane, agent, host))
+        for aid, pane, agent, host in Placement.objects.filter(
             agent_id__in=recipients, tmux_pane_id__isnull=False
-        ).values_list("agent_id", "tmux_pane_id", "coding_agent")
+        ).values_list("agent_id", "tmux_pane_id", "coding_agent", "host_id")
     )
+    here = host_id()
     have_tmux = tmux is not None and bool(tmux.tmux_binary())
     jobs = []
     for task in tasks:
@@ -256,10 +262,14 @@ def build_jobs(
         if placed is None:
             skipped[task.task_id] = Outcome("skipped", "no_pane")
             continue
+        pane, coding_agent, owner = placed
+        if owner not in ("", here):
+            # Another host's pane: its own worker types the preview (issue 13).
+            skipped[task.task_id] = Outcome("held", OTHER_HOST)
+            continue
         if not have_tmux:
             skipped[task.task_id] = Outcome("skipped", "no_tmux")
             continue
-        pane, coding_agent = placed
         payload = tmux.preview_payload(
             task.task_id, task.from_agent_id, task.status_timestamp, task.text, limit
         )
@@ -267,17 +277,46 @@ def build_jobs(
     return jobs, skipped
 
 
-def preview_after_commit(tmux, tasks: list[Task], *, sender_id: str, limit: int) -> dict:
-    """Try every task's preview once, record the outcomes and return the fresh rows.
+@dataclass
+class Plan:
+    """The previews of freshly written tasks: their owed rows (a reason already set where no
+    preview applies) and the jobs to type once the tasks are committed."""
 
-    Returns ``{task_id: Delivery}``. When a delivery is left held, a delivery worker is
-    started in the background (``broker.delivery_worker.ensure_worker``).
-    """
-    jobs, outcomes = build_jobs(tasks, sender_id=sender_id, limit=limit, tmux=tmux)
-    outcomes.update(run_jobs(tmux, jobs))
-    record(outcomes)
-    rows = {d.task_id: d for d in Delivery.objects.filter(task_id__in=[t.task_id for t in tasks])}
-    if any(r.state == DeliveryState.HELD for r in rows.values()):
+    rows: list[Delivery]
+    jobs: list[Job]
+
+
+def plan_previews(tasks: list[Task], *, sender_id: str, limit: int, tmux, stamp: str) -> Plan:
+    """Decide, before the tasks are written, which previews to type (one SELECT)."""
+    jobs, skipped = build_jobs(tasks, sender_id=sender_id, limit=limit, tmux=tmux)
+    rows = owed_rows([t.task_id for t in tasks], stamp)
+    for row in rows:
+        outcome = skipped.get(row.task_id)
+        if outcome is not None:
+            row.reason = outcome.reason
+            if outcome.status == "held":  # another host's pane: that host's worker types it
+                row.state = DeliveryState.HELD
+                row.held_since = stamp
+    return Plan(rows, jobs)
+
+
+def insert_planned(plan: Plan) -> None:
+    """The plan's owed rows; call inside the tasks' transaction."""
+    Delivery.objects.bulk_create(plan.rows)
+
+
+def preview_planned(tmux, plan: Plan) -> dict[str, Delivery]:
+    """After the commit: type the plan's previews, record the outcomes (one transaction)
+    and return ``{task_id: Delivery}`` as stored. Tasks without a preview cost nothing
+    more. When a delivery is left held, a background delivery worker is started
+    (``broker.delivery_worker.ensure_worker``)."""
+    rows = {row.task_id: row for row in plan.rows}
+    if not plan.jobs:
+        return rows
+    record(run_jobs(tmux, plan.jobs))
+    typed = Delivery.objects.filter(task_id__in=[job.task_id for job in plan.jobs])
+    rows.update({row.task_id: row for row in typed})
+    if any(r.state == DeliveryState.HELD and r.reason != OTHER_HOST for r in rows.values()):
         from broker.delivery_worker import ensure_worker
 
         ensure_worker()

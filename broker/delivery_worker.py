@@ -25,7 +25,6 @@ loses the lease.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from django.db import IntegrityError, transaction
 
 from broker import conf
 from broker.clock import new_id, now
+from broker.database import notify_inbox
 from broker.delivery import (
     build_jobs,
     create_owed,
@@ -80,13 +80,15 @@ def autostart_enabled(environ=os.environ) -> bool:
 
 # ------------------------------------------------------------------------------ lease
 def database_file() -> str:
-    from django.db import connection
+    """The SQLite file, or the password-free PostgreSQL URL (``broker.database``)."""
+    from broker.database import database_identity
 
-    return os.path.abspath(str(connection.settings_dict["NAME"]))
+    return database_identity()
 
 
 def lease_key() -> str:
-    return f"{socket.gethostname()}:{database_file()}"
+    """One worker per host (``CAFLEET_HOST_ID``) and database."""
+    return f"{conf.host_id()}:{database_file()}"
 
 
 def _age(stamp: str) -> float:
@@ -151,7 +153,9 @@ def release(key: str, pid: int) -> None:
 
 # ------------------------------------------------------------------------------ spawning
 def log_path() -> str:
-    return os.path.join(os.path.dirname(database_file()), LOG_NAME)
+    from broker.database import local_state_dir
+
+    return os.path.join(local_state_dir(), LOG_NAME)
 
 
 def spawn_worker(*, environ=os.environ) -> int:
@@ -204,9 +208,20 @@ class PassResult:
     gone: int = 0
 
 
+def _local():
+    """Deliveries whose recipient's pane belongs to this host (or to no recorded host):
+    each host's worker serves its own panes only (issue 13)."""
+    from django.db.models import Q
+
+    here = conf.host_id()
+    return Q(task__context__placement__host_id__in=("", here)) | Q(
+        task__context__placement__isnull=True
+    )
+
+
 def _held():
     return Delivery.objects.filter(
-        state=DeliveryState.HELD, task__status_state=TaskState.INPUT_REQUIRED
+        _local(), state=DeliveryState.HELD, task__status_state=TaskState.INPUT_REQUIRED
     )
 
 
@@ -215,7 +230,7 @@ def retry_held(tmux, *, limit: int) -> PassResult:
     result = PassResult()
     tasks = list(
         Task.objects.filter(
-            delivery__state=DeliveryState.HELD, status_state=TaskState.INPUT_REQUIRED
+            task_id__in=_held().values("task_id"),
         )
         .select_related("context")
         .order_by("created_at", "task_id")
@@ -322,6 +337,7 @@ def escalate(*, timeout: float) -> list[Task]:
                 ),
             )
             create_owed([note.task_id], stamp)
+            notify_inbox([director_id])
         sent.append(note)
     return sent
 
@@ -366,6 +382,8 @@ def delivery_run(
             f"(pid {holder.pid if holder else '?'})."
         )
     log_line(log, f"worker pid {pid} holds the lease for {key}")
+    from broker.database import database_vanished
+
     database = database_file()
     passes = 0
     last_busy = clock()
@@ -373,7 +391,7 @@ def delivery_run(
     try:
         while max_passes is None or passes < max_passes:
             passes += 1
-            if not os.path.exists(database):
+            if database_vanished():
                 log_line(log, f"database {database} is gone; exiting")
                 return passes
             if clock() - last_beat >= HEARTBEAT_EVERY:

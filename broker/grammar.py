@@ -187,10 +187,11 @@ def _check_range(opt: Opt, value, path, pattern) -> None:
         bad = bad or (value <= opt.minimum if opt.min_open else value < opt.minimum)
     if opt.maximum is not None:
         bad = bad or value > opt.maximum
-    if bad:
+    over = not bad and opt.ceiling is not None and value > opt.ceiling
+    if bad or over:
         raise UsageError(
             f"Invalid value for '{opt.names[0]}': {value} is not in the range "
-            f"{opt.describe_range()}.",
+            f"{opt.describe_range(with_ceiling=over)}.",
             path,
             pattern,
         )
@@ -234,7 +235,7 @@ def _scan_options(
         if tok.startswith("-") and tok != "-" and len(tok) > 1:
             name, eq, inline = tok.partition("=") if tok.startswith("--") else (tok, "", "")
             if name not in table:
-                raise UsageError(f"No such option: {name}", path, pattern)
+                raise UsageError(f"No such option: {name}{_global_hint(name, path)}", path, pattern)
             opt, on = table[name]
             if opt.takes_value:
                 if eq:
@@ -258,6 +259,22 @@ def _scan_options(
         positionals.append(tok)
         i += 1
     return raw, positionals, []
+
+
+#: Global flags that a user may put after the command by mistake (issue 11 item 16).
+MISPLACED_GLOBALS = ("--json", "--pretty", "--session-id")
+
+
+def _global_hint(name: str, path: tuple[str, ...]) -> str:
+    """For a global flag written after a group or command: one more line saying where it
+    goes. (``session create|list|show`` take their own ``--json`` and never get here.)"""
+    if not path or name not in MISPLACED_GLOBALS:
+        return ""
+    value = " <session-id>" if name == "--session-id" else ""
+    return (
+        "\nGlobal flags (--json, --pretty, --session-id) go before the command: "
+        f"'cafleet {name}{value} {' '.join(path)} ...'."
+    )
 
 
 def _options_region(argv: list[str], table: dict, interspersed: bool):

@@ -1,7 +1,8 @@
 """ID arguments: full UUIDs or unique prefixes of 8+ characters (cli.md §2.7).
 
-Prefixes are matched with an index-friendly range (``id >= p AND id < p'``) instead of
-``LIKE``, so resolving a task prefix stays cheap in a database of 100,000 tasks.
+Prefixes are matched through an index (``broker.database.prefix_filter``: a range on SQLite,
+a pattern-ops ``LIKE`` on PostgreSQL), so resolving a task prefix stays cheap in a database
+of 100,000 tasks.
 """
 
 from __future__ import annotations
@@ -46,11 +47,10 @@ def resolve(queryset, field: str, value: str | None) -> str | None:
     prefix = value.lower()
     if not _ID_CHARS.fullmatch(prefix):
         return value
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    from broker.database import prefix_filter
+
     matches = list(
-        queryset.filter(**{f"{field}__gte": prefix, f"{field}__lt": upper}).values_list(
-            field, flat=True
-        )[:1000]
+        queryset.filter(**prefix_filter(field, prefix)).values_list(field, flat=True)[:1000]
     )
     if len(matches) == 1:
         return matches[0]

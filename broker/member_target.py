@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.conf import host_id
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
 from broker.models import Agent, Placement
@@ -69,6 +70,12 @@ def member_target(
         director_id,
         error=f"Director agent '{director_id}' not found or not active in session '{session_id}'.",
     )
+    here = host_id()
+    if not placement.is_on_this_host(here):
+        raise CafleetError(
+            f"member {member_id} runs on host '{placement.host_id}', not on this host "
+            f"('{here}'); run this command on '{placement.host_id}'."
+        )
     if action is not None and not placement.tmux_pane_id:
         raise CafleetError(
             f"member {member_id} has no pane yet (pending placement) — nothing to {action}."

@@ -14,6 +14,7 @@ import time
 
 from django.db import transaction
 
+from broker import conf
 from broker.clock import new_id, now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
@@ -23,6 +24,8 @@ from broker.member_target import Target, member_target
 from broker.models import (
     Agent,
     AgentStatus,
+    MemberEvent,
+    MemberEventKind,
     Placement,
 )
 from broker.output import compact_json
@@ -108,6 +111,14 @@ def _register(
             tmux_pane_id=None,
             coding_agent=coding_agent,
             created_at=stamp,
+            host_id=conf.host_id(),
+        )
+        MemberEvent.objects.create(
+            agent=agent,
+            director_agent_id=director_id,
+            event=MemberEventKind.CREATED,
+            at=stamp,
+            coding_agent=coding_agent,
         )
     return agent, placement
 
@@ -115,7 +126,12 @@ def _register(
 def _record_pane(agent_id: str, pane: str) -> bool:
     """Step 9: store the pane id; False when the placement row has vanished."""
     with transaction.atomic():
-        return bool(Placement.objects.filter(agent_id=agent_id).update(tmux_pane_id=pane))
+        if not Placement.objects.filter(agent_id=agent_id).update(tmux_pane_id=pane):
+            return False
+        MemberEvent.objects.filter(agent_id=agent_id, event=MemberEventKind.CREATED).update(
+            tmux_pane_id=pane
+        )
+        return True
 
 
 def _rollback(agent: Agent, session_id: str, warn) -> None:
@@ -125,7 +141,7 @@ def _rollback(agent: Agent, session_id: str, warn) -> None:
     original failure stays the command's error.
     """
     try:
-        agent.deregister()
+        agent.deregister(note="rolled back")
     except Exception as exc:  # any failure here only warns
         if _already_gone(agent.agent_id):
             return  # deregistered by someone else meanwhile: nothing is orphaned
@@ -311,9 +327,19 @@ def member_delete(
         action=None,
         deleting=True,
     )
+    return close_member(
+        target, force=force, tmux=tmux, warn=warn, sleep=sleep, clock=clock, deadline=deadline
+    )
+
+
+def close_member(
+    target: Target, *, force: bool, tmux, warn, sleep, clock, deadline: float
+) -> tuple[str, str, str]:
+    """The ``member delete`` protocol for a checked target (cli.md §4.5.2): exit or kill,
+    then deregister, then rebalance the layout. Returns ``(member_id, header, pane_status)``."""
     member_id, pane = target.member_id, target.pane
     if not pane:
-        _deregister(target.member)
+        _deregister(target.member, "(pending — no pane)")
         return member_id, "Member deleted.", "(pending — no pane)"
 
     if force:
@@ -340,7 +366,7 @@ def member_delete(
             raise _timeout_error(member_id, pane, _tail(tmux, pane, warn))
         header, status = "Member deleted.", f"{pane} (closed)"
 
-    _deregister(target.member)
+    _deregister(target.member, status)
     _select_layout(tmux, target.placement.tmux_window_id, warn)
     return member_id, header, status
 
@@ -374,9 +400,9 @@ def _tail(tmux, pane: str, warn) -> str:
         return ""
 
 
-def _deregister(member: Agent) -> None:
+def _deregister(member: Agent, note: str) -> None:
     try:
-        member.deregister()
+        member.deregister(note=note)
     except Exception as exc:
         raise CafleetError(f"deregister failed: {exc}") from None
 
@@ -430,7 +456,7 @@ def member_send_input(
         if freetext is None:
             tmux.send_choice(target.pane, choice)
         else:
-            tmux.send_freetext(target.pane, freetext)
+            tmux.send_freetext(target.pane, freetext, coding_agent=_coding_agent(target))
     except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     return target

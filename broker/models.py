@@ -53,6 +53,14 @@ class TaskState(models.TextChoices):
     CANCELED = "canceled"
 
 
+#: The word shown for each state wherever a person reads it (admin pages, titles).
+STATE_WORDS = {
+    "input_required": "unread",
+    "completed": "acknowledged",
+    "canceled": "canceled",
+}
+
+
 # ------------------------------------------------------------------------------ sessions
 class SessionQuerySet(models.QuerySet):
     def live(self):
@@ -151,11 +159,12 @@ class Agent(models.Model):
     def is_root_director_of(self, session: Session) -> bool:
         return session.director_agent_id == self.agent_id
 
-    def deregister(self, *, at: str | None = None) -> None:
+    def deregister(self, *, at: str | None = None, note: str = "") -> None:
         """Flip active → deregistered and drop the placement, in one transaction.
 
         The caller checks the root-Director / Administrator protections; this method
-        guarantees the one-way transition under concurrency.
+        guarantees the one-way transition under concurrency. A member's placement leaves a
+        ``deleted`` :class:`MemberEvent` (``note``: how it ended).
         """
         stamp = at or now()
         with transaction.atomic():
@@ -164,7 +173,9 @@ class Agent(models.Model):
             ).update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
             if not changed:
                 raise CafleetError(f"agent {self.agent_id} not found or already deregistered.")
-            Placement.objects.filter(agent_id=self.agent_id).delete()
+            placements = Placement.objects.filter(agent_id=self.agent_id)
+            MemberEvent.record_deleted(placements, at=stamp, note=note or "deregistered")
+            placements.delete()
         self.status = AgentStatus.DEREGISTERED
         self.deregistered_at = stamp
 
@@ -240,7 +251,22 @@ class Task(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.task_id[:8]} {self.type} {self.status_state}"
+        return f"{self.task_id[:8]} {self.kind_word} {self.state_word}"
+
+    @property
+    def kind_word(self) -> str:
+        """``unicast``, ``broadcast`` (a delivery) or ``broadcast summary``."""
+        if self.type == TaskType.BROADCAST_SUMMARY:
+            return "broadcast summary"
+        return "broadcast" if self.origin_task_id else "unicast"
+
+    @property
+    def state_word(self) -> str:
+        """The one word every page uses for the state: ``unread``, ``acknowledged``,
+        ``canceled``; a broadcast summary is ``sent``."""
+        if self.type == TaskType.BROADCAST_SUMMARY:
+            return "sent"
+        return STATE_WORDS.get(self.status_state, self.status_state)
 
     def _transition(self, to_state: str, verb: str) -> None:
         """input_required → to_state as one conditional UPDATE: exactly one racer wins."""
@@ -296,6 +322,10 @@ class Placement(models.Model):
         db_default=CodingAgent.CLAUDE,
     )
     created_at = models.CharField(max_length=32)
+    # The host whose tmux server has the pane (``CAFLEET_HOST_ID`` of the command that made
+    # the placement). Only a process on that host types into the pane or reads it. ''
+    # (rows made before hosts were recorded) counts as every host's own.
+    host_id = models.TextField(default="", db_default="", blank=True)
 
     class Meta:
         db_table = "agent_placements"
@@ -313,6 +343,10 @@ class Placement(models.Model):
     def __str__(self):
         return f"{self.agent_id[:8]} @ {self.tmux_pane_id or '(pending)'}"
 
+    def is_on_this_host(self, host: str) -> bool:
+        """True when ``host`` (this process's ``CAFLEET_HOST_ID``) owns the pane."""
+        return self.host_id in ("", host)
+
     def as_dict(self) -> dict:
         return {
             "director_agent_id": self.director_agent_id,
@@ -322,6 +356,64 @@ class Placement(models.Model):
             "coding_agent": self.coding_agent,
             "created_at": self.created_at,
         }
+
+
+# ------------------------------------------------------------------------------ member events
+class MemberEventKind(models.TextChoices):
+    CREATED = "created"
+    DELETED = "deleted"
+
+
+class MemberEvent(models.Model):
+    """A member's creation or deletion, kept after its placement is gone (the placement is
+    hard-deleted with the member): the admin timeline shows these events, and a deleted
+    member is still shown as a member. Written in the same transaction as the placement's
+    insert (``created``) or delete (``deleted``); ``note`` says how it ended (``%3 (closed)``,
+    ``session deleted``...)."""
+
+    id = models.AutoField(primary_key=True)
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="member_events", db_column="agent_id"
+    )
+    director_agent = models.ForeignKey(
+        Agent,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_column="director_agent_id",
+    )
+    event = models.CharField(max_length=16, choices=MemberEventKind.choices)
+    at = models.CharField(max_length=32)
+    tmux_pane_id = models.TextField(null=True, blank=True)
+    coding_agent = models.CharField(max_length=16, choices=CodingAgent.choices)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "member_events"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(event__in=MemberEventKind.values), name="member_events_event_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"member {self.agent_id[:8]} {self.event}"
+
+    @classmethod
+    def record_deleted(cls, placements, *, at: str, note: str = "") -> None:
+        """``deleted`` events for the members among ``placements`` (about to be deleted)."""
+        cls.objects.bulk_create(
+            cls(
+                agent_id=p.agent_id,
+                director_agent_id=p.director_agent_id,
+                event=MemberEventKind.DELETED,
+                at=at,
+                tmux_pane_id=p.tmux_pane_id,
+                coding_agent=p.coding_agent,
+                note=note,
+            )
+            for p in placements
+            if p.director_agent_id
+        )
 
 
 # ------------------------------------------------------------------------------ deliveries

@@ -21,6 +21,9 @@ class Opt:
     minimum: float | None = None
     maximum: float | None = None
     min_open: bool = False
+    # An implementation limit above the documented range (integers with no documented
+    # maximum): a larger value is a range error naming it, the help keeps the contract's range.
+    ceiling: int | None = None
     metavar: str = "TEXT"
     help: str = ""
     # For boolean pairs such as --ansi/--no-ansi: names that set the flag to False.
@@ -31,8 +34,10 @@ class Opt:
     def takes_value(self) -> bool:
         return self.kind != "flag"
 
-    def describe_range(self) -> str:
+    def describe_range(self, *, with_ceiling: bool = False) -> str:
         lo, hi = self.minimum, self.maximum
+        if with_ceiling and self.ceiling is not None:
+            hi = self.ceiling if hi is None else min(hi, self.ceiling)
         fmt = _fmt_num
         if lo is not None and hi is not None:
             op = "<" if self.min_open else "<="
@@ -70,7 +75,9 @@ class Command:
       ``"module:function"`` whose result is ``call.caller``;
     * ``database``: the database is ready (step 5; implied by ``needs_session``);
     * ``agent``: ``--agent-id`` is resolved to ``call.agent_id`` (step 6);
-    * ``full_settings``: Django runs with the admin stack, not the lean settings.
+    * ``full_settings``: Django runs with the admin stack, not the lean settings;
+    * ``writes``: the command changes state (rows, panes). Once its handler has run, a
+      failure to write its output does not fail it: it exits 0 (a retry would repeat it).
 
     Handler names are strings so that this module stays free of Django imports.
     """
@@ -88,6 +95,7 @@ class Command:
     database: bool = False
     agent: bool = False
     full_settings: bool = False
+    writes: bool = False
     # Pairs of option dests that may not both be set (a usage error, exit 2).
     exclusive: tuple[tuple[str, str], ...] = ()
     # Extra paragraphs of the command's --help, after its one-line description.

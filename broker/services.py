@@ -14,6 +14,8 @@ from django.db import transaction
 
 from broker import delivery
 from broker.clock import new_id, now
+from broker.conf import host_id
+from broker.database import notify_inbox
 from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
 from broker.models import (
@@ -21,6 +23,7 @@ from broker.models import (
     Agent,
     AgentStatus,
     DeliveryState,
+    MemberEvent,
     Placement,
     Session,
     Task,
@@ -91,6 +94,7 @@ def session_create(
             tmux_pane_id=pane_id,
             coding_agent=coding_agent,
             created_at=stamp,
+            host_id=host_id(),
         )
         session.director_agent = director
         session.save(update_fields=["director_agent"])
@@ -148,7 +152,9 @@ def session_delete(*, session_ref: str) -> tuple[Session, int]:
         count = Agent.objects.filter(
             session_id=session.session_id, status=AgentStatus.ACTIVE
         ).update(status=AgentStatus.DEREGISTERED, deregistered_at=stamp)
-        Placement.objects.filter(agent__session_id=session.session_id).delete()
+        placements = Placement.objects.filter(agent__session_id=session.session_id)
+        MemberEvent.record_deleted(placements, at=stamp, note="session deleted")
+        placements.delete()
     return session, count
 
 
@@ -285,22 +291,24 @@ def message_send(
     if dest != session_id:
         raise CafleetError(f"Destination agent not in session: {to_id}")
     stamp = now()
+    task = Task(
+        task_id=new_id(),
+        context_id=to_id,
+        from_agent_id=sender_id,
+        to_agent_id=to_id,
+        type=TaskType.UNICAST,
+        created_at=stamp,
+        status_state=TaskState.INPUT_REQUIRED,
+        status_timestamp=stamp,
+        origin_task_id=None,
+        text=text,
+    )
+    plan = delivery.plan_previews([task], sender_id=sender_id, limit=limit, tmux=tmux, stamp=stamp)
     with transaction.atomic():
-        task = Task.objects.create(
-            task_id=new_id(),
-            context_id=to_id,
-            from_agent_id=sender_id,
-            to_agent_id=to_id,
-            type=TaskType.UNICAST,
-            created_at=stamp,
-            status_state=TaskState.INPUT_REQUIRED,
-            status_timestamp=stamp,
-            origin_task_id=None,
-            text=text,
-        )
-        delivery.create_owed([task.task_id], stamp)
-    rows = delivery.preview_after_commit(tmux, [task], sender_id=sender_id, limit=limit)
-    task.delivery = rows[task.task_id]
+        task.save(force_insert=True)
+        delivery.insert_planned(plan)
+        notify_inbox([to_id])
+    task.delivery = delivery.preview_planned(tmux, plan)[task.task_id]
     return task, delivery.is_delivered(task.delivery)
 
 
@@ -351,9 +359,13 @@ def message_broadcast(
             origin_task_id=summary_id,
             text=f"Broadcast sent to {len(recipients)} recipients",
         )
+        plan = delivery.plan_previews(
+            deliveries, sender_id=sender_id, limit=limit, tmux=tmux, stamp=stamp
+        )
         Task.objects.bulk_create([*deliveries, summary])
-        delivery.create_owed([t.task_id for t in deliveries], stamp)
-    rows = delivery.preview_after_commit(tmux, deliveries, sender_id=sender_id, limit=limit)
+        delivery.insert_planned(plan)
+        notify_inbox(recipients)
+    rows = delivery.preview_planned(tmux, plan)
     delivered = sum(1 for row in rows.values() if delivery.is_delivered(row))
     return summary, len(recipients), delivered
 

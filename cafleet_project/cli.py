@@ -89,6 +89,13 @@ def run(parsed: Parsed) -> None:
     """Set Django up and run the command's handler; the process-wide state that the set-up
     touched (``DJANGO_SETTINGS_MODULE``, ``sys.meta_path``) is restored afterwards."""
     saved_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
+    cmd = find_command(parsed.path)
+    if cmd.database or cmd.needs_session or cmd.full_settings:
+        from broker.conf import host_id
+        from broker.database import require_driver
+
+        require_driver()
+        host_id()  # a bad CAFLEET_HOST_ID fails before anything is written
     try:
         setup_django(parsed.path)
         from broker.commands import dispatch
@@ -104,24 +111,48 @@ def run(parsed: Parsed) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code = _main(sys.argv[1:] if argv is None else argv)
+    """Run one command line; its exit code.
+
+    Standard streams are guarded for the length of the command (``cafleet_project.streams``):
+    output is UTF-8 whatever the locale and a write never raises. When stdout could not be
+    written (closed, a reader that went away), the exit code says what happened to the work
+    (docs/security.md, "Output"): a command that changes state has done so, so it still exits
+    0 (a retry would repeat it) and says on stderr that its output was lost; any other command
+    exits 1, with ``Error: cannot write to stdout: <reason>`` unless the pipe was merely
+    closed by its reader.
+    """
+    from cafleet_project.streams import Streams, is_broken_pipe, reason
+
+    streams = Streams()
+    state: dict = {}
     try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        _silence_stdout()
-        code = code or 1
+        code = _main(sys.argv[1:] if argv is None else argv, state)
+        streams.flush()
+        failure = streams.stdout.failure
+        if failure is not None and code == 0:
+            command = state.get("command")
+            if command is not None and command.writes:
+                streams.stderr.write(
+                    f"Warning: cafleet {' '.join(command_path(state))} succeeded, but its "
+                    f"output could not be written to stdout: {reason(failure)}.\n"
+                )
+            elif is_broken_pipe(failure):
+                code = 1
+            else:
+                code = _write_error(f"cannot write to stdout: {reason(failure)}", 1, False)
+    finally:
+        streams.restore()
     return code
 
 
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+def command_path(state: dict) -> tuple[str, ...]:
+    parsed = state.get("parsed")
+    return parsed.path if parsed is not None else ()
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], state: dict | None = None) -> int:
+    """Parse and run; ``state`` (when given) receives ``parsed`` and ``command``."""
+    state = {} if state is None else state
     try:
         parsed = parse(argv)
     except UsageError as exc:
@@ -138,6 +169,7 @@ def _main(argv: list[str]) -> int:
         sys.stdout.write(f"cafleet {__version__}\n")
         return 0
     command = parsed.command
+    state.update(parsed=parsed, command=command)
     from broker.conf import debug
     from broker.exceptions import CafleetError
 
@@ -154,9 +186,6 @@ def _main(argv: list[str]) -> int:
         return _write_error(exc.message, exc.exit_code, parsed.json, banner)
     except KeyboardInterrupt:
         return _write_error("interrupted.", 1, parsed.json)
-    except BrokenPipeError:
-        _silence_stdout()
-        return 1
     except Exception as exc:  # the one place that maps every failure
         if debug():
             import traceback

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from broker import conf
 from cafleet_project import secretkey
-from cafleet_project.settings_lean import DATABASE_PATH, DATABASES  # noqa: F401
+from cafleet_project.settings_lean import DATABASE_PATH, DATABASES, KEY_ANCHOR  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,7 +19,7 @@ def _secret_key() -> str:
     env_key = conf.secret_key()
     if env_key:
         return env_key
-    return secretkey.load(DATABASE_PATH)
+    return secretkey.load(KEY_ANCHOR)
 
 
 SECRET_KEY = _secret_key()

@@ -6,7 +6,8 @@ and the tests use ``cafleet_project.settings`` (the full stack) instead. Both sh
 database definition below.
 """
 
-from broker.conf import safe_database_path
+from broker.conf import key_anchor, safe_database_path
+from broker.database import django_databases
 
 DEBUG = False
 USE_TZ = True
@@ -15,14 +16,10 @@ LOGGING_CONFIG = None
 INSTALLED_APPS = ["broker.apps.BrokerConfig"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
-DATABASE_PATH = safe_database_path()
+DATABASE_PATH = safe_database_path()  # SQLite only; a placeholder on PostgreSQL
+# The admin's secret key lives in the directory of this path: beside a SQLite file, or in
+# the default data directory when the database is PostgreSQL.
+KEY_ANCHOR = key_anchor()
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATABASE_PATH,
-        # data-model.md §1: busy timeout 5000 ms, writes BEGIN IMMEDIATE. Django turns
-        # foreign_keys on for every SQLite connection.
-        "OPTIONS": {"timeout": 5, "transaction_mode": "IMMEDIATE"},
-    }
-}
+# One database, SQLite (the default) or PostgreSQL, chosen by CAFLEET_DATABASE_URL.
+DATABASES = {"default": django_databases()}

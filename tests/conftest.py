@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.plugins.tmux_server"]
+pytest_plugins = ["tests.plugins.tmux_server", "tests.plugins.postgres_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -38,7 +38,17 @@ os.environ.pop("CAFLEET_DEBUG", None)
 for _var in ("CAFLEET_MAX_TEXT_LEN", "CAFLEET_MAX_BODY_BYTES", "TMUX", "TMUX_PANE"):
     os.environ.pop(_var, None)
 TEST_DB = _RUN_DIR / "test-registry.db"
-os.environ["CAFLEET_DATABASE_URL"] = f"sqlite:///{TEST_DB}"
+# CAFLEET_TEST_BACKEND=postgres (scripts/test's second pass over the command tests): the
+# in-process tests' database is a PostgreSQL database of the throwaway cluster instead.
+TEST_BACKEND = os.environ.get("CAFLEET_TEST_BACKEND", "sqlite")
+if TEST_BACKEND == "postgres":
+    pytest.register_assert_rewrite("tests.plugins.postgres_server")
+    from tests.plugins.postgres_server import shared_cluster
+
+    TEST_URL = shared_cluster().url("cafleet_inproc")
+else:
+    TEST_URL = f"sqlite:///{TEST_DB}"
+os.environ["CAFLEET_DATABASE_URL"] = TEST_URL
 
 
 # Fixtures that run cafleet (or Python) in subprocesses: a test using one is ``e2e``.
@@ -55,13 +65,41 @@ def pytest_collection_modifyitems(items):
 def django_db_modify_db_settings():
     from django.conf import settings
 
+    if TEST_BACKEND == "postgres":
+        # The settings were read before this module set the URL: point Django's default
+        # connection at the cluster (pytest-django then makes its test database there).
+        from django.db import connections
+
+        from broker.database import django_databases
+
+        default = settings.DATABASES["default"]
+        default.clear()
+        default.update(django_databases())
+        default.update(
+            ATOMIC_REQUESTS=False,
+            AUTOCOMMIT=True,
+            CONN_HEALTH_CHECKS=False,
+            TIME_ZONE=None,
+            TEST={
+                "NAME": None,
+                "CHARSET": None,
+                "COLLATION": None,
+                "MIGRATE": True,
+                "MIRROR": None,
+            },
+        )
+        try:
+            del connections["default"]
+        except AttributeError:
+            pass
+        return
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(TEST_DB)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
     """Every test starts with the run's database URL and no tmux in the environment."""
-    monkeypatch.setenv("CAFLEET_DATABASE_URL", f"sqlite:///{TEST_DB}")
+    monkeypatch.setenv("CAFLEET_DATABASE_URL", TEST_URL)
     for var in (
         "TMUX",
         "TMUX_PANE",
@@ -144,9 +182,27 @@ def fleet(db) -> Fleet:
 # ----------------------------------------------------------------------------- subprocess
 @dataclass
 class FileDB:
-    path: Path
+    """A database for subprocess tests: a SQLite file (``path``) or, on the PostgreSQL run
+    of a ``both_backends`` test, a database of the throwaway cluster (``path`` None)."""
+
+    path: Path | None
     url: str
     env: dict
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.path is not None else "postgres"
+
+    def rows(self, sql: str, *params) -> list[tuple]:
+        """Read with ``?`` placeholders, on either backend."""
+        from bench.dbquery import rows
+
+        return rows(self.url, sql, *params)
+
+    def execute(self, sql: str, *params) -> None:
+        from bench.dbquery import execute
+
+        execute(self.url, sql, *params)
 
     def run(
         self, *argv, input: bytes | None = None, env: dict | None = None, timeout: float = 60
@@ -171,9 +227,35 @@ def subprocess_env(url: str) -> dict:
     return env
 
 
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked ``both_backends`` run once per backend (through ``db_backend``)."""
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_backends"
+    ):
+        metafunc.parametrize("db_backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def file_db(tmp_path) -> FileDB:
-    """A path for a database that does not exist yet (``cafleet db init`` not run)."""
+def db_backend(request) -> str:
+    """``sqlite`` unless the test is parametrised by ``both_backends``."""
+    return getattr(request, "param", "sqlite")
+
+
+def postgres_db(request, *, initialised: bool) -> FileDB:
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.url(cluster.new_database(initialised=initialised))
+    return FileDB(None, url, subprocess_env(url))
+
+
+@pytest.fixture
+def file_db(tmp_path, db_backend, request) -> FileDB:
+    """A database that is not initialised yet (``cafleet db init`` not run): a path for a
+    SQLite file, or an empty PostgreSQL database."""
+    if db_backend == "postgres":
+        return postgres_db(request, initialised=False)
     path = tmp_path / "data" / "registry.db"
     url = f"sqlite:///{path}"
     return FileDB(path, url, subprocess_env(url))
@@ -190,11 +272,17 @@ def initialised_db_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def fresh_db(file_db, initialised_db_template) -> FileDB:
-    """An initialised file database, for subprocess tests: a copy of the run's template
-    (private directory and file, as ``db init`` leaves them)."""
+def fresh_db(tmp_path, db_backend, request) -> FileDB:
+    """An initialised database, for subprocess tests: a copy of the run's SQLite template
+    (private directory and file, as ``db init`` leaves them), or on PostgreSQL a database
+    cloned from the cluster's initialised template."""
+    if db_backend == "postgres":
+        return postgres_db(request, initialised=True)
+    file_db = request.getfixturevalue("file_db")
+    template = request.getfixturevalue("initialised_db_template")
     file_db.path.parent.mkdir(mode=0o700)
-    shutil.copy2(initialised_db_template, file_db.path)
+    for made in template.parent.iterdir():  # the database and its secret key, modes kept
+        shutil.copy2(made, file_db.path.parent / made.name)
     return file_db
 
 

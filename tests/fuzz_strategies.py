@@ -28,6 +28,10 @@ ALL_FLAGS = sorted(
     {f for flags in COMMANDS.values() for f in flags}
     | {"--help", "--version", "--json", "--pretty", "--session-id", "--bogus", "-x", "--", "-"}
 )
+ALL_OPTIONS = [o for g in GROUPS for c in g.commands for o in c.options] + list(GLOBAL_OPTIONS)
+# Options whose value is free text or a choice, and those whose value is an id.
+TEXT_FLAGS = frozenset(n for o in ALL_OPTIONS if o.kind in ("str", "choice") for n in o.names)
+ID_FLAGS = frozenset(n for o in ALL_OPTIONS if o.metavar == "ID" for n in o.names)
 # The global options, plus --help and a command option in the wrong place.
 GLOBAL_FLAGS = [n for o in GLOBAL_OPTIONS for n in o.names] + ["--help", "--agent-id"]
 
@@ -61,6 +65,12 @@ numbers = st.one_of(
             "3601",
             "1e309",
             "0.0001",
+            # huge integers: a range error, never a database error (issue 11 item 4)
+            str(2**31),
+            str(2**63),
+            "9" * 25,
+            "-" + "9" * 25,
+            "9" * 400,
         ]
     ),
 )
@@ -176,21 +186,7 @@ def command_lines(draw, world: World):
                 st.one_of(st.binary(max_size=300), st.sampled_from([b"", b"\x00\x00", b"ok\n"]))
             )
             argv.append(f"@FILE:{name}")
-        elif flag in (
-            "--agent-id",
-            "--to",
-            "--id",
-            "--member-id",
-            "--task-id",
-            "--session-id",
-            "--name",
-            "--description",
-            "--label",
-            "--skills",
-            "--text",
-            "--freetext",
-            "--coding-agent",
-        ):
+        elif flag in TEXT_FLAGS:
             if draw(st.integers(0, 9)):  # sometimes leave the value out
                 argv.append(draw(values(world)))
     if path == ("member", "exec") and draw(st.booleans()):
@@ -305,15 +301,7 @@ def structured_lines(draw, world: World):
         elif flag == "--text-file":
             files["c"] = draw(st.binary(max_size=100))
             argv.append("@FILE:c")
-        elif flag in (
-            "--agent-id",
-            "--to",
-            "--id",
-            "--member-id",
-            "--task-id",
-            "--name",
-            "--description",
-        ):
+        elif flag in ID_FLAGS or flag in ("--name", "--description"):
             argv.append(draw(pick))
     env = {}
     if draw(st.integers(0, 7)) == 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -31,14 +30,29 @@ def child(req, paths):
     for fd, target in ((fin, 0), (fout, 1), (ferr, 2)):
         os.dup2(fd, target)
         os.close(fd)
-    # the streams a freshly started interpreter has (UTF-8 locale)
+    # the streams a freshly started interpreter has (UTF-8 locale unless the request names
+    # another encoding; "streams" closes stdin/stdout or breaks stdout's pipe first)
+    streams = req.get("streams", {})
+    enc = streams.get("encoding", "utf-8")
+    if streams.get("stdout") == "broken":
+        r, w = os.pipe()
+        os.close(r)
+        os.dup2(w, 1)
+        os.close(w)
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                 encoding="utf-8")
+                                 encoding=enc)
     sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                  encoding="utf-8", errors="strict")
+                                  encoding=enc, errors="strict")
     sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                  encoding="utf-8", errors="backslashreplace",
+                                  encoding=enc, errors="backslashreplace",
                                   line_buffering=True)
+    if streams.get("stdin") == "closed":
+        os.close(0)
+        sys.stdin = None
+    if streams.get("stdout") == "closed":
+        os.close(1)
+        sys.stdout = None
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     for key, value in req["env"].items():
         if value is None:
             os.environ.pop(key, None)
@@ -52,7 +66,8 @@ def child(req, paths):
         traceback.print_exc()
         code = 1
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except Exception:
         traceback.print_exc()
         code = 1
@@ -108,13 +123,20 @@ class ForkServer:
         )
 
     def run(
-        self, argv: list[str], *, stdin: bytes = b"", env: dict | None = None, timeout: float = 30.0
+        self,
+        argv: list[str],
+        *,
+        stdin: bytes = b"",
+        env: dict | None = None,
+        timeout: float = 30.0,
+        streams: dict | None = None,
     ) -> dict:
         req = {
             "argv": argv,
             "stdin": base64.b64encode(stdin).decode(),
             "env": env or {},
             "timeout": timeout,
+            "streams": streams or {},
         }
         # lone surrogates survive json's \\uXXXX escapes
         self.proc.stdin.write((json.dumps(req) + "\n").encode())
@@ -137,9 +159,12 @@ class ForkServer:
 class World:
     """One initialised file database with a live session, and what the fuzzer may name."""
 
-    def __init__(self, root: Path):
-        path = root / "data" / "registry.db"
-        url = f"sqlite:///{path}"
+    def __init__(self, root: Path, pg_url: str | None = None):
+        if pg_url is None:
+            path = root / "data" / "registry.db"
+            url = f"sqlite:///{path}"
+        else:  # the PostgreSQL run: an empty database of the throwaway cluster
+            path, url = None, pg_url
         self.db = FileDB(path, url, subprocess_env(url))
         self.root = root
         assert self.db.run("db", "init").code == 0
@@ -170,25 +195,20 @@ class World:
             + [i + "0" for i in full[:2]]
         )
 
+    KEYS = {
+        "sessions": "session_id",
+        "agents": "agent_id",
+        "tasks": "task_id",
+        "agent_placements": "agent_id",
+        "django_migrations": "id",
+    }
+
     def snapshot(self) -> dict:
-        con = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        try:
-            return {
-                t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
-                for t in ("sessions", "agents", "tasks", "agent_placements", "django_migrations")
-            }
-        finally:
-            con.close()
+        return {t: self.db.rows(f"SELECT * FROM {t} ORDER BY {k}") for t, k in self.KEYS.items()}
 
     def session_alive(self) -> bool:
-        con = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        try:
-            live = con.execute(
-                "SELECT deleted_at FROM sessions WHERE session_id=?", (self.sid,)
-            ).fetchone()
-            peers = con.execute(
-                "SELECT count(*) FROM agents WHERE session_id=? AND status='active'", (self.sid,)
-            ).fetchone()[0]
-        finally:
-            con.close()
-        return live is not None and live[0] is None and peers >= 3
+        live = self.db.rows("SELECT deleted_at FROM sessions WHERE session_id=?", self.sid)
+        peers = self.db.rows(
+            "SELECT count(*) FROM agents WHERE session_id=? AND status='active'", self.sid
+        )[0][0]
+        return bool(live) and live[0][0] is None and peers >= 3

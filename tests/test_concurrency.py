@@ -1,4 +1,6 @@
-"""Many writers on one SQLite file: nothing lost, no "database is locked", one race winner.
+"""Many writers on one database: nothing lost, no "database is locked", one race winner.
+
+Both backends: a SQLite file and a PostgreSQL database (``both_backends``).
 
 Workers are separate Python processes that run the real entry point (``main([...])``) in a
 loop, so every message goes through parsing, readiness, resolution and the IMMEDIATE write
@@ -6,7 +8,6 @@ transaction exactly as a ``cafleet`` call does, without paying interpreter start
 """
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import seed_session
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_backends]
 
 WORKER = r"""
 import json, sys, time, io, contextlib
@@ -79,11 +80,12 @@ def test_eight_senders_fifty_messages_each(fresh_db):
     errors = [r for r in flat if r[0] != 0]
     assert errors == []
     assert not any("locked" in r[2] for r in flat)
-    con = sqlite3.connect(fresh_db.path)
-    texts = [r[0] for r in con.execute("SELECT text FROM tasks")]
+    from bench.dbquery import integrity_problems
+
+    texts = [r[0] for r in fresh_db.rows("SELECT text FROM tasks")]
     assert sorted(texts) == sorted(f"w{w}-m{i}" for w in range(8) for i in range(50))
     assert len({r[1].strip() for r in flat}) == 400  # every printed id is distinct
-    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert integrity_problems(fresh_db.url) == []
 
 
 def test_ack_and_cancel_race_has_exactly_one_winner(fresh_db):
@@ -131,13 +133,12 @@ def test_ack_and_cancel_race_has_exactly_one_winner(fresh_db):
         ]
     }
     acks, cancels = run_workers(fresh_db, [ackers, cancelers])
-    con = sqlite3.connect(fresh_db.path)
     for tid, ack, cancel in zip(ids, acks, cancels, strict=True):
         codes = sorted([ack[0], cancel[0]])
         assert codes == [0, 1], (tid, ack, cancel)
-        state = con.execute(
-            "SELECT status_state FROM tasks WHERE task_id LIKE ?", (tid + "%",)
-        ).fetchone()[0]
+        state = fresh_db.rows("SELECT status_state FROM tasks WHERE task_id LIKE ?", tid + "%")[0][
+            0
+        ]
         if ack[0] == 0:
             assert state == "completed"
             assert cancel[2] == "Error: Cannot cancel task in state completed\n"

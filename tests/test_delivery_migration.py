@@ -133,18 +133,30 @@ def test_db_init_upgrades_a_0001_database_without_data_loss(file_db):
 
     up = file_db.run("db", "init")
     assert (up.code, up.err) == (0, "")
-    assert up.out == "Upgraded from 0001_initial to 0002_delivery_states.\n"
+    assert up.out == "Upgraded from 0001_initial to 0004_placement_host.\n"
     after = dump(file_db.path)
 
     # every row of every table that existed before is still there, byte for byte
     for table, rows in before.items():
         if table == "django_migrations":
             continue
+        if table == "agent_placements":  # 0004 adds host_id, '' on the rows made before
+            rows = sorted((*r, "") for r in rows)
+            assert sorted(after[table]) == rows, table
+            continue
         assert after[table] == rows, table
     old_ids = {r[0] for r in before["django_migrations"]}
     added = [r for r in after["django_migrations"] if r[0] not in old_ids]
-    assert [(r[1], r[2]) for r in added] == [("cafleet", "0002_delivery_states")]
-    assert sorted(set(after) - set(before)) == ["delivery_workers", "task_deliveries"]
+    assert [(r[1], r[2]) for r in sorted(added, key=lambda r: r[2])] == [
+        ("cafleet", "0002_delivery_states"),
+        ("cafleet", "0003_member_events"),
+        ("cafleet", "0004_placement_host"),
+    ]
+    assert sorted(set(after) - set(before)) == [
+        "delivery_workers",
+        "member_events",
+        "task_deliveries",
+    ]
     assert after["delivery_workers"] == []
 
     con = sqlite3.connect(file_db.path)
@@ -164,7 +176,7 @@ def test_db_init_upgrades_a_0001_database_without_data_loss(file_db):
         assert (d["attempts"], d["escalated_at"], d["updated_at"]) == ("0", None, task[7])
 
     again = file_db.run("db", "init")
-    assert again.out == "Already at head (0002_delivery_states); nothing to do.\n"
+    assert again.out == "Already at head (0004_placement_host); nothing to do.\n"
 
     # the upgraded database works: poll shows the delivery and marks it seen
     polled = file_db.run("--json", "--session-id", SID, "message", "poll", "--agent-id", MEMBER)

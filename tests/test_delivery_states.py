@@ -287,3 +287,17 @@ def test_delivery_line_in_words(fleet):
     assert delivery.delivery_line(d) == (
         f"delivery: seen via keys offered {d.offered_at} seen {d.seen_at}"
     )
+
+
+def test_no_preview_costs_no_second_write(fleet):
+    """Without a pane the reason is written with the row; nothing is updated afterwards."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member = add_member(fleet, "alice", None)
+    with CaptureQueriesContext(connection) as queries:
+        task, _ = send(fleet, FakeTmux(), member)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not any(s.startswith('UPDATE "task_deliveries"') for s in sql)
+    assert sum(s.startswith('INSERT INTO "task_deliveries"') for s in sql) == 1
+    assert (row(task.task_id).state, row(task.task_id).reason) == ("owed", "no_pane")

@@ -55,10 +55,10 @@ def test_outside_tmux(file_db, tmux_server):
     assert (res.code, res.out, res.err) == (
         1,
         "",
-        "Error: cafleet member commands must be run inside a tmux session\n",
+        "Error: cafleet doctor must be run inside a tmux session\n",
     )
     res = doctor(file_db, tmux_server, TMUX="")
-    assert res.err == "Error: cafleet member commands must be run inside a tmux session\n"
+    assert res.err == "Error: cafleet doctor must be run inside a tmux session\n"
     res = doctor(file_db, tmux_server, TMUX_PANE=None)
     assert (res.code, res.out, res.err) == (
         1,

@@ -48,7 +48,7 @@ def test_07_session_id_ignored_by_db_init_and_doctor(file_db):
     r = file_db.run("--session-id", "whatever", "db", "init")
     assert r.code == 0 and r.out.startswith("Created ")
     r = file_db.run("--session-id", "whatever", "doctor")
-    assert r.err == "Error: cafleet member commands must be run inside a tmux session\n"
+    assert r.err == "Error: cafleet doctor must be run inside a tmux session\n"
 
 
 def test_12_default_location_under_home(tmp_path):
@@ -58,8 +58,7 @@ def test_12_default_location_under_home(tmp_path):
     proc = subprocess.run([CAFLEET, "db", "init"], capture_output=True, text=True, env=env)
     expected = tmp_path / ".local" / "share" / "cafleet" / "registry.db"
     assert (
-        proc.stdout
-        == f"Created {expected} and applied migrations to head (0002_delivery_states).\n"
+        proc.stdout == f"Created {expected} and applied migrations to head (0004_placement_host).\n"
     )
     assert expected.is_file()
     assert mode(expected.parent) == 0o700 and mode(expected) == 0o600
@@ -80,14 +79,14 @@ def test_36_every_created_directory_level_is_private(tmp_path):
 def test_13_36_37_db_init_creates_private_file(file_db):
     r = file_db.run("db", "init")
     assert (
-        r.out == f"Created {file_db.path} and applied migrations to head (0002_delivery_states).\n"
+        r.out == f"Created {file_db.path} and applied migrations to head (0004_placement_host).\n"
     )
     assert mode(file_db.path.parent) == 0o700
     assert mode(file_db.path) == 0o600
     r = file_db.run("db", "init")
-    assert (r.code, r.out) == (0, "Already at head (0002_delivery_states); nothing to do.\n")
+    assert (r.code, r.out) == (0, "Already at head (0004_placement_host); nothing to do.\n")
     r = file_db.run("--json", "db", "init")
-    assert r.out == "Already at head (0002_delivery_states); nothing to do.\n"
+    assert r.out == "Already at head (0004_placement_host); nothing to do.\n"
 
 
 def test_38_pending_migrations_are_applied(fresh_db):
@@ -99,7 +98,7 @@ def test_38_pending_migrations_are_applied(fresh_db):
     r = fresh_db.run("session", "list")
     assert r.code == 0  # broker commands only need cafleet's own schema
     r = fresh_db.run("db", "init")
-    assert r.out == "Upgraded from 0002_delivery_states to 0002_delivery_states.\n"
+    assert r.out == "Upgraded from 0004_placement_host to 0004_placement_host.\n"
     con = sqlite3.connect(fresh_db.path)
     assert con.execute("SELECT count(*) FROM django_session").fetchone() == (0,)
 
@@ -177,9 +176,9 @@ def test_41_26_not_sqlite(file_db):
     [
         ("sqlite:///:memory:", "database URL has no file path"),
         ("sqlite://", "database URL has no file path"),
-        (
-            "postgres://localhost/x",
-            "unsupported database URL 'postgres://localhost/x'; expected sqlite:///<path>.",
+        (  # postgres:// is a PostgreSQL URL now (docs/deployment.md); other schemes are not
+            "mysql://localhost/x",
+            "unsupported database URL 'mysql://localhost/x'; expected sqlite:///<path>.",
         ),
     ],
 )
@@ -243,6 +242,7 @@ def test_43_44_46_schema(fresh_db):
         "tmux_pane_id",
         "coding_agent",
         "created_at",
+        "host_id",  # issue 13: the host that owns the pane (migration 0004)
     }
     indexes = {
         r[0]: r[1]

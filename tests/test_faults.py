@@ -21,7 +21,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -45,7 +44,8 @@ DRIVER = r"""
 import os, signal, sys
 from cafleet_project import cli
 cli.setup_django(("message", "send"))
-from django.db.backends.sqlite3 import base
+from django.db.backends import utils
+from django.db.backends.base import base
 
 point = os.environ["KILL_AT"]
 
@@ -56,7 +56,8 @@ if point.startswith("insert"):
     # insert:N = die right after the N-th INSERT INTO "tasks" statement (before COMMIT)
     wanted = int(point.partition(":")[2] or 1)
     seen = [0]
-    original = base.SQLiteCursorWrapper.execute
+    # (Django's cursor wrapper, the same on both backends)
+    original = utils.CursorWrapper.execute
     def execute(self, query, params=None):
         result = original(self, query, params)
         if query.lstrip().upper().startswith('INSERT INTO "TASKS"'):
@@ -64,13 +65,13 @@ if point.startswith("insert"):
             if seen[0] == wanted:
                 die()
         return result
-    base.SQLiteCursorWrapper.execute = execute
+    utils.CursorWrapper.execute = execute
 elif point == "commit":
-    original = base.DatabaseWrapper._commit
+    original = base.BaseDatabaseWrapper._commit
     def _commit(self):
         original(self)
         die()
-    base.DatabaseWrapper._commit = _commit
+    base.BaseDatabaseWrapper._commit = _commit
 elif point.startswith("preview"):
     # preview:N = die when the N-th preview is about to be typed
     wanted = int(point.partition(":")[2] or 1)
@@ -99,16 +100,13 @@ def run_killed(db, kill_at, *argv):
 
 
 def rows(db, sql, *params):
-    con = sqlite3.connect(db.path)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+    return db.rows(sql, *params)
 
 
 def assert_intact(db):
-    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
-    assert rows(db, "PRAGMA foreign_key_check") == []
+    from bench.dbquery import integrity_problems
+
+    assert integrity_problems(db.url) == []
 
 
 def broadcast_invariants(db) -> dict:
@@ -130,21 +128,17 @@ def broadcast_invariants(db) -> dict:
 
 def add_fake_panes(db, director, agents):
     """Placements (with pane ids nobody owns) so that previews are attempted."""
-    con = sqlite3.connect(db.path)
-    try:
-        for i, aid in enumerate(agents):
-            stamp = con.execute(
-                "SELECT registered_at FROM agents WHERE agent_id=?", (aid,)
-            ).fetchone()[0]
-            con.execute(
-                "INSERT INTO agent_placements (agent_id, director_agent_id, "
-                "tmux_session, tmux_window_id, tmux_pane_id, coding_agent, created_at)"
-                " VALUES (?, ?, 'fault', '@1', ?, 'claude', ?)",
-                (aid, director, f"%{880000 + i}", stamp),
-            )
-        con.commit()
-    finally:
-        con.close()
+    for i, aid in enumerate(agents):
+        stamp = db.rows("SELECT registered_at FROM agents WHERE agent_id=?", aid)[0][0]
+        db.execute(
+            "INSERT INTO agent_placements (agent_id, director_agent_id, "
+            "tmux_session, tmux_window_id, tmux_pane_id, coding_agent, created_at)"
+            " VALUES (?, ?, 'fault', '@1', ?, 'claude', ?)",
+            aid,
+            director,
+            f"%{880000 + i}",
+            stamp,
+        )
 
 
 def still_usable(db, fleet_ids):
@@ -167,6 +161,7 @@ def still_usable(db, fleet_ids):
 
 
 # ------------------------------------------------------------------------------ SIGKILL, exact points
+@pytest.mark.both_backends
 @pytest.mark.parametrize(
     "kill_at, stored", [("insert", False), ("commit", True), ("preview", True)]
 )
@@ -206,12 +201,14 @@ def test_send_killed_is_whole_or_absent(fresh_db, kill_at, stored):
     assert [t["text"] for t in poll.json] == ([body] if stored else [])
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize(
     "kill_at, stored", [("insert:1", False), ("commit", True), ("preview:2", True)]
 )
 def test_broadcast_killed_is_never_half_delivered(fresh_db, kill_at, stored):
-    # 120 recipients: Django writes the rows in two INSERT statements (SQLite's 999-parameter
-    # batches), so "insert:1" dies with half of the broadcast written but not committed.
+    # 120 recipients: on SQLite Django writes the rows in two INSERT statements (999-parameter
+    # batches), so "insert:1" dies with half of the broadcast written but not committed; on
+    # PostgreSQL it dies after the one INSERT, before the commit.
     ids = seed(fresh_db.env, senders=1, recipients=120)
     add_fake_panes(fresh_db, ids["director"], ids["recipients"][:5])
     proc = run_killed(
@@ -263,6 +260,7 @@ def _timed(db, argv) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.both_backends
 def test_random_sigkill_of_real_senders(fresh_db):
     """Real ``cafleet`` processes killed at random moments around their write."""
     ids = seed(fresh_db.env, senders=1, recipients=30)

@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CAFLEET
+from tests.conftest import BACKENDS, CAFLEET
 from tests.fuzz_strategies import command_lines, structured_lines
 from tests.fuzz_world import World
 
@@ -61,10 +61,15 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@pytest.fixture(scope="module")
-def world():
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request):
+    """The fuzzed world on each backend (SQLite file, PostgreSQL database)."""
     root = Path(tempfile.mkdtemp(prefix="cafleet-fuzz-world-"))
-    w = World(root)
+    pg_url = None
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        pg_url = cluster.url(cluster.new_database(initialised=False))
+    w = World(root, pg_url)
     yield w
     w.server.close()
 
@@ -287,3 +292,128 @@ def test_endless_stdin_is_refused_promptly(world):
             pass
     assert proc.returncode == 2
     assert b"(CAFLEET_MAX_BODY_BYTES)" in proc.stderr.read()
+
+
+# ------------------------------------------------------------------------------ streams
+# Closed stdin/stdout, a reader that went away (SIGPIPE is ignored by Python: EPIPE) and a
+# non-UTF-8 locale (issue 11 items 2, 3). No traceback, ever; a command that changed rows
+# exits 0 whatever happened to its output (a retry would repeat it).
+STREAM_CASES = [
+    {"stdout": "closed"},
+    {"stdout": "broken"},
+    {"stdin": "closed"},
+    {"stdin": "closed", "stdout": "closed"},
+    {"encoding": "ascii"},
+    {"encoding": "latin-1", "stdout": "broken"},
+]
+
+
+def check_stream_result(argv, streams, reply, changed: bool):
+    assert not reply["timeout"], f"hang: {argv!r} {streams}"
+    code = reply["code"]
+    assert code in (0, 1, 2), (argv, streams, code, reply["err"][-2000:])
+    err = _decoded(reply["err"], "stderr", argv)
+    out = reply["out"]
+    assert "Traceback" not in err and "Exception ignored" not in err, (argv, streams, err)
+    if changed:
+        assert code == 0, f"committed, then failed: {argv!r} {streams}: {err}"
+    if streams.get("stdout") in ("closed", "broken"):
+        assert out == b"", (argv, streams)
+    else:
+        _decoded(out, "stdout", argv)  # UTF-8 whatever the locale
+    lines = err.splitlines()
+    if code == 0:
+        assert not any(line.startswith("Error:") for line in lines), (argv, streams, err)
+    elif not (streams.get("stdout") == "broken" and code == 1):
+        # a reader that went away is told nothing; any other failure says why
+        assert err.startswith("Usage: cafleet") or any(
+            line.startswith(("Error: ", '{"error":')) for line in lines
+        ), (argv, streams, err)
+
+
+def run_stream_example(world: World, example, streams: dict):
+    argv, stdin, env, files = example
+    real_argv = []
+    for token in argv:
+        if token.startswith("@FILE:"):
+            path = world.root / token[6:]
+            path.write_bytes(files[token[6:]])
+            token = str(path)
+        real_argv.append(token)
+    before = world.snapshot()
+    reply = world.server.run(real_argv, stdin=stdin, env=env, streams=streams)
+    changed = world.snapshot() != before
+    check_stream_result(real_argv, streams, reply, changed)
+    world.stats[("streams", reply["code"], changed)] += 1
+    if not world.session_alive():
+        world.reseed()
+
+
+def test_fuzz_streams(world):
+    @settings(FUZZ_SETTINGS, max_examples=max(60, EXAMPLES // 2))
+    @given(st.data())
+    def fuzz(data):
+        streams = data.draw(st.sampled_from(STREAM_CASES))
+        example = data.draw(st.one_of(structured_lines(world), command_lines(world)))
+        run_stream_example(world, example, streams)
+
+    fuzz()
+
+
+@pytest.mark.parametrize("streams", STREAM_CASES, ids=lambda s: "-".join(map(str, s.values())))
+def test_committing_commands_exit_0_whatever_the_streams(world, streams):
+    """Deterministic control for the fuzz test: a send and an ack always commit and exit 0."""
+    base = ["--session-id", world.sid, "message"]
+    text = f"stream case {sorted(streams.items())} \u4e2d\u6587"
+    send = base + ["send", "--agent-id", world.director, "--to", world.peer, "--text", text]
+    before = world.snapshot()
+    reply = world.server.run(send, streams=streams)
+    check_stream_result(send, streams, reply, world.snapshot() != before)
+    assert reply["code"] == 0
+    found = world.db.rows("SELECT task_id FROM tasks WHERE text=?", text)
+    assert len(found) == 1
+    task = found[0]
+    ack = base + ["ack", "--agent-id", world.peer, "--task-id", task[0]]
+    reply = world.server.run(ack, streams=streams)
+    check_stream_result(ack, streams, reply, True)
+
+
+@pytest.mark.parametrize(
+    "streams, argv, code",
+    [
+        ({"stdout": "closed"}, ["--version"], 1),
+        ({"stdout": "broken"}, ["--help"], 1),
+        ({"stdout": "broken"}, ["message", "send", "--help"], 1),
+        ({"stdin": "closed"}, ["--version"], 0),
+        ({"encoding": "ascii"}, ["--help"], 0),
+    ],
+)
+def test_stream_cases_of_the_issue(world, streams, argv, code):
+    reply = world.server.run(argv, streams=streams)
+    check_stream_result(argv, streams, reply, False)
+    assert reply["code"] == code
+
+
+def test_huge_integers_are_range_errors_in_every_int_option(world):
+    from broker.command_table import GROUPS, TOP_COMMANDS
+
+    commands = [((g.name, c.name), c) for g in GROUPS for c in g.commands]
+    commands += [((c.name,), c) for c in TOP_COMMANDS]
+    seen = 0
+    for path, cmd in commands:
+        for opt in (o for o in cmd.options if o.kind == "int"):
+            for value in ("9" * 25, str(2**63), str(2**31)):
+                argv = ["--session-id", world.sid, *path, opt.names[0], value]
+                for other in cmd.options:
+                    if other.required and other is not opt:
+                        argv += [other.names[0], world.director]
+                before = world.snapshot()
+                reply = world.server.run(argv)
+                check_result(argv, reply["code"], reply["out"], reply["err"])
+                err = reply["err"].decode()
+                assert reply["code"] == 2, (argv, err)
+                assert f"Invalid value for '{opt.names[0]}': {value} is not in the range" in err
+                assert "datatype mismatch" not in err and "overflow" not in err.lower()
+                assert world.snapshot() == before
+                seen += 1
+    assert seen >= 12

@@ -29,10 +29,16 @@ def test_equals_form_and_last_value_wins():
     [
         (
             ["agent", "list", "--json", "--agent-id", "x"],
-            "No such option: --json",
+            "No such option: --json\nGlobal flags (--json, --pretty, --session-id) go before "
+            "the command: 'cafleet --json agent list ...'.",
             ("agent", "list"),
         ),
-        (["agent", "list", "--session-id", "x"], "No such option: --session-id", ("agent", "list")),
+        (
+            ["agent", "list", "--session-id", "x"],
+            "No such option: --session-id\nGlobal flags (--json, --pretty, --session-id) go "
+            "before the command: 'cafleet --session-id <session-id> agent list ...'.",
+            ("agent", "list"),
+        ),
         (["--agent-id", "x", "agent", "list"], "No such option: --agent-id", ()),
         (["bogus"], "No such command 'bogus'.", ()),
         (["member", "bogus"], "No such command 'bogus'.", ("member",)),

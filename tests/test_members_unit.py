@@ -397,7 +397,7 @@ def test_create_placement_update_failure_ignores_exit_error(team, rec, monkeypat
 
 @pytest.mark.django_db
 def test_create_rollback_failure_prints_orphan_warning(team, rec, monkeypatch):
-    def refuse(self, *, at=None):
+    def refuse(self, *, at=None, note=""):
         raise RuntimeError("database is locked")
 
     monkeypatch.setattr(Agent, "deregister", refuse)
@@ -629,11 +629,14 @@ def test_send_input_choice_and_freetext_keystrokes(team, pane):
     assert pane.keystrokes == [["send-keys", "-t", "%7", "2"]]
     pane.calls.clear()
     members.member_send_input(freetext="hi $HOME `x` Enter C-c", **common)
-    assert pane.keystrokes == [
+    # 4 as a plain key, then the text as a bracketed paste (never send-keys), then Enter
+    keys = [["<buf>" if a.startswith("cafleet-") else a for a in k] for k in pane.keystrokes]
+    assert keys[:3] == [
         ["send-keys", "-t", "%7", "4"],
-        ["send-keys", "-t", "%7", "-l", "hi $HOME `x` Enter C-c"],
+        ["paste-buffer", "-p", "-d", "-b", "<buf>", "-t", "%7"],
         ["send-keys", "-t", "%7", "Enter"],
     ]
+    assert not any("-l" in k for k in keys)
     pane.calls.clear()
     members.member_send_input(freetext="", **common)
     assert pane.keystrokes == [["send-keys", "-t", "%7", "4"], ["send-keys", "-t", "%7", "Enter"]]
@@ -906,7 +909,7 @@ def test_delete_tmux_failures(team, rec):
 def test_delete_deregister_failure(team, rec, monkeypatch):
     member = add_member(team)
 
-    def refuse(self, *, at=None):
+    def refuse(self, *, at=None, note=""):
         raise CafleetError(f"agent {self.agent_id} not found or already deregistered.")
 
     monkeypatch.setattr(Agent, "deregister", refuse)

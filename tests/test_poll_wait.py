@@ -13,6 +13,7 @@ from tests.conftest import CAFLEET, seed_session
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.both_backends
 def test_145_wait_returns_soon_after_a_send(fresh_db):
     fleet = seed_session(fresh_db)
     bob = fresh_db.run(
@@ -67,6 +68,7 @@ def test_145_wait_returns_soon_after_a_send(fresh_db):
     assert latency < 3.0  # re-checks every 0.5 s; generous for a loaded 2-core machine
 
 
+@pytest.mark.both_backends
 def test_146_148_wait_times_out_empty_and_sleeps(fresh_db):
     fleet = seed_session(fresh_db)
     start = time.monotonic()

@@ -107,7 +107,7 @@ def test_call_command_runs_the_cafleet_grammar(fleet):
     assert (code, err) == (0, "") and out.endswith("\nhello\n")
     code, out, err = call("message --session-id abc poll --agent-id x --wait 0")
     assert (code, out) == (2, "")
-    assert err.endswith("Error: No such option: --session-id\n")
+    assert "\nError: No such option: --session-id\nGlobal flags " in err
     code, out, err = call(f"--session-id {fleet.sid} message poll --agent-id x --wait 0")
     assert (code, out) == (2, "")
     assert err.endswith("Error: Invalid value for '--wait': 0.0 is not in the range 0<x<=3600.\n")

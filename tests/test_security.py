@@ -56,7 +56,7 @@ def test_db_init_is_private_whatever_the_umask(file_db, umask):
 def test_db_init_repairs_a_loose_database_file(fresh_db):
     os.chmod(fresh_db.path, 0o644)
     r = fresh_db.run("db", "init")
-    assert (r.code, r.out) == (0, "Already at head (0002_delivery_states); nothing to do.\n")
+    assert (r.code, r.out) == (0, "Already at head (0004_placement_host); nothing to do.\n")
     assert mode(fresh_db.path) == 0o600
 
 

@@ -23,12 +23,13 @@ SECONDS = 60.0 if LONG else 6.0
 def _run(db, *, seconds, writers, pollers, ackers):
     ids = seed(db.env, senders=writers, recipients=4)
     load = run_load(db.env, ids, seconds=seconds, writers=writers, pollers=pollers, ackers=ackers)
-    problems = verify(db.path, load)
+    problems = verify(db.url, load)
     summary = summarise(load)
     print(f"\nload {writers}w/{pollers}p/{ackers}a for {seconds}s: {summary}")
     return problems, summary
 
 
+@pytest.mark.both_backends
 def test_writers_pollers_ackers_lose_nothing(fresh_db):
     problems, summary = _run(fresh_db, seconds=SECONDS, writers=8, pollers=4, ackers=4)
     assert problems == []

@@ -57,8 +57,8 @@ def dispatch(parsed, out) -> None:
         call.checked = load(cmd.validator)(call)
     if cmd.tmux == "guard":  # step 4
         call.tmux.require_tmux()
-    elif cmd.tmux == "pane":
-        call.tmux.require_tmux()
+    elif cmd.tmux == "pane":  # doctor: the error names the command
+        call.tmux.require_tmux(command=" ".join(parsed.path))
         call.caller = call.tmux.require_caller_pane()
     elif cmd.tmux:
         call.caller = load(cmd.tmux)(call)

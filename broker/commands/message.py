@@ -119,14 +119,20 @@ def poll(call, out) -> None:
     query = dict(
         agent_id=agent_id, include_all=opts["all"], since=since, page_size=opts["page_size"]
     )
-    tasks = message_poll(**query)
-    if not tasks and opts["wait"]:
+    waiter = None
+    if opts["wait"]:
+        from broker.database import InboxWaiter
+
+        # Listening starts before the first query, so no message slips in between.
         deadline = time.monotonic() + opts["wait"]
+        waiter = InboxWaiter(agent_id, interval=POLL_INTERVAL)
+    tasks = message_poll(**query)
+    if not tasks and waiter is not None:
         while not tasks:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            time.sleep(min(POLL_INTERVAL, remaining))
+            waiter.wait(remaining)
             tasks = message_poll(**query)
     full = opts["full"]
     if out.json_mode:

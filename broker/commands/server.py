@@ -173,10 +173,10 @@ def server(call, out) -> None:
 
 def serve(host: str, port: int, out) -> None:
     from broker import loginlink
-    from broker.database import ensure_ready
+    from broker.database import ensure_ready, secret_key_anchor
 
-    path = ensure_ready()
-    _ensure_secret_key(path)
+    ensure_ready()
+    _ensure_secret_key(secret_key_anchor())
     addresses = resolve(host, port)
     loopback = is_loopback(host, addresses)
     if not loopback:

@@ -106,7 +106,67 @@ def show(call, out) -> None:
 
 
 def delete(call, out) -> None:
-    from broker.services import session_delete
+    """cli.md §4.2.4; ``--close-members`` first closes every live member's pane the way
+    ``member delete`` does (issue 11 item 11). Without it, the member panes the session
+    leaves running are listed on stderr with the command that closes each."""
+    from broker.services import session_delete, session_get
+    from broker.session_teardown import session_members
 
-    session, count = session_delete(session_ref=call.options["session_ref"])
-    out.text(f"Deleted session {session.session_id}. Deregistered {count} agents.")
+    session = session_get(call.options["session_ref"])
+    lines = []
+    if call.options["close_members"] and not session.is_deleted:
+        lines = _close_members(call, out, session.session_id)
+    left = [] if session.is_deleted else [t for t in session_members(session.session_id) if t.pane]
+    session, count = session_delete(session_ref=session.session_id)
+    lines.append(f"Deleted session {session.session_id}. Deregistered {count} agents.")
+    out.text("\n".join(lines))
+    if left:
+        out.warn(left_running(session.session_id, left))
+
+
+def _close_members(call, out, session_id: str) -> list[str]:
+    from broker.session_teardown import session_close_members
+
+    results = session_close_members(session_id=session_id, tmux=call.tmux, warn=out.warn)
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        raise CafleetError(close_failure(session_id, results), exit_code=1)
+    return [f"Member {r.target.member_id} deleted: {r.status}" for r in results]
+
+
+def close_failure(session_id: str, results) -> str:
+    failed = [r for r in results if r.error is not None]
+    lines = [
+        f"session {session_id} not deleted: {len(failed)} of {len(results)} member(s) "
+        "did not close."
+    ]
+    for r in results:
+        name = f"{r.target.member_id} ({r.target.member.name})"
+        if r.error is None:
+            lines.append(f"  deleted:     {name}: {r.status}")
+        else:
+            reason = r.error.message.split("\n", 1)[0]
+            lines.append(f"  not closed:  {name}: {reason}")
+    lines.append(
+        "Inspect with `cafleet member capture`, answer any prompt with `cafleet member "
+        f"send-input`, then re-run `cafleet session delete --close-members {session_id}`; "
+        "or close a wedged pane with `cafleet member delete --force`."
+    )
+    return "\n".join(lines)
+
+
+def left_running(session_id: str, targets) -> str:
+    """The stderr note for member panes that ``session delete`` left running."""
+    n = len(targets)
+    lines = [
+        f"Warning: {n} member pane{'s' if n != 1 else ''} left running "
+        "(session delete does not close panes); close "
+        f"{'each' if n != 1 else 'it'} with:"
+    ]
+    for t in targets:
+        lines.append(f"  tmux kill-pane -t {t.pane}    # {t.member.name} ({t.member_id[:8]})")
+    lines.append(
+        "Next time, 'cafleet session delete --close-members <session-id>' closes member "
+        "panes first."
+    )
+    return "\n".join(lines)

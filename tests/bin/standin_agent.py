@@ -409,6 +409,10 @@ class Agent:
                 i += len(match.group(0))  # arrows etc.: ignored
 
     def paste_char(self, ch: str) -> None:
+        if self.mode == "freetext":  # the free-text answer is a text input: it takes pastes
+            if ch == "\t" or ch >= " ":
+                self.freetext += ch
+            return
         if self.mode not in ("idle", "busy"):
             return  # dialogs and menus ignore pasted text
         if ch in "\r\n":
