@@ -471,7 +471,7 @@ def member_send_input(
         if freetext is None:
             tmux.send_choice(target.pane, choice)
         else:
-            tmux.send_freetext(target.pane, freetext)
+            tmux.send_freetext(target.pane, freetext, coding_agent=_coding_agent(target))
     except Exception as exc:
         raise CafleetError(f"send failed: {exc}") from None
     return target

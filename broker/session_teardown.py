@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from broker import members
+from broker.conf import host_id
 from broker.exceptions import CafleetError
 from broker.member_target import Target
 from broker.models import AgentStatus, Placement
@@ -57,10 +58,25 @@ def session_close_members(
     clock = clock or time.monotonic
     deadline = members.DELETE_DEADLINE if deadline is None else deadline
     targets = session_members(session_id)
-    if any(t.pane for t in targets):
+    here = host_id()
+    if any(t.pane and t.placement.is_on_this_host(here) for t in targets):
         tmux.require_tmux(command="session delete --close-members")
     results = []
     for target in targets:
+        if not target.placement.is_on_this_host(here):
+            # Another host's pane: never touched from here (issue 13); the session stays.
+            owner = target.placement.host_id
+            results.append(
+                Closed(
+                    target,
+                    f"{target.pane} (on host '{owner}', not closed)",
+                    CafleetError(
+                        f"member {target.member_id} runs on host '{owner}', not on this host "
+                        f"('{here}'); run this command on '{owner}'."
+                    ),
+                )
+            )
+            continue
         try:
             _, _, status = members.close_member(
                 target,

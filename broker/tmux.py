@@ -521,9 +521,13 @@ def _is_rule(line: str) -> bool:
     )
 
 
-def _modal_reason(plain: list[str]) -> str:
-    """No input box: a permission dialog when its markers show, else a menu or question."""
-    text = "\n".join(plain)
+def _modal_reason(plain: list[str], bottom: int, lines: int = 30) -> str:
+    """No input box: a permission dialog when its markers show in the last ``lines``
+    non-blank lines up to ``bottom``, else a menu or question. Blank lines do not count:
+    the real Claude Code draws a short dialog at the top of a tall screen with a block of
+    blank lines between it and its bottom rule."""
+    recent = [line for line in plain[: bottom + 1] if line.strip(_SPACES)][-lines:]
+    text = "\n".join(recent)
     if any(marker in text for marker in _PERMISSION_MARKERS):
         return "permission_dialog"
     return "menu"
@@ -609,12 +613,12 @@ def classify_screen(capture: str, coding_agent: str) -> Screen:
         # A line-oriented REPL (the test stand-ins): its prompt is the last line.
         found = _read_prompt(*lines[bottom], (">",))
         if found is None:
-            return Screen(_modal_reason(plain[max(0, bottom - 30) : bottom + 1]))
+            return Screen(_modal_reason(plain, bottom))
     prompt, typed = found
     if prompt == "!" or any(m in line for m in _SHELL_MODE_MARKERS for line in footer):
         return Screen("draft", "!", typed, busy, queued)
     if typed == _MENU_LINE:  # ❯ 1. Yes …: a selection list, not an input box
-        return Screen(_modal_reason(plain[max(0, bottom - 30) : bottom + 1]), "", "", busy, queued)
+        return Screen(_modal_reason(plain, bottom), "", "", busy, queued)
     return Screen("draft" if typed else None, prompt, typed, busy, queued)
 
 
@@ -1024,16 +1028,38 @@ def send_choice(pane: str, n) -> None:
     run(["send-keys", "-t", pane, str(n)])
 
 
-def send_freetext(pane: str, text: str) -> None:
-    """``4``, then ``-l <text>`` (skipped when empty), pause 0.12 s, ``Enter`` (tmux.md §7).
+def send_freetext(pane: str, text: str, *, coding_agent: str = "claude") -> None:
+    """Option ``4`` as a plain key, then ``text`` as a bracketed paste through a private
+    named buffer, ``Enter``, and a verify (docs/delivery.md): ``Enter`` is re-sent only while
+    the text still sits in an input box (at most ``ENTER_TRIES`` in all). Empty text: ``4``
+    and ``Enter`` only. Under the pane's typist lock, so no preview interleaves.
 
-    Raises :class:`TmuxError`.
+    Raises :class:`TmuxError` (also when another typist keeps the pane past ``LOCK_WAIT``).
     """
-    run(["send-keys", "-t", pane, "4"])
-    if text:
-        _send_literal(pane, text)
-    time.sleep(LITERAL_PAUSE)
-    run(["send-keys", "-t", pane, "Enter"])
+    lock = TypistLock(pane)
+    if not lock.acquire():
+        raise TmuxError(f"pane {pane} is busy: another sender is typing into it")
+    try:
+        run(["send-keys", "-t", pane, "4"])
+        marker = _marker(text)
+        if not text:
+            time.sleep(LITERAL_PAUSE)
+            run(["send-keys", "-t", pane, "Enter"])
+            return
+
+        def in_box(seen: Screen) -> bool:
+            return bool(marker) and bool(seen.prompt) and marker in seen.input_text
+
+        paste(pane, text)
+        # Enter goes in a later call, once the client has shown the text (or after a bound).
+        _watch(pane, coding_agent, lambda s, r: marker in clean_capture(r), PASTE_SHOW_WAIT)
+        for _ in range(ENTER_TRIES):
+            run(["send-keys", "-t", pane, "Enter"])
+            seen, _raw = _watch(pane, coding_agent, lambda s, r: not in_box(s), ENTER_WAIT)
+            if not in_box(seen):
+                return
+    finally:
+        lock.release()
 
 
 def send_exec(pane: str, command: str, *, coding_agent: str = "claude") -> Delivery:

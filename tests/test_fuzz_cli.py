@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -371,10 +370,9 @@ def test_committing_commands_exit_0_whatever_the_streams(world, streams):
     reply = world.server.run(send, streams=streams)
     check_stream_result(send, streams, reply, world.snapshot() != before)
     assert reply["code"] == 0
-    con = sqlite3.connect(world.db.path)
-    task = con.execute("SELECT task_id FROM tasks WHERE text=?", (text,)).fetchone()
-    con.close()
-    assert task is not None
+    found = world.db.rows("SELECT task_id FROM tasks WHERE text=?", text)
+    assert found
+    task = found[0]
     ack = base + ["ack", "--agent-id", world.peer, "--task-id", task[0]]
     reply = world.server.run(ack, streams=streams)
     check_stream_result(ack, streams, reply, True)

@@ -647,11 +647,14 @@ def test_send_input_choice_and_freetext_keystrokes(team, pane):
     assert pane.keystrokes == [["send-keys", "-t", "%7", "2"]]
     pane.calls.clear()
     members.member_send_input(freetext="hi $HOME `x` Enter C-c", **common)
-    assert pane.keystrokes == [
+    # 4 as a plain key, then the text as a bracketed paste (never send-keys), then Enter
+    keys = [["<buf>" if a.startswith("cafleet-") else a for a in k] for k in pane.keystrokes]
+    assert keys[:3] == [
         ["send-keys", "-t", "%7", "4"],
-        ["send-keys", "-t", "%7", "-l", "hi $HOME `x` Enter C-c"],
+        ["paste-buffer", "-p", "-d", "-b", "<buf>", "-t", "%7"],
         ["send-keys", "-t", "%7", "Enter"],
     ]
+    assert not any("-l" in k for k in keys)
     pane.calls.clear()
     members.member_send_input(freetext="", **common)
     assert pane.keystrokes == [["send-keys", "-t", "%7", "4"], ["send-keys", "-t", "%7", "Enter"]]

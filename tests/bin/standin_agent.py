@@ -409,6 +409,10 @@ class Agent:
                 i += len(match.group(0))  # arrows etc.: ignored
 
     def paste_char(self, ch: str) -> None:
+        if self.mode == "freetext":  # the free-text answer is a text input: it takes pastes
+            if ch == "\t" or ch >= " ":
+                self.freetext += ch
+            return
         if self.mode not in ("idle", "busy"):
             return  # dialogs and menus ignore pasted text
         if ch in "\r\n":
@@ -634,6 +638,12 @@ class Agent:
         tty.setcbreak(self.fd)
         self.screen = Screen(self.out, self.fd)
         self.screen.write("\x1b[?2004h")  # bracketed paste on, like the real clients
+        # A resize wakes the event loop at once (the signal writes a byte into this pipe),
+        # so the area is redrawn at the new width right away.
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGWINCH, self._on_winch)
         try:
             self.banner()
@@ -655,7 +665,7 @@ class Agent:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         last_tick = 0
         while not self.done:
-            fds = [self.fd]
+            fds = [self.fd, self.wake_r]
             if self.busy_proc is not None:
                 fds.append(self.busy_proc.stdout.fileno())
             timeout = 0.25 if self.mode == "busy" or self.resize_flag else 1.0
@@ -664,6 +674,11 @@ class Agent:
             except InterruptedError:
                 ready = []
             changed = False
+            if self.wake_r in ready:
+                try:
+                    os.read(self.wake_r, 512)
+                except BlockingIOError:
+                    pass
             if self.resize_flag:
                 self.resize_flag = False
                 changed = True  # render() follows the new size

@@ -77,10 +77,10 @@ def agent_workdir():
 def start_agent(tmux_server, mock_model, agent_workdir):
     started: list[RealAgent] = []
 
-    def _start(name: str, extra_args=(), *, wait: bool = True) -> RealAgent:
+    def _start(name: str, extra_args=(), *, wait: bool = True, wrap: bool = False) -> RealAgent:
         require_client(name)
         workdir = agent_workdir / f"{name}-{len(started)}"
-        agent = RealAgent(tmux_server, name, mock_model, workdir, extra_args=extra_args)
+        agent = RealAgent(tmux_server, name, mock_model, workdir, extra_args=extra_args, wrap=wrap)
         started.append(agent)
         agent.start(wait=wait, timeout=60)
         return agent

@@ -230,8 +230,11 @@ def alive(pid: int) -> bool:
 class RealAgent:
     """One real client running in a window of ``server`` (a ``TmuxTestServer``)."""
 
-    def __init__(self, server, name: str, model, workdir: Path, *, extra_args=()):
+    def __init__(self, server, name: str, model, workdir: Path, *, extra_args=(), wrap=False):
         self.server = server
+        # ``wrap``: run the client under ``sh -c '"$0" "$@"; true'`` so it is a grandchild of
+        # tmux (tmux sends SIGCONT to its direct child; a SIGSTOP test stops the grandchild).
+        self.wrap = wrap
         self.name = name  # "claude" | "codex"
         self.backend = BACKEND_OF[name]
         self.model = model
@@ -284,6 +287,8 @@ class RealAgent:
         ]
         for key, value in self.env().items():
             args += ["-e", f"{key}={value}"]
+        if self.wrap:
+            args += ["sh", "-c", '"$0" "$@"; true']
         args += [str(path), *self.extra_args]
         out = self.server.run(*args).split()
         self.pane, self.pane_pid = out[0], int(out[1])
@@ -402,6 +407,16 @@ class RealAgent:
         self.paste(text)
         time.sleep(0.2)
         self.send_keys("Enter")
+
+    def client_pid(self) -> int:
+        """The client's own process: the pane's process, or its child when ``wrap``."""
+        if not self.wrap:
+            return self.pane_pid
+        for pid in descendants(self.pane_pid):
+            st = proc_stat(pid)
+            if st and st[1] == self.pane_pid:
+                return pid
+        raise AssertionError(f"no client process under pane {self.pane}")
 
     def foreground_pgid(self) -> int:
         """The pane tty's foreground process group (field 8 of /proc/<pane_pid>/stat)."""
