@@ -11,7 +11,8 @@ Covered elsewhere, not repeated here:
   (``test_anonymous_requests_end_at_the_login_page``, ``test_url_crawl_covers_the_admin``);
 * ``cafleet server`` warns on a non-loopback bind: ``tests/test_server.py``
   (``test_non_loopback_address_warns``);
-* hostile bodies, names, descriptions and labels: ``tests/test_injection.py``.
+* hostile bodies, names, descriptions and labels: ``tests/test_injection_bodies.py`` and
+  ``tests/test_injection_names.py``.
 """
 
 import ast
