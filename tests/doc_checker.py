@@ -1,4 +1,6 @@
-"""The docs checker used by tests/test_docs.py: commands and error strings quoted in docs.
+"""The docs checker: commands and error strings quoted in docs must be real (see test_docs.py).
+
+Used by tests/test_docs.py and tests/test_skills_walkthrough.py.
 
 What counts as a command line
 -----------------------------
