@@ -12,11 +12,7 @@ from django.urls.resolvers import RoutePattern
 from broker import loginlink
 from broker.models import Session, Task
 from tests import admin_helpers
-from tests.admin_helpers import (
-    LOGIN,
-    changelist,
-    timeline,
-)
+from tests.admin_helpers import LOGIN, changelist, timeline
 
 pytestmark = pytest.mark.django_db
 

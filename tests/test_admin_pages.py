@@ -15,19 +15,9 @@ from django.urls import reverse
 
 from broker import admin_views
 from broker.models import Agent, AgentStatus, Placement, Session, Task, TaskType
-from broker.services import (
-    agent_register,
-    session_delete,
-)
+from broker.services import agent_register, session_delete
 from tests import admin_helpers
-from tests.admin_helpers import (
-    change,
-    changelist,
-    rows,
-    send,
-    stamp,
-    timeline,
-)
+from tests.admin_helpers import change, changelist, rows, send, stamp, timeline
 from tests.conftest import make_fleet
 
 pytestmark = pytest.mark.django_db

@@ -14,12 +14,7 @@ from broker import admin_views
 from broker.models import Session, Task, TaskState, TaskType
 from broker.services import session_delete
 from tests import admin_helpers
-from tests.admin_helpers import (
-    LOGIN,
-    change,
-    changelist,
-    timeline,
-)
+from tests.admin_helpers import LOGIN, change, changelist, timeline
 
 pytestmark = pytest.mark.django_db
 

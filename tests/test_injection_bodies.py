@@ -18,11 +18,7 @@ import pytest
 from tests import injection_stage
 from tests.conftest import CAFLEET
 from tests.injection_stage import SETTLE
-from tests.plugins.tmux_server import (
-    STANDIN_READY,
-    read_log,
-    wait_log,
-)
+from tests.plugins.tmux_server import STANDIN_READY, read_log, wait_log
 
 pytestmark = pytest.mark.tmux
 
