@@ -7,11 +7,12 @@ shell. ``tests/test_e2e_storage.py`` already checks the modes of a plain ``db in
 
 Covered elsewhere, not repeated here:
 
-* every admin URL requires a login: ``tests/test_admin.py``
+* every admin URL requires a login: ``tests/test_admin_access.py``
   (``test_anonymous_requests_end_at_the_login_page``, ``test_url_crawl_covers_the_admin``);
 * ``cafleet server`` warns on a non-loopback bind: ``tests/test_server.py``
   (``test_non_loopback_address_warns``);
-* hostile bodies, names, descriptions and labels: ``tests/test_injection.py``.
+* hostile bodies, names, descriptions and labels: ``tests/test_injection_bodies.py`` and
+  ``tests/test_injection_names.py``.
 """
 
 import ast

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from broker.grammar import parse
-from tests.test_docs import ELLIPSES, REPO, Snippet, extract_commands, to_argv
+from tests.doc_checker import ELLIPSES, REPO, Snippet, extract_commands, to_argv
 
 pytestmark = pytest.mark.tmux
 
