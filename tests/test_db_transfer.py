@@ -18,6 +18,7 @@ TABLES = {
     "task_deliveries": "task_id",
     "delivery_workers": "key",
     "member_events": "id",
+    "agent_states": "agent_id",
 }
 BODIES = [
     "plain",
@@ -118,6 +119,12 @@ def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request
     source = file_db
     assert source.run("db", "init").code == 0
     populate(source)
+    agent = source.rows("SELECT agent_id FROM agents ORDER BY agent_id")[0][0]
+    source.execute(
+        "INSERT INTO agent_states (agent_id, state, event, since, reported_at) VALUES (?,?,?,?,?)",
+        agent, "idle", "Stop", "2026-05-05T12:00:00.123456+00:00",
+        "2026-05-05T12:00:01.123456+00:00",
+    )  # fmt: skip
     before = as_dicts(source.url)
     counts = {t: len(v) for t, v in before.items() if t != "member_events"}
     assert before["member_events"]  # the session deletion's event, ids included
@@ -128,6 +135,7 @@ def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request
         "agent_placements": 2,  # the live session's Director and a1; the deleted one has none
         "task_deliveries": 18,  # one per unicast row (sends and broadcast deliveries)
         "delivery_workers": 0,
+        "agent_states": 1,  # a hook-reported state
     }
     total = sum(len(v) for v in before.values())
     dump = tmp_path / "registry.jsonl"
