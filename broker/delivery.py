@@ -32,19 +32,14 @@ from broker import agentstate
 from broker.clock import now
 from broker.conf import host_id
 from broker.models import Delivery, DeliveryState, Placement, Task, TaskState
+from broker.tmux import REASON_TEXT
 
 CHANNEL_KEYS = "keys"
 #: Channels: keystroke preview, hook additionalContext, background waiter (docs/hooks.md).
 CHANNELS = (CHANNEL_KEYS, "hook", "wake")
 # Reasons the tmux layer gives for a held or failed preview (DELIVERY-INTERFACE), in words.
 REASON_WORDS = {
-    "pane_gone": "pane gone",
-    "agent_not_running": "agent not running",
-    "permission_dialog": "waiting for permission",
-    "menu": "menu or question open",
-    "draft": "draft in the input",
-    "busy": "agent busy",
-    "tmux_error": "tmux error",
+    **REASON_TEXT,
     # Set by this module: no preview applies, or the recipient left.
     "no_pane": "no pane",
     "self": "sent to yourself",

@@ -33,6 +33,7 @@ import os
 import sqlite3
 import sys
 import time
+from contextlib import contextmanager
 
 #: Busy timeout of every hook connection (seconds): a locked database is a logged no-op.
 BUSY_TIMEOUT = 0.25
@@ -187,6 +188,23 @@ class Identity:
             self.owed,
             self.woken,
         ) = row
+
+
+@contextmanager
+def write_transaction(db_path: str):
+    """One ``BEGIN IMMEDIATE`` write on a fresh connection: committed when the block ends,
+    rolled back on any failure, and the connection closed either way."""
+    con = connect(db_path, write=True)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
 
 
 def identify(con, environ=os.environ) -> Identity | None:
@@ -376,25 +394,16 @@ def handle_event(event: str, payload: dict, db_path: str, environ=os.environ) ->
     if not (inject or me.woken or submitted or needs_state_write(me, state)):
         return None  # the fast path: one read, nothing to do
     stamp = utc_now()
-    con = connect(db_path, write=True)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            if submitted:  # first: a preview that came in by keys is never injected too
-                mark_submitted(con, me.agent_id, prompt, stamp)
-            if inject and keys_in_flight(con, me.agent_id):
-                inject = False  # a keystroke preview is being typed: its outcome decides
-            taken = claim(con, me.agent_id, "hook", stamp) if inject else []
-            if me.woken:
-                confirm_woken(con, me.agent_id, stamp)
-            if state is not None:
-                record_state(con, me.agent_id, state, event, stamp)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.close()
+    with write_transaction(db_path) as con:
+        if submitted:  # first: a preview that came in by keys is never injected too
+            mark_submitted(con, me.agent_id, prompt, stamp)
+        if inject and keys_in_flight(con, me.agent_id):
+            inject = False  # a keystroke preview is being typed: its outcome decides
+        taken = claim(con, me.agent_id, "hook", stamp) if inject else []
+        if me.woken:
+            confirm_woken(con, me.agent_id, stamp)
+        if state is not None:
+            record_state(con, me.agent_id, state, event, stamp)
     if not taken:
         return None
     text = context_text(me, taken, max(0, me.owed - len(taken)))
@@ -518,17 +527,8 @@ def wait(
 
 def _wake(me: Identity, db_path: str) -> str | None:
     stamp = utc_now()
-    con = connect(db_path, write=True)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            taken = claim(con, me.agent_id, "wake", stamp)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.close()
+    with write_transaction(db_path) as con:
+        taken = claim(con, me.agent_id, "wake", stamp)
     if not taken:
         return None
     return context_text(me, taken, max(0, me.owed - len(taken)))
