@@ -15,10 +15,11 @@ def member_env(agent) -> dict[str, str]:
 def settings_for(agent, coding_agent: str, environ=os.environ) -> str | None:
     """Write the member's hooks settings file (Claude only); its path, or None when it cannot
     be written (the member then runs without hooks and gets keystroke previews)."""
-    if coding_agent != "claude":
-        return None
-    from broker.conf import database_path
+    from broker.conf import backend, database_path
     from broker.hooksettings import write_member_settings
+
+    if coding_agent != "claude" or backend(environ) != "sqlite":
+        return None  # the hook path reads SQLite only (docs/hooks.md, PostgreSQL)
 
     try:
         return write_member_settings(database_path(environ), agent.agent_id)
@@ -28,9 +29,11 @@ def settings_for(agent, coding_agent: str, environ=os.environ) -> str | None:
 
 def remove_settings(agent_id: str, environ=os.environ) -> None:
     """Remove the member's settings file; never raises."""
-    from broker.conf import database_path
+    from broker.conf import backend, database_path
     from broker.hooksettings import remove_member_settings
 
+    if backend(environ) != "sqlite":
+        return
     try:
         remove_member_settings(database_path(environ), agent_id)
     except Exception:

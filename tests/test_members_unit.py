@@ -234,11 +234,15 @@ def test_malformed_prompt_message(words, reason):
 
 
 # ------------------------------------------------------------------------------ create
-def settings_path(agent_id: str) -> str:
-    from broker.conf import database_path
+def settings_args(agent_id: str) -> list[str]:
+    """``--settings <file>`` on SQLite; nothing on PostgreSQL, where members run without hooks
+    (docs/hooks.md: the hook path reads SQLite only)."""
+    from broker.conf import backend, database_path
     from broker.hooksettings import member_settings_path
 
-    return member_settings_path(database_path(), agent_id)
+    if backend() != "sqlite":
+        return []
+    return ["--settings", member_settings_path(database_path(), agent_id)]
 
 
 @pytest.mark.django_db
@@ -269,8 +273,7 @@ def test_create_claude_exact_calls_and_rows(team, rec):
             "dontAsk",
             "--name",
             "alice",
-            "--settings",
-            settings_path(agent.agent_id),
+            *settings_args(agent.agent_id),
             prompt,
         ],
         ["select-layout", "-t", "@5", "main-vertical"],
