@@ -207,18 +207,23 @@ def ensure_ready() -> str:
     URL (PostgreSQL). Raises NotReady."""
     if backend() == "postgresql":
         return _ensure_ready_postgres()
+    from django.db import DatabaseError, connection
+
     path = db_path()
     not_init = NotReady(f"database {path} is not initialised. Run 'cafleet db init'.")
     if not os.path.isfile(path):
         if os.path.exists(path):
             raise NotReady(f"{path} is not a SQLite database.")
         raise not_init
+    # The header is read only while this thread has no open connection: SQLite's locks are
+    # POSIX record locks, which closing ANY descriptor of the file drops for the whole
+    # process, and a connection that lost its locks can write into a WAL file that another
+    # process has just checkpointed and removed (tests/test_inprocess_calls.py).
     try:
-        if not is_sqlite_file(path):
+        if connection.connection is None and not is_sqlite_file(path):
             raise NotReady(f"{path} is not a SQLite database.")
     except PermissionError as exc:
         raise CafleetError(f"cannot open database {path}: {exc.strerror}.") from None
-    from django.db import DatabaseError, connection
 
     try:
         with connection.cursor() as cur:

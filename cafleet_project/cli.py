@@ -85,9 +85,24 @@ def setup_django(path: tuple[str, ...]) -> None:
     apps.populate(settings.INSTALLED_APPS)
 
 
+def _close_connections() -> None:
+    """Close the database connections the command opened, as the end of a process would, so
+    that calls made one after another in one process (``manage.py cafleet``, worker loops)
+    each start from none. A connection inside the caller's own transaction is the caller's
+    and is left open."""
+    if "django.db" not in sys.modules:
+        return
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
 def run(parsed) -> None:
     """Set Django up and run the command's handler; the process-wide state that the set-up
-    touched (``DJANGO_SETTINGS_MODULE``, ``sys.meta_path``) is restored afterwards."""
+    touched (``DJANGO_SETTINGS_MODULE``, ``sys.meta_path``, open connections) is restored
+    afterwards."""
     from broker.grammar import find_command
 
     saved_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
@@ -105,6 +120,7 @@ def run(parsed) -> None:
 
         dispatch(parsed, Output(json_mode=parsed.json, pretty=parsed.pretty))
     finally:
+        _close_connections()
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _LazyFinder)]
         if saved_settings is None:
             os.environ.pop("DJANGO_SETTINGS_MODULE", None)
