@@ -2,71 +2,38 @@
 command its handler and what ``broker.commands.dispatch`` establishes first.
 
 Handlers are named by ``"module:function"`` strings so that this module, and the parser that
-reads it (``broker.grammar``), import nothing beyond the standard library.
+reads it (``broker.grammar``), import nothing beyond the standard library. The options that
+several commands share, and the factories every option is made with, are in
+``broker.command_table_options``.
 """
 
 from __future__ import annotations
 
+from broker.command_table_options import (
+    AGENT_ID,
+    BODY,
+    BODY_EPILOG,
+    CODING_AGENT,
+    DESCRIPTION,
+    FULL,
+    INT_MAX,
+    JSON_LOCAL,
+    MAX_CAPTURE_LINES,
+    MEMBER_ID,
+    NAME,
+    QUIET,
+    QUIET_FULL,
+    SESSION_ID,
+    SETTINGS_FILE,
+    TASK_ID,
+    flag,
+    integer,
+    path,
+    ref,
+    seconds,
+    text,
+)
 from broker.registry import Arg, Command, Group, Opt
-
-# --------------------------------------------------------------------------- options
-#: Every integer option has a maximum (or, where the contract documents none, a ceiling),
-#: so that a huge number is a range error (exit 2) instead of a failure deep down (SQLite's
-#: LIMIT takes at most a 64-bit integer).
-INT_MAX = 2**31 - 1
-#: ``member capture --lines``: far more than any tmux history holds.
-MAX_CAPTURE_LINES = 1_000_000
-AGENT_ID = Opt(
-    ("--agent-id",),
-    "agent_id",
-    required=True,
-    metavar="ID",
-    help="Your own agent id (full UUID or a unique 8+ character prefix).",
-)
-MEMBER_ID = Opt(
-    ("--member-id",),
-    "member_id",
-    required=True,
-    metavar="ID",
-    help="The member's agent id (full or 8+ character prefix).",
-)
-TASK_ID = Opt(
-    ("--task-id",),
-    "task_id",
-    required=True,
-    metavar="ID",
-    help="Task (message) id, full or 8+ character prefix.",
-)
-FULL = Opt(("--full",), "full", kind="flag", help="Show every field; cut nothing.")
-QUIET = Opt(("--quiet",), "quiet", kind="flag", help="Print only the 8-character id.")
-JSON_LOCAL = Opt(("--json",), "json", kind="flag", help="JSON output (same as the global --json).")
-CODING_AGENT = Opt(
-    ("--coding-agent",),
-    "coding_agent",
-    kind="choice",
-    choices=("claude", "codex"),
-    metavar="[claude|codex]",
-    default="claude",
-    help="Coding agent backend (default: claude).",
-)
-TEXT = Opt(("--text",), "text", metavar="TEXT", help="Message body, or '-' to read it from stdin.")
-TEXT_FILE = Opt(
-    ("--text-file",), "text_file", metavar="PATH", help="Read the message body from this file."
-)
-NAME = Opt(("--name",), "name", required=True, help="Agent name.")
-DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
-
-SETTINGS_FILE = Opt(
-    ("--settings-file",),
-    "settings_file",
-    metavar="PATH",
-    help="Claude settings file (default ~/.claude/settings.json).",
-)
-
-BODY = (TEXT, TEXT_FILE)
-SESSION_ID = Arg("SESSION_ID", "session_ref")
-QUIET_FULL = (("quiet", "full"),)
-BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
 
 
 def _in(noun: str, function: str) -> str:
@@ -137,29 +104,14 @@ GROUPS: tuple[Group, ...] = (
             Command(
                 "export",
                 "Write every cafleet row as JSON lines (to move a registry, e.g. to PostgreSQL).",
-                (
-                    Opt(
-                        ("--output",),
-                        "output",
-                        metavar="PATH",
-                        help="Write to this new file (mode 0600) instead of stdout.",
-                    ),
-                ),
+                (path("--output", help="Write to this new file (mode 0600) instead of stdout."),),
                 handler=_in("db", "export"),
                 database=True,
             ),
             Command(
                 "import",
                 "Load a 'db export' into this freshly initialised database, all or nothing.",
-                (
-                    Opt(
-                        ("--input",),
-                        "input",
-                        required=True,
-                        metavar="PATH",
-                        help="The export file, or '-' for stdin.",
-                    ),
-                ),
+                (path("--input", required=True, help="The export file, or '-' for stdin."),),
                 handler=_in("db", "import_"),
                 database=True,
             ),
@@ -173,7 +125,7 @@ GROUPS: tuple[Group, ...] = (
                 "create",
                 "Create a session bound to the calling tmux pane.",
                 (
-                    Opt(("--label",), "label", help="Free-text label."),
+                    text("--label", help="Free-text label."),
                     CODING_AGENT,
                     JSON_LOCAL,
                     FULL,
@@ -190,10 +142,8 @@ GROUPS: tuple[Group, ...] = (
                 "delete",
                 "Soft-delete a session and deregister its agents.",
                 (
-                    Opt(
-                        ("--close-members",),
-                        "close_members",
-                        kind="flag",
+                    flag(
+                        "--close-members",
                         help="First close every live member's pane as 'member delete' does.",
                     ),
                 ),
@@ -211,7 +161,7 @@ GROUPS: tuple[Group, ...] = (
                 (
                     NAME,
                     DESCRIPTION,
-                    Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
+                    text("--skills", metavar="JSON", help="Skills list as JSON."),
                 ),
                 needs_session=True,
                 writes=True,
@@ -232,13 +182,7 @@ GROUPS: tuple[Group, ...] = (
                 "Show one active agent.",
                 (
                     AGENT_ID,
-                    Opt(
-                        ("--id",),
-                        "target_id",
-                        required=True,
-                        metavar="ID",
-                        help="The agent to show.",
-                    ),
+                    ref("--id", dest="target_id", help="The agent to show."),
                     FULL,
                 ),
             ),
@@ -254,7 +198,7 @@ GROUPS: tuple[Group, ...] = (
                 "Send a message to one agent.",
                 (
                     AGENT_ID,
-                    Opt(("--to",), "to", required=True, metavar="ID", help="Recipient agent id."),
+                    ref("--to", help="Recipient agent id."),
                     *BODY,
                     FULL,
                     QUIET,
@@ -277,30 +221,16 @@ GROUPS: tuple[Group, ...] = (
                 "List messages in your inbox (unread only by default).",
                 (
                     AGENT_ID,
-                    Opt(("--all",), "all", kind="flag", help="Include acknowledged and canceled."),
-                    Opt(
-                        ("--since",),
-                        "since",
+                    flag("--all", help="Include acknowledged and canceled."),
+                    text(
+                        "--since",
                         metavar="TS",
                         help="Only messages at or after this ISO-8601 timestamp.",
                     ),
-                    Opt(
-                        ("--page-size",),
-                        "page_size",
-                        kind="int",
-                        minimum=1,
-                        ceiling=INT_MAX,
-                        metavar="INTEGER",
-                        help="At most N messages.",
-                    ),
-                    Opt(
-                        ("--wait",),
-                        "wait",
-                        kind="float",
-                        minimum=0,
+                    integer("--page-size", minimum=1, ceiling=INT_MAX, help="At most N messages."),
+                    seconds(
+                        "--wait",
                         maximum=3600,
-                        min_open=True,
-                        metavar="SECONDS",
                         help="Block until a message arrives (0 < S <= 3600).",
                     ),
                     FULL,
@@ -344,12 +274,7 @@ GROUPS: tuple[Group, ...] = (
                 (
                     AGENT_ID,
                     MEMBER_ID,
-                    Opt(
-                        ("--force", "-f"),
-                        "force",
-                        kind="flag",
-                        help="Kill the pane instead of /exit.",
-                    ),
+                    flag("--force", "-f", help="Kill the pane instead of /exit."),
                 ),
                 tmux="guard",
             ),
@@ -359,12 +284,7 @@ GROUPS: tuple[Group, ...] = (
                 "List your members.",
                 (
                     AGENT_ID,
-                    Opt(
-                        ("--activity",),
-                        "activity",
-                        kind="flag",
-                        help="Add last_sent/last_recv/last_ack/idle/unread.",
-                    ),
+                    flag("--activity", help="Add last_sent/last_recv/last_ack/idle/unread."),
                 ),
                 function="list_",
             ),
@@ -375,19 +295,15 @@ GROUPS: tuple[Group, ...] = (
                 (
                     AGENT_ID,
                     MEMBER_ID,
-                    Opt(
-                        ("--lines", "--tail"),
-                        "lines",
-                        kind="int",
+                    integer(
+                        "--lines",
+                        "--tail",
                         ceiling=MAX_CAPTURE_LINES,
-                        metavar="INTEGER",
                         default=30,
                         help="Number of lines (default 30).",
                     ),
-                    Opt(
-                        ("--ansi",),
-                        "ansi",
-                        kind="flag",
+                    flag(
+                        "--ansi",
                         off_names=("--no-ansi",),
                         default=False,
                         help="Keep escape sequences (default --no-ansi cleans them).",
@@ -403,16 +319,8 @@ GROUPS: tuple[Group, ...] = (
                 (
                     AGENT_ID,
                     MEMBER_ID,
-                    Opt(
-                        ("--choice",),
-                        "choice",
-                        kind="int",
-                        minimum=1,
-                        maximum=3,
-                        metavar="INTEGER",
-                        help="Press 1, 2 or 3.",
-                    ),
-                    Opt(("--freetext",), "freetext", help="Pick option 4 and type this text."),
+                    integer("--choice", minimum=1, maximum=3, help="Press 1, 2 or 3."),
+                    text("--freetext", help="Pick option 4 and type this text."),
                 ),
                 validator=_in("member", "check_send_input"),
                 tmux="guard",
@@ -461,22 +369,11 @@ TOP_COMMANDS: tuple[Command, ...] = (
         "hook",
         "Run by the coding agent's hooks: reads the event's JSON on stdin.",
         (
-            Opt(
-                ("--director",),
-                "director",
-                kind="flag",
+            flag(
+                "--director",
                 help="Installed by 'hooks install': skip members (they have their own).",
             ),
-            Opt(
-                ("--timeout",),
-                "timeout",
-                kind="float",
-                minimum=0,
-                maximum=86400,
-                min_open=True,
-                metavar="SECONDS",
-                help="'wait' only: exit 0 after this long.",
-            ),
+            seconds("--timeout", maximum=86400, help="'wait' only: exit 0 after this long."),
         ),
         (Arg("EVENT", "event", help="A Claude Code hook event, or 'wait'."),),
         handler=_in("hook", "hook"),
@@ -497,20 +394,13 @@ TOP_COMMANDS: tuple[Command, ...] = (
         "server",
         "Serve the Django admin web view.",
         (
-            Opt(
-                ("--host",),
-                "host",
+            text(
+                "--host",
                 metavar="ADDR",
                 help="Address to bind (CAFLEET_BROKER_HOST, default 127.0.0.1).",
             ),
-            Opt(
-                ("--port",),
-                "port",
-                kind="int",
-                minimum=1,
-                maximum=65535,
-                metavar="INTEGER",
-                help="Port (CAFLEET_BROKER_PORT, default 8000).",
+            integer(
+                "--port", minimum=1, maximum=65535, help="Port (CAFLEET_BROKER_PORT, default 8000)."
             ),
         ),
         handler=_in("server", "server"),
@@ -527,10 +417,8 @@ TOP_COMMANDS: tuple[Command, ...] = (
         "deliver",
         "Run the delivery worker: offer held inline previews again until they go out.",
         (
-            Opt(
-                ("--background",),
-                "background",
-                kind="flag",
+            flag(
+                "--background",
                 help="Start the worker detached (log beside the database) and return.",
             ),
         ),
@@ -560,12 +448,11 @@ TOP_COMMANDS: tuple[Command, ...] = (
 )
 
 GLOBAL_OPTIONS: tuple[Opt, ...] = (
-    Opt(("--version",), "version", kind="flag", help="Print the version and exit."),
-    Opt(("--json",), "json", kind="flag", help="JSON output and JSON errors."),
-    Opt(("--pretty",), "pretty", kind="flag", help="Indent JSON by 2 spaces."),
-    Opt(
-        ("--session-id",),
-        "session_id",
+    flag("--version", help="Print the version and exit."),
+    flag("--json", help="JSON output and JSON errors."),
+    flag("--pretty", help="Indent JSON by 2 spaces."),
+    text(
+        "--session-id",
         metavar="ID",
         help="Session to act in (required by agent, message and member commands).",
     ),
