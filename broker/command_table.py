@@ -89,6 +89,13 @@ def _task_command(name: str, help: str, *, quiet: bool = False) -> Command:
     )
 
 
+def _top_command(name: str, help: str, options=(), args=(), *, check=None, **kw) -> Command:
+    """A command outside the groups: its handler is the function ``name`` of the module
+    ``broker.commands.<name>``, its validator (``check``) another function there."""
+    validator = _in(name, check) if check else None
+    return Command(name, help, options, args, handler=_in(name, name), validator=validator, **kw)
+
+
 GROUPS: tuple[Group, ...] = (
     Group(
         "db",
@@ -365,7 +372,7 @@ GROUPS: tuple[Group, ...] = (
 )
 
 TOP_COMMANDS: tuple[Command, ...] = (
-    Command(
+    _top_command(
         "hook",
         "Run by the coding agent's hooks: reads the event's JSON on stdin.",
         (
@@ -376,7 +383,6 @@ TOP_COMMANDS: tuple[Command, ...] = (
             seconds("--timeout", maximum=86400, help="'wait' only: exit 0 after this long."),
         ),
         (Arg("EVENT", "event", help="A Claude Code hook event, or 'wait'."),),
-        handler=_in("hook", "hook"),
         epilog=(
             "  Events: SessionStart UserPromptSubmit PreToolUse PostToolUse",
             "  PermissionRequest Notification Stop SessionEnd, or 'wait' (the background",
@@ -384,13 +390,12 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  to hook.log beside the database); 'wait' exits 2 with new mail on stderr.",
         ),
     ),
-    Command(
+    _top_command(
         "doctor",
         "Show the calling tmux pane's identifiers.",
-        handler=_in("doctor", "doctor"),
         tmux="pane",
     ),
-    Command(
+    _top_command(
         "server",
         "Serve the Django admin web view.",
         (
@@ -403,8 +408,7 @@ TOP_COMMANDS: tuple[Command, ...] = (
                 "--port", minimum=1, maximum=65535, help="Port (CAFLEET_BROKER_PORT, default 8000)."
             ),
         ),
-        handler=_in("server", "server"),
-        validator=_in("server", "check_listen"),
+        check="check_listen",
         full_settings=True,
         epilog=(
             "  Login: every admin page needs a login. On start the server prints a",
@@ -413,7 +417,7 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'.",
         ),
     ),
-    Command(
+    _top_command(
         "deliver",
         "Run the delivery worker: offer held inline previews again until they go out.",
         (
@@ -422,8 +426,7 @@ TOP_COMMANDS: tuple[Command, ...] = (
                 help="Start the worker detached (log beside the database) and return.",
             ),
         ),
-        handler=_in("deliver", "deliver"),
-        validator=_in("deliver", "check_settings"),
+        check="check_settings",
         database=True,
         epilog=(
             "  One worker per database and host (a lease with a heartbeat). Commands that",
@@ -435,14 +438,13 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  reported once to the member's Director by the Administrator.",
         ),
     ),
-    Command(
+    _top_command(
         "django",
         "Run a Django management command on cafleet's database, e.g. "
         "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
         args=(Arg("ARGS", "django_args", required=False, many=True),),
         passthrough=True,
         writes=True,
-        handler=_in("django", "django"),
         full_settings=True,
     ),
 )
