@@ -107,37 +107,47 @@ class PlacementColumns:
 
 
 # ------------------------------------------------------------------------------ list filters
-class DeletedFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
+class _Filter(admin.SimpleListFilter):
+    """A list filter offering ``fixed_lookups`` (value, label pairs) unless ``lookups`` is
+    overridden; ``narrow(queryset, value)`` runs only once a value is chosen."""
+
+    fixed_lookups: tuple[tuple[str, str], ...] = ()
 
     def lookups(self, request, model_admin):
-        return [("live", "live"), ("deleted", "deleted")]
+        return list(self.fixed_lookups)
 
     def queryset(self, request, queryset):
-        if self.value() == "live":
+        value = self.value()
+        return self.narrow(queryset, value) if value else queryset
+
+    def narrow(self, queryset, value: str):
+        return queryset
+
+
+class DeletedFilter(_Filter):
+    title = "state"
+    parameter_name = "state"
+    fixed_lookups = (("live", "live"), ("deleted", "deleted"))
+
+    def narrow(self, queryset, value: str):
+        if value == "live":
             return queryset.filter(deleted_at__isnull=True)
-        if self.value() == "deleted":
+        if value == "deleted":
             return queryset.filter(deleted_at__isnull=False)
         return queryset
 
 
-class KindFilter(admin.SimpleListFilter):
+class KindFilter(_Filter):
     title = "kind"
     parameter_name = "kind"
+    fixed_lookups = (
+        ("director", "Director"),
+        ("member", "member"),
+        ("administrator", "Administrator"),
+        ("agent", "agent"),
+    )
 
-    def lookups(self, request, model_admin):
-        return [
-            ("director", "Director"),
-            ("member", "member"),
-            ("administrator", "Administrator"),
-            ("agent", "agent"),
-        ]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
+    def narrow(self, queryset, value: str):
         queryset = queryset.annotate(card_kind=card_kind_column())
         is_admin = Q(card_kind=ADMIN_KIND)
         is_director = Q(agent_id=F("session__director_agent_id"))
@@ -154,25 +164,23 @@ class KindFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MessageStateFilter(admin.SimpleListFilter):
+class MessageStateFilter(_Filter):
     title = "state"
     parameter_name = "state"
+    fixed_lookups = (
+        (TaskState.INPUT_REQUIRED, "unread"),
+        (TaskState.COMPLETED, "acknowledged"),
+        (TaskState.CANCELED, "canceled"),
+    )
 
-    def lookups(self, request, model_admin):
-        return [
-            (TaskState.INPUT_REQUIRED, "unread"),
-            (TaskState.COMPLETED, "acknowledged"),
-            (TaskState.CANCELED, "canceled"),
-        ]
-
-    def queryset(self, request, queryset):
-        if self.value() in STATE_LABELS:
+    def narrow(self, queryset, value: str):
+        if value in STATE_LABELS:
             # Summary rows are "completed" by construction; they are not acknowledgements.
-            return queryset.filter(status_state=self.value(), type=TaskType.UNICAST)
+            return queryset.filter(status_state=value, type=TaskType.UNICAST)
         return queryset
 
 
-class MessageSessionFilter(admin.SimpleListFilter):
+class MessageSessionFilter(_Filter):
     title = "session"
     parameter_name = "session"
 
@@ -185,24 +193,19 @@ class MessageSessionFilter(admin.SimpleListFilter):
             for sid, label, deleted in rows
         ]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(context__session_id=self.value())
-        return queryset
+    def narrow(self, queryset, value: str):
+        return queryset.filter(context__session_id=value)
 
 
-class AgeFilter(admin.SimpleListFilter):
+class AgeFilter(_Filter):
     """Created within the last hour / since the viewer's local midnight / past 7 days."""
 
     title = "created"
     parameter_name = "age"
+    fixed_lookups = (("hour", "Last hour"), ("today", "Today"), ("week", "Past 7 days"))
 
-    def lookups(self, request, model_admin):
-        return [("hour", "Last hour"), ("today", "Today"), ("week", "Past 7 days")]
-
-    def queryset(self, request, queryset):
+    def narrow(self, queryset, value: str):
         now = timezone.now()
-        value = self.value()
         if value == "hour":
             since = now - timedelta(hours=1)
         elif value == "today":
@@ -214,7 +217,7 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset.filter(created_at__gte=utc_stamp(since))
 
 
-class _MailboxFilter(admin.SimpleListFilter):
+class _MailboxFilter(_Filter):
     """Shown only while in use (links from an agent's page)."""
 
     def lookups(self, request, model_admin):
@@ -229,17 +232,13 @@ class InboxFilter(_MailboxFilter):
     title = "inbox of"
     parameter_name = "inbox"
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(context_id=self.value(), type=TaskType.UNICAST)
-        return queryset
+    def narrow(self, queryset, value: str):
+        return queryset.filter(context_id=value, type=TaskType.UNICAST)
 
 
 class OutboxFilter(_MailboxFilter):
     title = "sent by"
     parameter_name = "outbox"
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(from_agent_id=self.value())
-        return queryset
+    def narrow(self, queryset, value: str):
+        return queryset.filter(from_agent_id=value)

@@ -89,8 +89,9 @@ class TaskAdmin(ReadOnlyAdmin):
         )
 
     class Media:
-        # The messages list refreshes itself like the timeline (cafleet/changelist.js).
-        js = ("cafleet/changelist.js",)
+        # The messages list refreshes itself like the timeline (cafleet/changelist.js, with
+        # the loop both share in cafleet/refresh.js).
+        js = ("cafleet/refresh.js", "cafleet/changelist.js")
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": "Messages (tasks)", **(extra_context or {})}

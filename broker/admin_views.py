@@ -267,41 +267,23 @@ def build_timeline(
         member_rows = member_rows.filter(at__lt=before)
     member_events = list(member_rows.order_by("-at", "-id")[: page + 1])
 
+    def between(kind: str, ts: str, task: Task, actor_id: str, target_id: str) -> Event:
+        return Event(kind, ts, task, actor=who(actor_id), target=who(target_id))
+
     events: list[Event] = []
     for task in sent:
+        sender, recipient = task.from_agent_id, task.context_id
         if task.type == TaskType.BROADCAST_SUMMARY:
-            events.append(Event("broadcast", task.created_at, task, actor=who(task.from_agent_id)))
+            events.append(Event("broadcast", task.created_at, task, actor=who(sender)))
         else:
-            events.append(
-                Event(
-                    "sent",
-                    task.created_at,
-                    task,
-                    actor=who(task.from_agent_id),
-                    target=who(task.context_id),
-                )
-            )
+            events.append(between("sent", task.created_at, task, sender, recipient))
     for task in changed:
-        if task.status_state == TaskState.COMPLETED:
-            events.append(
-                Event(
-                    "acknowledged",
-                    task.status_timestamp,
-                    task,
-                    actor=who(task.context_id),
-                    target=who(task.from_agent_id),
-                )
-            )
-        else:
-            events.append(
-                Event(
-                    "canceled",
-                    task.status_timestamp,
-                    task,
-                    actor=who(task.from_agent_id),
-                    target=who(task.context_id),
-                )
-            )
+        sender, recipient = task.from_agent_id, task.context_id
+        ts = task.status_timestamp
+        if task.status_state == TaskState.COMPLETED:  # the recipient acknowledges
+            events.append(between("acknowledged", ts, task, recipient, sender))
+        else:  # the sender cancels
+            events.append(between("canceled", ts, task, sender, recipient))
     # A send sorts before the ack/cancel that shares its timestamp.
     for row in member_events:
         events.append(

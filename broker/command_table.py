@@ -2,71 +2,38 @@
 command its handler and what ``broker.commands.dispatch`` establishes first.
 
 Handlers are named by ``"module:function"`` strings so that this module, and the parser that
-reads it (``broker.grammar``), import nothing beyond the standard library.
+reads it (``broker.grammar``), import nothing beyond the standard library. The options that
+several commands share, and the factories every option is made with, are in
+``broker.command_table_options``.
 """
 
 from __future__ import annotations
 
+from broker.command_table_options import (
+    AGENT_ID,
+    BODY,
+    BODY_EPILOG,
+    CODING_AGENT,
+    DESCRIPTION,
+    FULL,
+    INT_MAX,
+    JSON_LOCAL,
+    MAX_CAPTURE_LINES,
+    MEMBER_ID,
+    NAME,
+    QUIET,
+    QUIET_FULL,
+    SESSION_ID,
+    SETTINGS_FILE,
+    TASK_ID,
+    flag,
+    integer,
+    path,
+    ref,
+    seconds,
+    text,
+)
 from broker.registry import Arg, Command, Group, Opt
-
-# --------------------------------------------------------------------------- options
-#: Every integer option has a maximum (or, where the contract documents none, a ceiling),
-#: so that a huge number is a range error (exit 2) instead of a failure deep down (SQLite's
-#: LIMIT takes at most a 64-bit integer).
-INT_MAX = 2**31 - 1
-#: ``member capture --lines``: far more than any tmux history holds.
-MAX_CAPTURE_LINES = 1_000_000
-AGENT_ID = Opt(
-    ("--agent-id",),
-    "agent_id",
-    required=True,
-    metavar="ID",
-    help="Your own agent id (full UUID or a unique 8+ character prefix).",
-)
-MEMBER_ID = Opt(
-    ("--member-id",),
-    "member_id",
-    required=True,
-    metavar="ID",
-    help="The member's agent id (full or 8+ character prefix).",
-)
-TASK_ID = Opt(
-    ("--task-id",),
-    "task_id",
-    required=True,
-    metavar="ID",
-    help="Task (message) id, full or 8+ character prefix.",
-)
-FULL = Opt(("--full",), "full", kind="flag", help="Show every field; cut nothing.")
-QUIET = Opt(("--quiet",), "quiet", kind="flag", help="Print only the 8-character id.")
-JSON_LOCAL = Opt(("--json",), "json", kind="flag", help="JSON output (same as the global --json).")
-CODING_AGENT = Opt(
-    ("--coding-agent",),
-    "coding_agent",
-    kind="choice",
-    choices=("claude", "codex"),
-    metavar="[claude|codex]",
-    default="claude",
-    help="Coding agent backend (default: claude).",
-)
-TEXT = Opt(("--text",), "text", metavar="TEXT", help="Message body, or '-' to read it from stdin.")
-TEXT_FILE = Opt(
-    ("--text-file",), "text_file", metavar="PATH", help="Read the message body from this file."
-)
-NAME = Opt(("--name",), "name", required=True, help="Agent name.")
-DESCRIPTION = Opt(("--description",), "description", required=True, help="Agent description.")
-
-SETTINGS_FILE = Opt(
-    ("--settings-file",),
-    "settings_file",
-    metavar="PATH",
-    help="Claude settings file (default ~/.claude/settings.json).",
-)
-
-BODY = (TEXT, TEXT_FILE)
-SESSION_ID = Arg("SESSION_ID", "session_ref")
-QUIET_FULL = (("quiet", "full"),)
-BODY_EPILOG = ("  Body: exactly one of --text TEXT, --text - (stdin), --text-file PATH.",)
 
 
 def _in(noun: str, function: str) -> str:
@@ -122,6 +89,13 @@ def _task_command(name: str, help: str, *, quiet: bool = False) -> Command:
     )
 
 
+def _top_command(name: str, help: str, options=(), args=(), *, check=None, **kw) -> Command:
+    """A command outside the groups: its handler is the function ``name`` of the module
+    ``broker.commands.<name>``, its validator (``check``) another function there."""
+    validator = _in(name, check) if check else None
+    return Command(name, help, options, args, handler=_in(name, name), validator=validator, **kw)
+
+
 GROUPS: tuple[Group, ...] = (
     Group(
         "db",
@@ -137,29 +111,14 @@ GROUPS: tuple[Group, ...] = (
             Command(
                 "export",
                 "Write every cafleet row as JSON lines (to move a registry, e.g. to PostgreSQL).",
-                (
-                    Opt(
-                        ("--output",),
-                        "output",
-                        metavar="PATH",
-                        help="Write to this new file (mode 0600) instead of stdout.",
-                    ),
-                ),
+                (path("--output", help="Write to this new file (mode 0600) instead of stdout."),),
                 handler=_in("db", "export"),
                 database=True,
             ),
             Command(
                 "import",
                 "Load a 'db export' into this freshly initialised database, all or nothing.",
-                (
-                    Opt(
-                        ("--input",),
-                        "input",
-                        required=True,
-                        metavar="PATH",
-                        help="The export file, or '-' for stdin.",
-                    ),
-                ),
+                (path("--input", required=True, help="The export file, or '-' for stdin."),),
                 handler=_in("db", "import_"),
                 database=True,
             ),
@@ -173,7 +132,7 @@ GROUPS: tuple[Group, ...] = (
                 "create",
                 "Create a session bound to the calling tmux pane.",
                 (
-                    Opt(("--label",), "label", help="Free-text label."),
+                    text("--label", help="Free-text label."),
                     CODING_AGENT,
                     JSON_LOCAL,
                     FULL,
@@ -190,10 +149,8 @@ GROUPS: tuple[Group, ...] = (
                 "delete",
                 "Soft-delete a session and deregister its agents.",
                 (
-                    Opt(
-                        ("--close-members",),
-                        "close_members",
-                        kind="flag",
+                    flag(
+                        "--close-members",
                         help="First close every live member's pane as 'member delete' does.",
                     ),
                 ),
@@ -211,7 +168,7 @@ GROUPS: tuple[Group, ...] = (
                 (
                     NAME,
                     DESCRIPTION,
-                    Opt(("--skills",), "skills", metavar="JSON", help="Skills list as JSON."),
+                    text("--skills", metavar="JSON", help="Skills list as JSON."),
                 ),
                 needs_session=True,
                 writes=True,
@@ -232,13 +189,7 @@ GROUPS: tuple[Group, ...] = (
                 "Show one active agent.",
                 (
                     AGENT_ID,
-                    Opt(
-                        ("--id",),
-                        "target_id",
-                        required=True,
-                        metavar="ID",
-                        help="The agent to show.",
-                    ),
+                    ref("--id", dest="target_id", help="The agent to show."),
                     FULL,
                 ),
             ),
@@ -254,7 +205,7 @@ GROUPS: tuple[Group, ...] = (
                 "Send a message to one agent.",
                 (
                     AGENT_ID,
-                    Opt(("--to",), "to", required=True, metavar="ID", help="Recipient agent id."),
+                    ref("--to", help="Recipient agent id."),
                     *BODY,
                     FULL,
                     QUIET,
@@ -277,30 +228,16 @@ GROUPS: tuple[Group, ...] = (
                 "List messages in your inbox (unread only by default).",
                 (
                     AGENT_ID,
-                    Opt(("--all",), "all", kind="flag", help="Include acknowledged and canceled."),
-                    Opt(
-                        ("--since",),
-                        "since",
+                    flag("--all", help="Include acknowledged and canceled."),
+                    text(
+                        "--since",
                         metavar="TS",
                         help="Only messages at or after this ISO-8601 timestamp.",
                     ),
-                    Opt(
-                        ("--page-size",),
-                        "page_size",
-                        kind="int",
-                        minimum=1,
-                        ceiling=INT_MAX,
-                        metavar="INTEGER",
-                        help="At most N messages.",
-                    ),
-                    Opt(
-                        ("--wait",),
-                        "wait",
-                        kind="float",
-                        minimum=0,
+                    integer("--page-size", minimum=1, ceiling=INT_MAX, help="At most N messages."),
+                    seconds(
+                        "--wait",
                         maximum=3600,
-                        min_open=True,
-                        metavar="SECONDS",
                         help="Block until a message arrives (0 < S <= 3600).",
                     ),
                     FULL,
@@ -344,12 +281,7 @@ GROUPS: tuple[Group, ...] = (
                 (
                     AGENT_ID,
                     MEMBER_ID,
-                    Opt(
-                        ("--force", "-f"),
-                        "force",
-                        kind="flag",
-                        help="Kill the pane instead of /exit.",
-                    ),
+                    flag("--force", "-f", help="Kill the pane instead of /exit."),
                 ),
                 tmux="guard",
             ),
@@ -359,12 +291,7 @@ GROUPS: tuple[Group, ...] = (
                 "List your members.",
                 (
                     AGENT_ID,
-                    Opt(
-                        ("--activity",),
-                        "activity",
-                        kind="flag",
-                        help="Add last_sent/last_recv/last_ack/idle/unread.",
-                    ),
+                    flag("--activity", help="Add last_sent/last_recv/last_ack/idle/unread."),
                 ),
                 function="list_",
             ),
@@ -375,19 +302,15 @@ GROUPS: tuple[Group, ...] = (
                 (
                     AGENT_ID,
                     MEMBER_ID,
-                    Opt(
-                        ("--lines", "--tail"),
-                        "lines",
-                        kind="int",
+                    integer(
+                        "--lines",
+                        "--tail",
                         ceiling=MAX_CAPTURE_LINES,
-                        metavar="INTEGER",
                         default=30,
                         help="Number of lines (default 30).",
                     ),
-                    Opt(
-                        ("--ansi",),
-                        "ansi",
-                        kind="flag",
+                    flag(
+                        "--ansi",
                         off_names=("--no-ansi",),
                         default=False,
                         help="Keep escape sequences (default --no-ansi cleans them).",
@@ -403,16 +326,8 @@ GROUPS: tuple[Group, ...] = (
                 (
                     AGENT_ID,
                     MEMBER_ID,
-                    Opt(
-                        ("--choice",),
-                        "choice",
-                        kind="int",
-                        minimum=1,
-                        maximum=3,
-                        metavar="INTEGER",
-                        help="Press 1, 2 or 3.",
-                    ),
-                    Opt(("--freetext",), "freetext", help="Pick option 4 and type this text."),
+                    integer("--choice", minimum=1, maximum=3, help="Press 1, 2 or 3."),
+                    text("--freetext", help="Pick option 4 and type this text."),
                 ),
                 validator=_in("member", "check_send_input"),
                 tmux="guard",
@@ -457,29 +372,17 @@ GROUPS: tuple[Group, ...] = (
 )
 
 TOP_COMMANDS: tuple[Command, ...] = (
-    Command(
+    _top_command(
         "hook",
         "Run by the coding agent's hooks: reads the event's JSON on stdin.",
         (
-            Opt(
-                ("--director",),
-                "director",
-                kind="flag",
+            flag(
+                "--director",
                 help="Installed by 'hooks install': skip members (they have their own).",
             ),
-            Opt(
-                ("--timeout",),
-                "timeout",
-                kind="float",
-                minimum=0,
-                maximum=86400,
-                min_open=True,
-                metavar="SECONDS",
-                help="'wait' only: exit 0 after this long.",
-            ),
+            seconds("--timeout", maximum=86400, help="'wait' only: exit 0 after this long."),
         ),
         (Arg("EVENT", "event", help="A Claude Code hook event, or 'wait'."),),
-        handler=_in("hook", "hook"),
         epilog=(
             "  Events: SessionStart UserPromptSubmit PreToolUse PostToolUse",
             "  PermissionRequest Notification Stop SessionEnd, or 'wait' (the background",
@@ -487,34 +390,25 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  to hook.log beside the database); 'wait' exits 2 with new mail on stderr.",
         ),
     ),
-    Command(
+    _top_command(
         "doctor",
         "Show the calling tmux pane's identifiers.",
-        handler=_in("doctor", "doctor"),
         tmux="pane",
     ),
-    Command(
+    _top_command(
         "server",
         "Serve the Django admin web view.",
         (
-            Opt(
-                ("--host",),
-                "host",
+            text(
+                "--host",
                 metavar="ADDR",
                 help="Address to bind (CAFLEET_BROKER_HOST, default 127.0.0.1).",
             ),
-            Opt(
-                ("--port",),
-                "port",
-                kind="int",
-                minimum=1,
-                maximum=65535,
-                metavar="INTEGER",
-                help="Port (CAFLEET_BROKER_PORT, default 8000).",
+            integer(
+                "--port", minimum=1, maximum=65535, help="Port (CAFLEET_BROKER_PORT, default 8000)."
             ),
         ),
-        handler=_in("server", "server"),
-        validator=_in("server", "check_listen"),
+        check="check_listen",
         full_settings=True,
         epilog=(
             "  Login: every admin page needs a login. On start the server prints a",
@@ -523,19 +417,16 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  'cafleet django createsuperuser' / 'cafleet django changepassword NAME'.",
         ),
     ),
-    Command(
+    _top_command(
         "deliver",
         "Run the delivery worker: offer held inline previews again until they go out.",
         (
-            Opt(
-                ("--background",),
-                "background",
-                kind="flag",
+            flag(
+                "--background",
                 help="Start the worker detached (log beside the database) and return.",
             ),
         ),
-        handler=_in("deliver", "deliver"),
-        validator=_in("deliver", "check_settings"),
+        check="check_settings",
         database=True,
         epilog=(
             "  One worker per database and host (a lease with a heartbeat). Commands that",
@@ -547,25 +438,23 @@ TOP_COMMANDS: tuple[Command, ...] = (
             "  reported once to the member's Director by the Administrator.",
         ),
     ),
-    Command(
+    _top_command(
         "django",
         "Run a Django management command on cafleet's database, e.g. "
         "'cafleet django createsuperuser' or 'cafleet django changepassword NAME'.",
         args=(Arg("ARGS", "django_args", required=False, many=True),),
         passthrough=True,
         writes=True,
-        handler=_in("django", "django"),
         full_settings=True,
     ),
 )
 
 GLOBAL_OPTIONS: tuple[Opt, ...] = (
-    Opt(("--version",), "version", kind="flag", help="Print the version and exit."),
-    Opt(("--json",), "json", kind="flag", help="JSON output and JSON errors."),
-    Opt(("--pretty",), "pretty", kind="flag", help="Indent JSON by 2 spaces."),
-    Opt(
-        ("--session-id",),
-        "session_id",
+    flag("--version", help="Print the version and exit."),
+    flag("--json", help="JSON output and JSON errors."),
+    flag("--pretty", help="Indent JSON by 2 spaces."),
+    text(
+        "--session-id",
         metavar="ID",
         help="Session to act in (required by agent, message and member commands).",
     ),

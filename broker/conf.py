@@ -204,17 +204,24 @@ def key_anchor(environ=os.environ) -> str:
 
 
 # ------------------------------------------------------------------------------ limits
-def positive_int(name: str, default: int, environ=os.environ) -> int:
+def _positive(name: str, default, environ, parse, expected: str):
+    """The variable ``name`` read with ``parse``: ``default`` when unset, an error naming
+    ``expected`` unless it is a positive, finite number."""
     raw = environ.get(name)
     if raw is None:
         return default
     try:
-        value = int(raw.strip(), 10)
+        value = parse(raw.strip())
     except ValueError:
         value = 0
-    if value < 1:
-        raise _error(f"invalid value for {name}: '{raw}' (expected a positive integer).")
+    if not 0 < value < float("inf"):
+        raise _error(f"invalid value for {name}: '{raw}' (expected {expected}).")
     return value
+
+
+def positive_int(name: str, default: int, environ=os.environ) -> int:
+    """A positive integer (base 10)."""
+    return _positive(name, default, environ, lambda text: int(text, 10), "a positive integer")
 
 
 def max_text_len(environ=os.environ) -> int:
@@ -234,16 +241,7 @@ DEFAULT_DELIVERY_IDLE_EXIT = 180.0
 
 def positive_seconds(name: str, default: float, environ=os.environ) -> float:
     """A positive, finite number of seconds (decimals allowed)."""
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise _error(f"invalid value for {name}: '{raw}' (expected a positive number).")
-    return value
+    return _positive(name, default, environ, float, "a positive number")
 
 
 def delivery_hold_timeout(environ=os.environ) -> float:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -22,6 +24,12 @@ from broker.ids import resolve_agent
 from broker.member_hooks import member_env, remove_settings, settings_for
 from broker.member_list import MemberRow, idle_seconds, member_list  # noqa: F401 - re-exported
 from broker.member_target import Target, member_target
+from broker.members_actions import (  # noqa: F401 - re-exported
+    member_capture,
+    member_exec,
+    member_ping,
+    member_send_input,
+)
 from broker.models import (
     Agent,
     AgentStatus,
@@ -55,8 +63,8 @@ RECOVERY_HINT = (
 )
 
 
-def _no_warn(line: str) -> None:
-    pass
+def no_warn(line: str) -> None:
+    """The default ``warn``: warnings go nowhere."""
 
 
 # ------------------------------------------------------------------------------ create
@@ -173,7 +181,7 @@ def member_create(
     caller: tuple[str, str, str],
     tmux,
     environ=os.environ,
-    warn=_no_warn,
+    warn=no_warn,
 ) -> tuple[Agent, Placement]:
     """cli.md §4.5.1 steps 6-11. ``caller`` comes from :func:`member_preflight`.
 
@@ -302,6 +310,26 @@ def _timeout_error(member_id: str, pane: str, tail: str) -> DeleteTimeout:
     )
 
 
+@dataclass(frozen=True)
+class ExitWait:
+    """How ``member delete`` waits for a pane to close after ``/exit``: ``sleep`` and
+    ``clock`` (injectable for tests), and the deadline in seconds."""
+
+    sleep: Callable[[float], object]
+    clock: Callable[[], float]
+    deadline: float
+
+
+def exit_wait(sleep=None, clock=None, deadline: float | None = None) -> ExitWait:
+    """An :class:`ExitWait`; each part left out is ``time.sleep``, ``time.monotonic`` and
+    :data:`DELETE_DEADLINE` (read at the call)."""
+    return ExitWait(
+        sleep or time.sleep,
+        clock or time.monotonic,
+        DELETE_DEADLINE if deadline is None else deadline,
+    )
+
+
 def member_delete(
     *,
     session_id: str,
@@ -309,7 +337,7 @@ def member_delete(
     member_ref: str,
     force: bool,
     tmux,
-    warn=_no_warn,
+    warn=no_warn,
     sleep=None,
     clock=None,
     deadline: float | None = None,
@@ -319,9 +347,6 @@ def member_delete(
     Order is always: exit or kill, then deregister, then rebalance the layout. ``sleep``,
     ``clock`` and ``deadline`` default to ``time.sleep``, ``time.monotonic`` and 15.0 s.
     """
-    sleep = sleep or time.sleep
-    clock = clock or time.monotonic
-    deadline = DELETE_DEADLINE if deadline is None else deadline
     target = member_target(
         session_id=session_id,
         agent_ref=agent_ref,
@@ -329,13 +354,12 @@ def member_delete(
         action=None,
         deleting=True,
     )
-    return close_member(
-        target, force=force, tmux=tmux, warn=warn, sleep=sleep, clock=clock, deadline=deadline
-    )
+    wait = exit_wait(sleep, clock, deadline)
+    return close_member(target, force=force, tmux=tmux, warn=warn, wait=wait)
 
 
 def close_member(
-    target: Target, *, force: bool, tmux, warn, sleep, clock, deadline: float
+    target: Target, *, force: bool, tmux, warn, wait: ExitWait
 ) -> tuple[str, str, str]:
     """The ``member delete`` protocol for a checked target (cli.md §4.5.2): exit or kill,
     then deregister, then rebalance the layout. Returns ``(member_id, header, pane_status)``."""
@@ -364,7 +388,7 @@ def close_member(
                 "'cafleet member delete', or use '--force' to kill the pane "
                 "directly."
             ) from None
-        if not _wait_gone(tmux, pane, sleep=sleep, clock=clock, deadline=deadline):
+        if not _wait_gone(tmux, pane, wait):
             raise _timeout_error(member_id, pane, _tail(tmux, pane, warn))
         header, status = "Member deleted.", f"{pane} (closed)"
 
@@ -373,9 +397,9 @@ def close_member(
     return member_id, header, status
 
 
-def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
+def _wait_gone(tmux, pane: str, wait: ExitWait) -> bool:
     """Check ``list-panes`` every 0.5 s until the pane is absent or the deadline passes."""
-    end = clock() + deadline
+    end = wait.clock() + wait.deadline
     while True:
         try:
             alive = pane in tmux.list_pane_ids()
@@ -385,10 +409,10 @@ def _wait_gone(tmux, pane: str, *, sleep, clock, deadline: float) -> bool:
             ) from None
         if not alive:
             return True
-        remaining = end - clock()
+        remaining = end - wait.clock()
         if remaining <= 0:
             return False
-        sleep(min(DELETE_POLL_INTERVAL, remaining))
+        wait.sleep(min(DELETE_POLL_INTERVAL, remaining))
 
 
 def _tail(tmux, pane: str, warn) -> str:
@@ -408,106 +432,3 @@ def _deregister(member: Agent, note: str) -> None:
         member.deregister(note=note)
     except Exception as exc:
         raise CafleetError(f"deregister failed: {exc}") from None
-
-
-# ------------------------------------------------------------------------------ pane actions
-def member_capture(
-    *, session_id: str, agent_ref: str, member_ref: str, lines: int, ansi: bool, tmux
-) -> tuple[Target, str]:
-    """cli.md §4.5.4: the pane's last ``lines`` lines, cleaned unless ``ansi``."""
-    target = member_target(
-        session_id=session_id, agent_ref=agent_ref, member_ref=member_ref, action="capture"
-    )
-    try:
-        content = tmux.capture(target.pane, lines, ansi=ansi)
-    except Exception as exc:
-        raise CafleetError(f"capture failed: {exc}") from None
-    return target, content
-
-
-def _not_ready(target: Target, result) -> CafleetError:
-    """``pane %5 is not ready: waiting for permission`` (nothing was typed)."""
-    words = getattr(result, "reason_text", "") or "not ready"
-    return CafleetError(f"pane {target.pane} is not ready: {words}")
-
-
-def _check_reported_state(target: Target) -> None:
-    """A fresh hook-reported permission dialog or exit refuses the keystroke before any
-    screen read (docs/hooks.md, "Freshness"); otherwise the pane gate decides."""
-    from broker.agentstate import routes
-    from broker.delivery import reason_words
-
-    reason = routes([target.member_id]).get(target.member_id)
-    if reason in ("permission_dialog", "agent_not_running"):
-        words = reason_words(reason)
-        raise CafleetError(f"pane {target.pane} is not ready: {words} (reported by its hooks)")
-
-
-def _coding_agent(target: Target) -> str:
-    return target.placement.coding_agent or "claude"
-
-
-def member_send_input(
-    *,
-    session_id: str,
-    agent_ref: str,
-    member_ref: str,
-    choice: int | None = None,
-    freetext: str | None = None,
-    tmux,
-) -> Target:
-    """cli.md §4.5.5 (inputs already validated): a menu digit, or ``4`` + literal text.
-
-    An explicit Director action: no screen gate, but the pane's foreground process must be
-    the member's coding agent (never a shell), else ``pane <p> is not ready: <reason>``.
-    """
-    target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
-    gate = tmux.agent_gate(target.pane, _coding_agent(target))
-    if gate.status != "delivered":
-        if gate.reason == "tmux_error":
-            raise CafleetError(f"send failed: could not inspect pane {target.pane}")
-        raise _not_ready(target, gate)
-    try:
-        if freetext is None:
-            tmux.send_choice(target.pane, choice)
-        else:
-            tmux.send_freetext(target.pane, freetext, coding_agent=_coding_agent(target))
-    except Exception as exc:
-        raise CafleetError(f"send failed: {exc}") from None
-    return target
-
-
-def member_exec(*, session_id: str, agent_ref: str, member_ref: str, command: str, tmux) -> Target:
-    """cli.md §4.5.6 (command already validated and stripped): ``! <command>`` + Enter,
-    behind the pane gate (docs/delivery.md); a refused gate types nothing."""
-    target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
-    _check_reported_state(target)
-    try:
-        result = tmux.send_exec(target.pane, command, coding_agent=_coding_agent(target))
-    except Exception as exc:
-        raise CafleetError(f"send failed: {exc}") from None
-    if result.status == "held" or result.reason == "pane_gone":
-        raise _not_ready(target, result)
-    if not result:
-        raise CafleetError(f"send failed: tmux could not type into pane {target.pane}.")
-    return target
-
-
-def member_ping(*, session_id: str, agent_ref: str, member_ref: str, tmux) -> Target:
-    """cli.md §4.5.7: type the member's poll command into its pane, behind the pane gate."""
-    target = member_target(session_id=session_id, agent_ref=agent_ref, member_ref=member_ref)
-    _check_reported_state(target)
-    try:
-        delivered = tmux.poll_trigger(
-            target.pane, session_id, target.member_id, coding_agent=_coding_agent(target)
-        )
-    except Exception as exc:
-        raise CafleetError(f"send failed: {exc}") from None
-    if delivered.status == "held" or delivered.reason == "pane_gone":
-        raise _not_ready(target, delivered)
-    if not delivered:
-        raise CafleetError(
-            "send failed: tmux send-keys did not deliver the poll-trigger "
-            f"keystroke to pane {target.pane}."
-        )
-    return target

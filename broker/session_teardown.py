@@ -9,7 +9,6 @@ member whose Director is already gone is closed all the same.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from broker import members
@@ -17,10 +16,6 @@ from broker.conf import host_id
 from broker.exceptions import CafleetError
 from broker.member_target import Target
 from broker.models import AgentStatus, Placement
-
-
-def _no_warn(line: str) -> None:
-    pass
 
 
 def session_members(session_id: str) -> list[Target]:
@@ -48,15 +43,13 @@ class Closed:
 
 
 def session_close_members(
-    *, session_id: str, tmux, warn=_no_warn, sleep=None, clock=None, deadline=None
+    *, session_id: str, tmux, warn=members.no_warn, sleep=None, clock=None, deadline=None
 ) -> list[Closed]:
     """``session delete --close-members``, first part: the ``member delete`` protocol for
     every live member of the session, each in turn. A member whose pane does not close is
     reported in its :class:`Closed` and the others are still closed; the caller deletes the
     session only when every member is gone. The tmux guard runs only when a pane exists."""
-    sleep = sleep or time.sleep
-    clock = clock or time.monotonic
-    deadline = members.DELETE_DEADLINE if deadline is None else deadline
+    wait = members.exit_wait(sleep, clock, deadline)
     targets = session_members(session_id)
     here = host_id()
     if any(t.pane and t.placement.is_on_this_host(here) for t in targets):
@@ -79,13 +72,7 @@ def session_close_members(
             continue
         try:
             _, _, status = members.close_member(
-                target,
-                force=False,
-                tmux=tmux,
-                warn=warn,
-                sleep=sleep,
-                clock=clock,
-                deadline=deadline,
+                target, force=False, tmux=tmux, warn=warn, wait=wait
             )
             results.append(Closed(target, status))
         except CafleetError as exc:

@@ -33,6 +33,12 @@ class Call:
         return self.parsed.options
 
     @property
+    def acting(self) -> dict:
+        """``session_id`` and ``agent_ref``: the keywords with which every workflow that acts
+        in a session as ``--agent-id`` learns who acts, and where."""
+        return {"session_id": self.session_id, "agent_ref": self.agent_id}
+
+    @property
     def tmux(self):
         from broker import tmux
 

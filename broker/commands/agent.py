@@ -36,7 +36,7 @@ def register(call, out) -> None:
 def deregister(call, out) -> None:
     from broker.services import agent_deregister
 
-    agent_deregister(session_id=call.session_id, agent_ref=call.agent_id)
+    agent_deregister(**call.acting)
     if out.json_mode:
         out.json({"status": "deregistered"})
     else:
@@ -46,7 +46,7 @@ def deregister(call, out) -> None:
 def list_(call, out) -> None:
     from broker.services import agent_list
 
-    agents = agent_list(session_id=call.session_id, agent_ref=call.agent_id)
+    agents = agent_list(**call.acting)
     full = call.options["full"]
     if out.json_mode:
         out.json([agent_full(a) if full else agent_slim(a) for a in agents])
@@ -60,9 +60,7 @@ def show(call, out) -> None:
     from broker.services import agent_show
 
     opts = call.options
-    agent, placement = agent_show(
-        session_id=call.session_id, agent_ref=call.agent_id, target_ref=opts["target_id"]
-    )
+    agent, placement = agent_show(**call.acting, target_ref=opts["target_id"])
     if not out.json_mode:
         out.text(agent_text(agent, full=opts["full"]))
         return

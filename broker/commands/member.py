@@ -12,6 +12,12 @@ from broker.exceptions import ValidationError
 from broker.output import field_line
 
 
+def _on_member(call) -> dict:
+    """The keywords of every workflow on one member (delete, capture, send-input, exec,
+    ping): who acts, where, on which member, through which tmux."""
+    return {**call.acting, "member_ref": call.options["member_id"], "tmux": call.tmux}
+
+
 # ------------------------------------------------------------------------------ create
 def check_create(call) -> None:
     reject_controls("--name", call.options["name"])
@@ -77,12 +83,7 @@ def delete(call, out) -> None:
 
     opts = call.options
     member_id, header, status = member_delete(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        member_ref=opts["member_id"],
-        force=opts["force"],
-        tmux=call.tmux,
-        warn=out.warn,
+        **_on_member(call), force=opts["force"], warn=out.warn
     )
     if out.json_mode:
         out.json({"agent_id": member_id, "pane_status": status})
@@ -214,9 +215,7 @@ def list_(call, out) -> None:
     from broker.member_list import member_list
 
     opts = call.options
-    rows = member_list(
-        session_id=call.session_id, agent_ref=call.agent_id, activity=opts["activity"]
-    )
+    rows = member_list(**call.acting, activity=opts["activity"])
     if out.json_mode:
         out.json([list_json(r, opts["activity"]) for r in rows])
     else:
@@ -225,17 +224,10 @@ def list_(call, out) -> None:
 
 # ------------------------------------------------------------------------------ capture
 def capture(call, out) -> None:
-    from broker.members import member_capture
+    from broker.members_actions import member_capture
 
     opts = call.options
-    target, content = member_capture(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        member_ref=opts["member_id"],
-        lines=opts["lines"],
-        ansi=opts["ansi"],
-        tmux=call.tmux,
-    )
+    target, content = member_capture(**_on_member(call), lines=opts["lines"], ansi=opts["ansi"])
     if out.json_mode:
         out.json(
             {
@@ -266,18 +258,11 @@ def check_send_input(call) -> None:
 
 
 def send_input(call, out) -> None:
-    from broker.members import member_send_input
+    from broker.members_actions import member_send_input
 
     opts = call.options
     choice, freetext = opts["choice"], opts["freetext"]
-    target = member_send_input(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        member_ref=opts["member_id"],
-        choice=choice,
-        freetext=freetext,
-        tmux=call.tmux,
-    )
+    target = member_send_input(**_on_member(call), choice=choice, freetext=freetext)
     name, pane = target.member.name, target.pane
     if out.json_mode:
         action, value = ("choice", str(choice)) if freetext is None else ("freetext", freetext)
@@ -302,17 +287,10 @@ def check_exec(call) -> str:
 
 
 def exec_(call, out) -> None:
-    from broker.members import member_exec
+    from broker.members_actions import member_exec
 
-    opts = call.options
     command = call.checked
-    target = member_exec(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        member_ref=opts["member_id"],
-        command=command,
-        tmux=call.tmux,
-    )
+    target = member_exec(**_on_member(call), command=command)
     if out.json_mode:
         out.json({"member_agent_id": target.member_id, "pane_id": target.pane, "command": command})
     else:
@@ -321,15 +299,10 @@ def exec_(call, out) -> None:
 
 # ------------------------------------------------------------------------------ ping
 def ping(call, out) -> None:
-    from broker.members import member_ping
+    from broker.members_actions import member_ping
 
     opts = call.options
-    target = member_ping(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        member_ref=opts["member_id"],
-        tmux=call.tmux,
-    )
+    target = member_ping(**_on_member(call))
     if out.json_mode:
         out.json({"member_agent_id": target.member_id, "pane_id": target.pane})
     elif opts["quiet"]:

@@ -62,12 +62,7 @@ def send(call, out) -> None:
     opts = call.options
     text, limit = call.checked
     task, notified = message_send(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        to_ref=opts["to"],
-        text=text,
-        limit=limit,
-        tmux=call.tmux,
+        **call.acting, to_ref=opts["to"], text=text, limit=limit, tmux=call.tmux
     )
     _render(
         out,
@@ -86,11 +81,7 @@ def broadcast(call, out) -> None:
     opts = call.options
     text, limit = call.checked
     summary, recipients, delivered = message_broadcast(
-        session_id=call.session_id,
-        agent_ref=call.agent_id,
-        text=text,
-        limit=limit,
-        tmux=call.tmux,
+        **call.acting, text=text, limit=limit, tmux=call.tmux
     )
     if out.json_mode:
         out.json(
@@ -149,7 +140,7 @@ def _task_command(call, out, service, header: str | None = None) -> None:
     """ack / cancel / show: one task by --task-id, rendered with an optional header."""
     opts = call.options
     limit = call.checked
-    task = service(session_id=call.session_id, agent_ref=call.agent_id, task_ref=opts["task_id"])
+    task = service(**call.acting, task_ref=opts["task_id"])
     _render(
         out, task, full=opts["full"], limit=limit, header=header, quiet=opts.get("quiet", False)
     )
@@ -175,9 +166,7 @@ def show(call, out) -> None:
 
     opts = call.options
     limit = call.checked
-    task = message_show(
-        session_id=call.session_id, agent_ref=call.agent_id, task_ref=opts["task_id"]
-    )
+    task = message_show(**call.acting, task_ref=opts["task_id"])
     if out.json_mode:
         out.json(
             {
