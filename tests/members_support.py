@@ -22,7 +22,7 @@ import pytest
 
 from broker import members
 from broker import tmux as tmux_mod
-from broker.clock import new_id, now
+from broker.clock import new_id
 from broker.exceptions import CafleetError
 from broker.models import Agent, AgentStatus, Placement, Task, TaskState, TaskType
 from broker.services import session_create
@@ -151,25 +151,20 @@ def add_member(
     stamp=None,
     coding_agent="claude",
 ) -> Agent:
-    """A member row + placement written directly (no tmux)."""
-    stamp = stamp or now()
-    agent = Agent.objects.create(
-        agent_id=new_id(),
+    """A member registered by the step ``member create`` registers with (its row and pending
+    placement), then given its pane (None: still pending) and its time; no tmux."""
+    agent, _placement = members._register(
         session_id=team.sid,
+        director_ref=director_id or team.did,
         name=name,
         description="does work",
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": name}),
-    )
-    Placement.objects.create(
-        agent=agent,
-        director_agent_id=director_id or team.did,
-        tmux_session="main",
-        tmux_window_id=window,
-        tmux_pane_id=pane,
         coding_agent=coding_agent,
-        created_at=stamp,
+        caller=("main", window, None),
     )
+    stamp = stamp or agent.registered_at
+    Agent.objects.filter(agent_id=agent.agent_id).update(registered_at=stamp)
+    Placement.objects.filter(agent_id=agent.agent_id).update(tmux_pane_id=pane, created_at=stamp)
+    agent.refresh_from_db()
     return agent
 
 
@@ -318,3 +313,19 @@ def json_error_line(message: str, exit_code: int) -> str:
 
 # Every pane command once, with the arguments it needs (the target checks come before tmux).
 PANE_VERBS = [("capture", ()), ("send-input", ("--choice", "1")), ("exec", ("ls",)), ("ping", ())]
+
+
+# The hint that ends the error of a ``member delete`` whose pane did not close.
+DELETE_RECOVERY = (
+    "Recovery: inspect with `cafleet member capture`, answer any prompt with `cafleet "
+    "member send-input`, then re-run `cafleet member delete`. Or re-run with `--force` to "
+    "skip the wait and kill the pane."
+)
+
+
+def delete_timeout_text(tail: str, pane: str = "%7") -> str:
+    """The whole error of a ``member delete`` timeout, with the pane's cleaned tail."""
+    return (
+        f"pane {pane} did not close within 15.0s after /exit.\n"
+        f"--- pane {pane} tail (last 80 lines) ---\n{tail}---\n{DELETE_RECOVERY}"
+    )

@@ -3,18 +3,17 @@ CLI's outputs (tests/members_support.py)."""
 
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 
 from broker import members
-from broker import tmux as tmux_mod
 from broker.clock import new_id
 from broker.exceptions import CafleetError
 from broker.models import Agent, AgentStatus, Placement
 from broker.services import agent_register, session_delete
 from tests import members_support
 from tests.members_support import (
-    CALLER,
     default_prompt,
     is_active,
     lines_of,
@@ -243,16 +242,8 @@ def test_create_register_failures(team, rec):
     with pytest.raises(CafleetError, match=f"^register failed: session {team.sid} is deleted$"):
         spawn(team)
     missing = new_id()
-    assert refusal(
-        members.member_create,
-        session_id=missing,
-        director_ref=team.did,
-        name="x",
-        description="x",
-        coding_agent="claude",
-        caller=CALLER,
-        tmux=tmux_mod,
-    ) == (f"register failed: Session '{missing}' not found.")
+    nowhere = SimpleNamespace(sid=missing, did=team.did)
+    assert refusal(spawn, nowhere, name="x") == f"register failed: Session '{missing}' not found."
     assert not [c for c in rec.calls if c[0] == "split-window"][1:]  # only the nested spawn
 
 

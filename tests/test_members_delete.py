@@ -14,6 +14,7 @@ from tests import members_support
 from tests.members_support import (
     add_member,
     delete,
+    delete_timeout_text,
     fake_member_clock,
     is_active,
     json_error_line,
@@ -99,15 +100,7 @@ def test_delete_timeout_keeps_member_and_reports_tail(team, rec):
     assert exc.exit_code == 2
     assert exc.usage is False
     assert exc.stdout_json == {"agent_id": member.agent_id, "pane_status": "%7 (timeout)"}
-    assert exc.message == (
-        "pane %7 did not close within 15.0s after /exit.\n"
-        "--- pane %7 tail (last 80 lines) ---\n"
-        "> /exit\nignoring /exit\n"
-        "---\n"
-        "Recovery: inspect with `cafleet member capture`, answer any prompt with `cafleet "
-        "member send-input`, then re-run `cafleet member delete`. Or re-run with `--force` to "
-        "skip the wait and kill the pane."
-    )
+    assert exc.message == delete_timeout_text("> /exit\nignoring /exit\n")
     script = rec.script()
     assert script[0] == ["send-keys", "-t", "%7", "/exit", "Enter"]
     assert script[-1] == ["capture-pane", "-p", "-t", "%7", "-S", "-80"]
@@ -119,8 +112,7 @@ def test_delete_timeout_keeps_member_and_reports_tail(team, rec):
 
 @pytest.mark.django_db
 def test_delete_timeout_with_failing_tail_capture(team, rec):
-    member = add_member(team)
-    rec.outputs["list-panes"] = "%7\n"
+    member = stuck_member(team, rec)
     rec.failures["capture-pane"] = "boom"
     warnings = []
     with pytest.raises(members.DeleteTimeout) as info:
@@ -172,6 +164,13 @@ def test_delete_deregister_failure(team, rec, monkeypatch):
     assert not any(c[0] == "select-layout" for c in rec.calls)
 
 
+def stuck_member(team, rec):
+    """A member whose pane %7 never closes (tmux keeps listing it)."""
+    member = add_member(team)
+    rec.outputs["list-panes"] = "%7\n"
+    return member
+
+
 # ------------------------------------------------------------------------------ CLI
 @pytest.mark.django_db
 def test_cli_delete_outputs(team, rec, mcli):
@@ -197,20 +196,11 @@ def test_cli_delete_outputs(team, rec, mcli):
 
 @pytest.mark.django_db
 def test_cli_delete_timeout_text_and_json(team, rec, mcli, monkeypatch):
-    member = add_member(team)
-    rec.outputs["list-panes"] = "%7\n"
+    member = stuck_member(team, rec)
     rec.outputs["capture-pane"] = "> /exit\nstandin: ignoring /exit\n\n"
     fake_member_clock(monkeypatch, rec)
     res = mcli.member("delete", member=member.agent_id)
-    block = (
-        "pane %7 did not close within 15.0s after /exit.\n"
-        "--- pane %7 tail (last 80 lines) ---\n"
-        "> /exit\nstandin: ignoring /exit\n"
-        "---\n"
-        "Recovery: inspect with `cafleet member capture`, answer any prompt with `cafleet "
-        "member send-input`, then re-run `cafleet member delete`. Or re-run with `--force` "
-        "to skip the wait and kill the pane."
-    )
+    block = delete_timeout_text("> /exit\nstandin: ignoring /exit\n")
     assert (res.code, res.out, res.err) == (2, "", f"Error: {block}\n")
     res = mcli.member("delete", member=member.agent_id, head=("--json", "--pretty"))
     assert res.code == 2
@@ -222,8 +212,7 @@ def test_cli_delete_timeout_text_and_json(team, rec, mcli, monkeypatch):
 @pytest.mark.django_db
 def test_cli_json_warning_precedes_json_error(team, rec, mcli, monkeypatch):
     """acceptance 25: a warning stays plain text and comes before the JSON error line."""
-    member = add_member(team)
-    rec.outputs["list-panes"] = "%7\n"
+    member = stuck_member(team, rec)
     rec.failures["capture-pane"] = "boom"
     fake_member_clock(monkeypatch, rec)
     res = mcli.member("delete", member=member.agent_id, head=("--json",))
