@@ -329,3 +329,12 @@ def delete_timeout_text(tail: str, pane: str = "%7") -> str:
         f"pane {pane} did not close within 15.0s after /exit.\n"
         f"--- pane {pane} tail (last 80 lines) ---\n{tail}---\n{DELETE_RECOVERY}"
     )
+
+
+def delete_report(agent_id: str, pane_status: str, *, force: bool = False) -> list[str]:
+    """The lines ``member delete`` prints in text mode."""
+    return [
+        "Member deleted (--force)." if force else "Member deleted.",
+        f"  agent_id:  {agent_id}",
+        f"  pane_id:   {pane_status}",
+    ]

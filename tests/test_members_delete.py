@@ -14,6 +14,7 @@ from tests import members_support
 from tests.members_support import (
     add_member,
     delete,
+    delete_report,
     delete_timeout_text,
     fake_member_clock,
     is_active,
@@ -176,11 +177,7 @@ def stuck_member(team, rec):
 def test_cli_delete_outputs(team, rec, mcli):
     member = add_member(team)
     res = mcli.member("delete", member=member.agent_id)
-    assert lines_of(res.out) == [
-        "Member deleted.",
-        f"  agent_id:  {member.agent_id}",
-        "  pane_id:   %7 (closed)",
-    ]
+    assert lines_of(res.out) == delete_report(member.agent_id, "%7 (closed)")
     forced = add_member(team, pane="%8")
     res = mcli.member("delete", "-f", member=forced.agent_id[:8], head=("--json",))
     assert json.loads(res.out) == {"agent_id": forced.agent_id, "pane_status": "%8 (killed)"}
