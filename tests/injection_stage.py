@@ -15,24 +15,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FileDB, subprocess_env
-from tests.plugins.tmux_server import (
-    BIN_DIR,
-    STANDIN_READY,
-    TmuxTestServer,
-    read_log,
-    wait_log,
-)
+from tests.plugins.tmux_server import BIN_DIR, TmuxTestServer, read_log
+from tests.tmux_support import TmuxFleet
 
 SETTLE = 0.3  # anything else a vector could cause would show within this time
 
 
-class Stage:
+class Stage(TmuxFleet):
     def __init__(self, root: Path):
         self.root = root
         path = root / "data" / "registry.db"
         url = f"sqlite:///{path}"
-        self.db = FileDB(path, url, subprocess_env(url))
-        assert self.db.run("db", "init").code == 0
+        db = FileDB(path, url, subprocess_env(url))
+        assert db.run("db", "init").code == 0
         sockdir = Path(tempfile.mkdtemp(prefix="cfi-"))
         base_env = {
             k: v
@@ -44,43 +39,12 @@ class Stage:
         base_env["SHELL"] = "/bin/sh"
         base_env.setdefault("LANG", "C.UTF-8")
         self.sockdir = sockdir
-        self.server = TmuxTestServer(sockdir / "sock", base_env)
-        self.server.start()
+        server = TmuxTestServer(sockdir / "sock", base_env)
+        server.start()
         self.log = root / "standin.log"
-        created = self.run("--json", "session", "create", "--label", "injection")
-        assert created.code == 0, created.err
-        self.sid = created.json["session_id"]
-        self.did = created.json["director"]["agent_id"]
-        self.server.set_env("STANDIN_LOG", str(self.log))
-        member = self.run(
-            "--json",
-            "--session-id",
-            self.sid,
-            "member",
-            "create",
-            "--agent-id",
-            self.did,
-            "--name",
-            "target",
-            "--description",
-            "t",
-        )
-        assert member.code == 0, member.err
-        self.mid = member.json["agent_id"]
-        self.pane = member.json["placement"]["tmux_pane_id"]
-        wait_log(self.log, lambda ev: any(e["event"] == "start" for e in ev), 20)
-        self.server.wait_for(self.pane, STANDIN_READY, 20)
+        super().__init__(db, server, "--label", "injection")
+        self.mid, self.pane = self.spawn_ready("target", self.log, timeout=20)
         self.server.run("set-environment", "-gu", "STANDIN_LOG")
-
-    def env(self, **extra) -> dict:
-        return self.server.env(None, CAFLEET_DATABASE_URL=self.db.url, **extra)
-
-    def run(self, *argv, input: bytes | None = None, env: dict | None = None):
-        return self.db.run(*argv, input=input, env={**self.env(), **(env or {})})
-
-    def cafleet(self, *argv, input=None, json_mode=False):
-        head = ("--json",) if json_mode else ()
-        return self.run(*head, "--session-id", self.sid, *argv, input=input)
 
     def lines(self) -> list[str]:
         return [e["text"] for e in read_log(self.log) if e["event"] == "line"]

@@ -17,7 +17,7 @@ import pytest
 
 from broker import tmux
 from tests.plugins.tmux_server import read_log, received_lines, wait_log
-from tests.test_members_tmux import Fleet, ids
+from tests.tmux_support import TmuxFleet, ids
 
 pytestmark = pytest.mark.tmux
 
@@ -215,7 +215,7 @@ def test_stopped_client_still_gets_the_message_exactly_once(tmux_env, standin_lo
 
 @pytest.fixture
 def fleet(fresh_db, tmux_server):
-    return Fleet(fresh_db, tmux_server)
+    return TmuxFleet(fresh_db, tmux_server)
 
 
 def test_cli_never_types_into_a_member_pane_that_became_a_shell(fleet, tmp_path):
@@ -225,19 +225,7 @@ def test_cli_never_types_into_a_member_pane_that_became_a_shell(fleet, tmp_path)
     server.run("respawn-pane", "-k", "-t", pane, "sh")  # same pane id, now a shell
     server.wait_until(lambda: server.capture(pane).strip(), 10, "shell prompt")
     probe = tmp_path / "x"
-    sent = fleet.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.did,
-        "--to",
-        aid,
-        "--text",
-        f"touch {probe}",
-    )
+    sent = fleet.send(aid, f"touch {probe}")
     assert sent.code == 0, sent.err
     assert sent.json["notification_sent"] is False
     done = fleet.member("exec", *ids(fleet, aid), f"touch {probe}")

@@ -16,68 +16,23 @@ from contextlib import contextmanager
 import pytest
 
 from tests.plugins.tmux_server import STANDIN_READY, read_log, wait_log
+from tests.tmux_support import TmuxFleet, in_session
 
 pytestmark = pytest.mark.e2e
 
 
 # ------------------------------------------------------------------------------ tmux faults
-class PaneFleet:
+class PaneFleet(TmuxFleet):
     """A session made by ``cafleet session create`` in the server's first pane, with one
     stand-in member spawned by ``cafleet member create``."""
 
     def __init__(self, db, server, log):
-        self.db, self.server, self.log = db, server, log
-        created = self.run("--json", "session", "create")
-        assert created.code == 0, created.err
-        self.sid = created.json["session_id"]
-        self.did = created.json["director"]["agent_id"]
-        server.set_env("STANDIN_LOG", str(log))
-        member = self.run(
-            "--json",
-            "--session-id",
-            self.sid,
-            "member",
-            "create",
-            "--agent-id",
-            self.did,
-            "--name",
-            "worker",
-            "--description",
-            "w",
-        )
-        assert member.code == 0, member.err
-        self.mid = member.json["agent_id"]
-        self.pane = member.json["placement"]["tmux_pane_id"]
-        wait_log(log, lambda ev: any(e["event"] == "start" for e in ev), 15)
-        server.wait_for(self.pane, STANDIN_READY, 15)
-
-    def env(self, **extra):
-        return self.server.env(None, CAFLEET_DATABASE_URL=self.db.url, **extra)
-
-    def run(self, *argv, env=None, timeout=60):
-        return self.db.run(*argv, env={**self.env(), **(env or {})}, timeout=timeout)
-
-    def send(self, text, env=None):
-        return self.run(
-            "--json",
-            "--session-id",
-            self.sid,
-            "message",
-            "send",
-            "--agent-id",
-            self.did,
-            "--to",
-            self.mid,
-            "--full",
-            "--text",
-            text,
-            env=env,
-        )
+        super().__init__(db, server)
+        self.log = log
+        self.mid, self.pane = self.spawn_ready("worker", log)
 
     def assert_pollable(self, task_id, text):
-        poll = self.run(
-            "--json", "--session-id", self.sid, "message", "poll", "--agent-id", self.mid, "--full"
-        )
+        poll = self.cafleet("message", "poll", "--agent-id", self.mid, "--full", json_mode=True)
         assert poll.code == 0, poll.err
         assert [(t["task_id"], t["text"], t["status_state"]) for t in poll.json] == [
             (task_id, text, "input_required")
@@ -121,7 +76,7 @@ def test_pane_killed_between_lookup_and_typing(pane_fleet, tmp_path, step):
         "KILL_PANE": fleet.pane,
         "KILL_MARK": str(tmp_path / "killed"),
     }
-    r = fleet.send("are you there?", env=env)
+    r = fleet.send(fleet.mid, "are you there?", "--full", env=env)
     assert r.code == 0, r.err
     assert (tmp_path / "killed").exists()  # the pane really died mid-preview
     assert not fleet.server.pane_alive(fleet.pane)
@@ -134,40 +89,16 @@ def test_tmux_server_gone(pane_fleet):
     fleet = pane_fleet
     env = fleet.env()  # TMUX still names the (now dead) server's socket
     fleet.server.kill()
-    r = fleet.db.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.did,
-        "--to",
-        fleet.mid,
-        "--full",
-        "--text",
-        "anyone?",
-        env=env,
-    )
+    r = fleet.send(fleet.mid, "anyone?", "--full", env=env)
     assert r.code == 0, r.err
     assert r.json["notification_sent"] is False
-    poll = fleet.db.run(
-        "--json", "--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.mid, env=env
-    )
+    poll = fleet.cafleet("message", "poll", "--agent-id", fleet.mid, json_mode=True, env=env)
     assert [t["text"] for t in poll.json] == ["anyone?"]
     # without TMUX at all the default server is looked for, and there is none either
-    r = fleet.db.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "broadcast",
-        "--agent-id",
-        fleet.did,
-        "--text",
-        "all?",
-        env={**env, "TMUX": None},
-    )
+    r = fleet.cafleet(
+        "message", "broadcast", "--agent-id", fleet.did, "--text", "all?",
+        json_mode=True, env={**env, "TMUX": None},
+    )  # fmt: skip
     assert r.code == 0, r.err
     assert r.json[0]["notifications_sent_count"] == 0
 
@@ -186,7 +117,7 @@ def test_busy_standin_keeps_the_message(pane_fleet, tmp_path):
     wait_log(fleet.log, lambda ev: any(e.get("text", "").startswith("! sleep") for e in ev), 10)
     fleet.server.wait_for(fleet.pane, "esc to interrupt", 10)
     start = time.monotonic()
-    r = fleet.send("while you were busy")
+    r = fleet.send(fleet.mid, "while you were busy", "--full")
     assert r.code == 0, r.err
     assert not done.exists(), "the agent was not busy during the send"
     assert time.monotonic() - start < 3.5  # the send did not wait for the agent
@@ -219,7 +150,7 @@ def test_frozen_tmux_server_times_out_and_keeps_the_message(pane_fleet):
     fleet = pane_fleet
     with frozen(fleet.server.pid):
         start = time.monotonic()
-        r = fleet.send("hello, frozen")
+        r = fleet.send(fleet.mid, "hello, frozen", "--full")
         elapsed = time.monotonic() - start
     assert r.code == 0, r.err
     assert r.json["notification_sent"] is False
@@ -245,17 +176,8 @@ def test_broadcast_delivered_count_is_honest(fresh_db, tmux_server):
     for pane in panes[:2]:
         server.run("kill-pane", "-t", pane)
     body = "count me if I arrive"
-    r = fresh_db.run(
-        "--session-id",
-        ids["sid"],
-        "message",
-        "broadcast",
-        "--agent-id",
-        ids["director"],
-        "--text",
-        body,
-        env=server.env(CAFLEET_DATABASE_URL=fresh_db.url),
-    )
+    director = ("--agent-id", ids["director"])
+    r = in_session(fresh_db, server, ids["sid"], "message", "broadcast", *director, "--text", body)
     assert r.code == 0, r.err
     assert re.fullmatch(r"broadcast id=[0-9a-f]{8} recipients=6 delivered=4\n", r.out), r.out
     for pane in panes[2:]:

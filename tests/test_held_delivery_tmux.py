@@ -14,12 +14,36 @@ from tests.plugins.tmux_server import wait_log
 pytestmark = pytest.mark.tmux
 
 
-def rows(db, sql, *params):
-    con = sqlite3.connect(db.path)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+def director_session(db, server, log=None, **delivery):
+    """A stand-in claude Director pane (logging to ``log`` when given) and a session made in
+    it by ``cafleet session create``, with the background worker allowed to start and the
+    ``CAFLEET_DELIVERY_*`` settings given. Returns the calls' environment and the JSON."""
+    pane = server.spawn("claude", env={"STANDIN_LOG": str(log)} if log else None)
+    server.wait_for(pane, "standin-claude")
+    settings = {f"CAFLEET_DELIVERY_{key.upper()}": value for key, value in delivery.items()}
+    env = server.env(pane, CAFLEET_DATABASE_URL=db.url, CAFLEET_DELIVERY_AUTOSTART="1", **settings)
+    made = db.run("--json", "session", "create", env=env)
+    assert made.code == 0, made.err
+    return env, made.json
+
+
+def delivery(db, task_id: str, columns: str = "state, reason") -> list[tuple]:
+    """The task's delivery row: the columns asked for."""
+    return db.rows(f"SELECT {columns} FROM task_deliveries WHERE task_id=?", task_id)
+
+
+def attempts(db, task_id: str) -> int:
+    return int(delivery(db, task_id, "attempts")[0][0])
+
+
+def workers(db) -> list[tuple]:
+    """The background delivery worker's lease (empty when none runs)."""
+    return db.rows("SELECT pid FROM delivery_workers")
+
+
+def task_to(db, member: str) -> str:
+    """The id of the one message sent to ``member``."""
+    return db.rows("SELECT task_id FROM tasks WHERE context_id=?", member)[0][0]
 
 
 def add_shell_member(db, sid: str, director: str, pane: str, window: str) -> str:
@@ -50,17 +74,8 @@ def add_shell_member(db, sid: str, director: str, pane: str, window: str) -> str
 
 
 def test_held_in_a_shell_pane_then_delivered_by_the_worker(fresh_db, tmux_server, tmp_path):
-    director_pane = tmux_server.spawn("claude")
-    tmux_server.wait_for(director_pane, "standin-claude")
-    env = tmux_server.env(
-        director_pane,
-        CAFLEET_DATABASE_URL=fresh_db.url,
-        CAFLEET_DELIVERY_AUTOSTART="1",
-        CAFLEET_DELIVERY_IDLE_EXIT="3",
-    )
-    made = fresh_db.run("--json", "session", "create", env=env)
-    assert made.code == 0, made.err
-    sid, director = made.json["session_id"], made.json["director"]["agent_id"]
+    env, made = director_session(fresh_db, tmux_server, idle_exit="3")
+    sid, director = made["session_id"], made["director"]["agent_id"]
     window, shell_pane = tmux_server.new_window("/bin/sh")
     member = add_shell_member(fresh_db, sid, director, shell_pane, window)
 
@@ -72,22 +87,16 @@ def test_held_in_a_shell_pane_then_delivered_by_the_worker(fresh_db, tmux_server
     )  # fmt: skip
     assert sent.code == 0, sent.err
     assert sent.lines[0] == "Message sent. Preview held: agent not running."
-    task_id = rows(fresh_db, "SELECT task_id FROM tasks WHERE context_id=?", member)[0][0]
-    tmux_server.wait_until(lambda: rows(fresh_db, "SELECT pid FROM delivery_workers"), 15,
-                           "a background worker holds the lease")  # fmt: skip
+    task_id = task_to(fresh_db, member)
+    tmux_server.wait_until(lambda: workers(fresh_db), 15, "a background worker holds the lease")
     log = fresh_db.path.parent / "delivery-worker.log"
     assert log.stat().st_mode & 0o777 == 0o600
 
     # The worker keeps offering; the shell pane never receives the body.
-    tmux_server.wait_until(
-        lambda: int(rows(fresh_db, "SELECT attempts FROM task_deliveries WHERE task_id=?",
-                         task_id)[0][0]) >= 3,
-        10, "retries",
-    )  # fmt: skip
+    tmux_server.wait_until(lambda: attempts(fresh_db, task_id) >= 3, 10, "retries")
     assert not pwned.exists()
     assert body not in tmux_server.capture(shell_pane)
-    state = rows(fresh_db, "SELECT state, reason FROM task_deliveries WHERE task_id=?", task_id)
-    assert state == [("held", "agent_not_running")]
+    assert delivery(fresh_db, task_id) == [("held", "agent_not_running")]
 
     # The agent starts in that pane (the test's own keystrokes into its shell): the pane
     # comes to rest and the worker delivers the preview.
@@ -103,17 +112,14 @@ def test_held_in_a_shell_pane_then_delivered_by_the_worker(fresh_db, tmux_server
     got = next(e["t"] for e in events if e["event"] == "line" and body in e.get("text", ""))
     assert got - started < 5  # the figure itself is in bench/bench_delivery.py
     tmux_server.wait_until(
-        lambda: rows(fresh_db, "SELECT state FROM task_deliveries WHERE task_id=?", task_id)[0][0]
-        in ("offered", "seen"),
-        10, "delivered",
-    )  # fmt: skip
+        lambda: delivery(fresh_db, task_id, "state")[0][0] in ("offered", "seen"), 10, "delivered"
+    )
     assert not pwned.exists()
     lines = [e["text"] for e in events if e["event"] == "line"]
     assert sum(body in line for line in lines) == 1  # exactly once
 
     # Nothing is held any more: the worker leaves after its idle time.
-    tmux_server.wait_until(lambda: not rows(fresh_db, "SELECT pid FROM delivery_workers"), 20,
-                           "the worker exits when idle")  # fmt: skip
+    tmux_server.wait_until(lambda: not workers(fresh_db), 20, "the worker exits when idle")
     assert "nothing held for 3 s; exiting" in log.read_text()
 
 
@@ -122,19 +128,11 @@ def test_a_menu_held_past_the_timeout_is_escalated_once_and_never_answered(
 ):
     director_log = tmp_path / "director.log"
     member_log = tmp_path / "member.log"
-    director_pane = tmux_server.spawn("claude", env={"STANDIN_LOG": str(director_log)})
-    tmux_server.wait_for(director_pane, "standin-claude")
-    env = tmux_server.env(
-        director_pane,
-        CAFLEET_DATABASE_URL=fresh_db.url,
-        CAFLEET_DELIVERY_AUTOSTART="1",
-        CAFLEET_DELIVERY_IDLE_EXIT="2",
-        CAFLEET_DELIVERY_HOLD_TIMEOUT="1.5",
+    env, made = director_session(
+        fresh_db, tmux_server, director_log, idle_exit="2", hold_timeout="1.5"
     )
-    made = fresh_db.run("--json", "session", "create", env=env)
-    assert made.code == 0, made.err
-    sid, director = made.json["session_id"], made.json["director"]["agent_id"]
-    admin = made.json["administrator_agent_id"]
+    sid, director = made["session_id"], made["director"]["agent_id"]
+    admin = made["administrator_agent_id"]
     window, member_pane = tmux_server.new_window(
         "env", f"STANDIN_LOG={member_log}", "STANDIN_MENU=1", "claude"
     )
@@ -148,8 +146,7 @@ def test_a_menu_held_past_the_timeout_is_escalated_once_and_never_answered(
     assert sent.lines[0] == "Message sent. Preview held: menu or question open."
 
     def notes():
-        return rows(
-            fresh_db,
+        return fresh_db.rows(
             "SELECT task_id, context_id, text FROM tasks WHERE from_agent_id=?",
             admin,
         )
@@ -163,27 +160,17 @@ def test_a_menu_held_past_the_timeout_is_escalated_once_and_never_answered(
         e["event"] == "line" and "Delivery held: member shelly" in e.get("text", "") for e in ev
     ), timeout=15)  # fmt: skip
     # more passes happen; still exactly one escalation, and the menu was never answered
-    held_task = rows(fresh_db, "SELECT task_id FROM tasks WHERE context_id=?", member)[0][0]
-    tmux_server.wait_until(
-        lambda: int(rows(fresh_db, "SELECT attempts FROM task_deliveries WHERE task_id=?",
-                         held_task)[0][0]) >= 6,
-        15, "more retries",
-    )  # fmt: skip
+    held_task = task_to(fresh_db, member)
+    tmux_server.wait_until(lambda: attempts(fresh_db, held_task) >= 6, 15, "more retries")
     assert len(notes()) == 1
     member_events = [e["event"] for e in wait_log(member_log, lambda ev: ev)]
     assert "choice" not in member_events and "line" not in member_events
     assert "Which option do you prefer?" in tmux_server.capture(member_pane)
-    state = rows(
-        fresh_db, "SELECT state, reason, escalated_at FROM task_deliveries WHERE task_id=?",
-        held_task,
-    )  # fmt: skip
+    state = delivery(fresh_db, held_task, "state, reason, escalated_at")
     assert state[0][:2] == ("held", "menu") and state[0][2] is not None
     # the member loses its placement (as deregistration does): the retries end
-    con = sqlite3.connect(fresh_db.path)
-    with con:
-        con.execute("DELETE FROM agent_placements WHERE agent_id=?", (member,))
-    con.close()
-    tmux_server.wait_until(lambda: not rows(fresh_db, "SELECT pid FROM delivery_workers"), 20,
-                           "the worker exits once the member is gone")  # fmt: skip
-    assert rows(fresh_db, "SELECT state, reason FROM task_deliveries WHERE task_id=?",
-                held_task) == [("failed", "recipient_gone")]  # fmt: skip
+    fresh_db.execute("DELETE FROM agent_placements WHERE agent_id=?", member)
+    tmux_server.wait_until(
+        lambda: not workers(fresh_db), 20, "the worker exits once the member is gone"
+    )
+    assert delivery(fresh_db, held_task) == [("failed", "recipient_gone")]

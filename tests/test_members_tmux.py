@@ -6,90 +6,27 @@ plain ``tmux`` reaches it) and ``CAFLEET_DATABASE_URL`` naming the test's file d
 """
 
 import json
-import sqlite3
 import time
 
 import pytest
 
+from tests.members_support import DELETE_RECOVERY, default_prompt, delete_report
 from tests.plugins.tmux_server import STANDIN_READY, read_log, received_lines, wait_log
+from tests.tmux_support import TmuxFleet, ids
 
 pytestmark = pytest.mark.tmux
 
 
-def default_prompt(sid, aid, did) -> str:
-    return (
-        f"Member of cafleet session {sid} (agent={aid}, director={did}).\n"
-        f"Load skill 'cafleet'. Bash auto-approves. Poll: cafleet --session-id {sid} "
-        f"message poll --agent-id {aid}"
-    )
-
-
-class Fleet:
+class Fleet(TmuxFleet):
     """A session created by ``cafleet session create`` in the server's first pane."""
 
-    def __init__(self, db, server):
-        self.db = db
-        self.server = server
-        created = self.run("--json", "session", "create")
-        assert created.code == 0, created.err
-        data = created.json
-        self.sid = data["session_id"]
-        self.did = data["director"]["agent_id"]
-
-    def env(self, **extra) -> dict:
-        return self.server.env(None, CAFLEET_DATABASE_URL=self.db.url, **extra)
-
-    def run(self, *argv, env=None, timeout=60):
-        return self.db.run(*argv, env=self.env(**(env or {})), timeout=timeout)
-
-    def member(self, verb, *argv, json_mode=False, env=None, timeout=60):
-        head = ("--json",) if json_mode else ()
-        return self.run(
-            *head, "--session-id", self.sid, "member", verb, *argv, env=env, timeout=timeout
-        )
-
-    def spawn(self, name, *extra, backend="claude", director=None, log=None) -> dict:
-        """``member create --json``; waits for the stand-in's banner. Returns the JSON."""
-        if log is not None:
-            self.server.set_env("STANDIN_LOG", str(log))
-        result = self.member(
-            "create",
-            "--agent-id",
-            director or self.did,
-            "--name",
-            name,
-            "--description",
-            f"{name} does things",
-            "--coding-agent",
-            backend,
-            *extra,
-            json_mode=True,
-        )
-        assert result.code == 0, result.err
-        data = result.json
-        self.server.wait_for(
-            data["placement"]["tmux_pane_id"], f"standin-{backend} argv=", timeout=15
-        )
-        return data
-
-    def rows(self, sql, *params):
-        con = sqlite3.connect(self.db.path)
-        try:
-            return con.execute(sql, params).fetchall()
-        finally:
-            con.close()
-
     def status(self, agent_id) -> str:
-        return self.rows("SELECT status FROM agents WHERE agent_id=?", agent_id)[0][0]
+        return self.db.rows("SELECT status FROM agents WHERE agent_id=?", agent_id)[0][0]
 
 
 @pytest.fixture
 def fleet(fresh_db, tmux_server):
     return Fleet(fresh_db, tmux_server)
-
-
-def ids(fleet, member_id, director=None):
-    return ("--agent-id", director or fleet.did, "--member-id", member_id)
 
 
 # ------------------------------------------------------------------------------ create / list
@@ -105,7 +42,7 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
     aid8, name, backend, pane = text.out.split()
     assert (name, backend) == ("alice", "backend=claude")
     alice_pane = pane.removeprefix("pane=")
-    aid = fleet.rows("SELECT agent_id FROM agents WHERE name='alice'")[0][0]
+    aid = fleet.db.rows("SELECT agent_id FROM agents WHERE name='alice'")[0][0]
     assert aid.startswith(aid8)
     start = wait_log(alice_log, lambda ev: any(e["event"] == "start" for e in ev), timeout=15)[0]
     settings = fleet.db.path.parent / "hooks" / f"member-{aid}.json"
@@ -155,7 +92,7 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
     assert server.display(server.first_pane, "#{pane_active}") == "1"
     bob_pane = bob["placement"]["tmux_pane_id"]
     assert set(server.window_panes()) == {server.first_pane, alice_pane, bob_pane}
-    assert fleet.rows("SELECT tmux_pane_id FROM agent_placements WHERE agent_id=?", aid) == [
+    assert fleet.db.rows("SELECT tmux_pane_id FROM agent_placements WHERE agent_id=?", aid) == [
         (alice_pane,)
     ]
 
@@ -196,7 +133,7 @@ def test_spawn_claude_and_codex_members(fleet, tmp_path):
 
 
 def test_create_outside_tmux_registers_nothing(fleet):
-    before = fleet.rows("SELECT count(*) FROM agents")
+    before = fleet.db.rows("SELECT count(*) FROM agents")
     res = fleet.member(
         "create", "--agent-id", fleet.did, "--name", "x", "--description", "y", env={"TMUX": None}
     )
@@ -220,7 +157,7 @@ def test_create_outside_tmux_registers_nothing(fleet):
     )
     assert res.code == 1
     assert res.err.startswith("Error: prompt resolution failed: Unknown placeholder 'unknown'")
-    assert fleet.rows("SELECT count(*) FROM agents WHERE status='active'") == before
+    assert fleet.db.rows("SELECT count(*) FROM agents WHERE status='active'") == before
     assert fleet.server.window_panes() == [fleet.server.first_pane]
 
 
@@ -260,19 +197,7 @@ def test_capture_exec_ping_and_preview(fleet, tmp_path):
     quiet = fleet.member("ping", *ids(fleet, aid), "--quiet")
     assert quiet.out == f"{aid[:8]}\n"
 
-    sent = fleet.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.did,
-        "--to",
-        aid[:8],
-        "--text",
-        "hello from the director",
-    )
+    sent = fleet.send(aid[:8], "hello from the director")
     assert sent.code == 0, sent.err
     assert sent.json["notification_sent"] is True
     task = sent.json["task"]
@@ -335,11 +260,7 @@ def test_delete_closes_the_pane_and_force_kills(fleet):
 
     res = fleet.member("delete", *ids(fleet, aid[:8]))
     assert (res.code, res.err) == (0, "")
-    assert res.out.splitlines() == [
-        "Member deleted.",
-        f"  agent_id:  {aid}",
-        f"  pane_id:   {alice_pane} (closed)",
-    ]
+    assert res.out.splitlines() == delete_report(aid, f"{alice_pane} (closed)")
     assert not server.pane_alive(alice_pane)
     assert fleet.status(aid) == "deregistered"
 
@@ -347,7 +268,7 @@ def test_delete_closes_the_pane_and_force_kills(fleet):
     assert res.json == {"agent_id": bid, "pane_status": f"{bob_pane} (killed)"}
     assert not server.pane_alive(bob_pane)
     assert fleet.status(bid) == "deregistered"
-    assert fleet.rows("SELECT count(*) FROM agent_placements") == [(1,)]  # the Director's
+    assert fleet.db.rows("SELECT count(*) FROM agent_placements") == [(1,)]  # the Director's
     assert fleet.member("list", "--agent-id", fleet.did).out == "0 members.\n"
     assert server.display(server.first_pane, "#{pane_active}") == "1"
 
@@ -375,21 +296,13 @@ def test_delete_timeout_keeps_the_member_then_force(fleet):
     tail = err[2 : err.index("---")]
     assert "standin: ignoring /exit" in tail
     assert tail[-1] != ""  # trailing blank lines are removed
-    assert err[-1] == (
-        "Recovery: inspect with `cafleet member capture`, answer any prompt with `cafleet "
-        "member send-input`, then re-run `cafleet member delete`. Or re-run with `--force` to "
-        "skip the wait and kill the pane."
-    )
+    assert err[-1] == DELETE_RECOVERY
     assert "Usage:" not in res.err
     assert server.pane_alive(pane)
     assert fleet.status(aid) == "active"
 
     res = fleet.member("delete", *ids(fleet, aid), "-f")
-    assert res.out.splitlines() == [
-        "Member deleted (--force).",
-        f"  agent_id:  {aid}",
-        f"  pane_id:   {pane} (killed)",
-    ]
+    assert res.out.splitlines() == delete_report(aid, f"{pane} (killed)", force=True)
     assert not server.pane_alive(pane)
     assert fleet.status(aid) == "deregistered"
 
@@ -397,17 +310,7 @@ def test_delete_timeout_keeps_the_member_then_force(fleet):
 # ------------------------------------------------------------------------------ cross-Director
 def test_cross_director_commands_are_refused_without_keystrokes(fleet, tmp_path):
     server = fleet.server
-    lead = fleet.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "agent",
-        "register",
-        "--name",
-        "lead",
-        "--description",
-        "a second director",
-    ).json["agent_id"]
+    lead = fleet.register("lead", "a second director")
     log = tmp_path / "theirs.log"
     theirs = fleet.spawn("theirs", director=lead, log=log)
     mid, pane = theirs["agent_id"], theirs["placement"]["tmux_pane_id"]
