@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from broker import conf
-from broker.clock import new_id, now
+from broker.clock import now
 from broker.database import notify_inbox
 from broker.delivery import (
     build_jobs,
@@ -55,7 +55,6 @@ from broker.models import (
     Placement,
     Task,
     TaskState,
-    TaskType,
     card_kind,
 )
 
@@ -323,20 +322,15 @@ def escalate(*, timeout: float) -> list[Task]:
             admin = _administrator(member.session_id) if director_active else None
             if admin is None:
                 continue
-            note = Task.objects.create(
-                task_id=new_id(),
-                context_id=director_id,
-                from_agent_id=admin.agent_id,
-                to_agent_id=director_id,
-                type=TaskType.UNICAST,
-                created_at=stamp,
-                status_state=TaskState.INPUT_REQUIRED,
-                status_timestamp=stamp,
-                origin_task_id=None,
+            note = Task.unicast(
+                to=director_id,
+                sender=admin.agent_id,
                 text=escalation_text(
                     member, task, delivery.reason, delivery.held_since or stamp, director_id
                 ),
+                stamp=stamp,
             )
+            note.save(force_insert=True)
             create_owed([note.task_id], stamp)
             notify_inbox([director_id])
         sent.append(note)
