@@ -10,18 +10,8 @@ from __future__ import annotations
 
 import os
 
-from broker import conf
+from broker import conf, db_schema
 from broker.conf import DatabaseURLError
-from broker.db_schema import (
-    APP_LABEL,
-    check_history,
-    check_key,
-    check_revisions,
-    ensure_key,
-    init_line,
-    make_private_dir,
-    migrate,
-)
 from broker.exceptions import CafleetError, NotReady
 
 DRIVER_MISSING = (
@@ -80,7 +70,8 @@ def _applied() -> tuple[set[str], list[str] | None]:
             return tables, None
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT name FROM django_migrations WHERE app = %s ORDER BY id", [APP_LABEL]
+                "SELECT name FROM django_migrations WHERE app = %s ORDER BY id",
+                [db_schema.APP_LABEL],
             )
             return tables, [row[0] for row in cur.fetchall()]
     except DatabaseError as exc:
@@ -92,7 +83,7 @@ def ensure_ready() -> str:
     require_driver()
     label = conf.database_label()
     _, applied = _applied()
-    check_revisions(
+    db_schema.check_revisions(
         applied, NotReady(f"database {label} is not initialised. Run 'cafleet db init'."), label
     )
     return label
@@ -104,7 +95,7 @@ def key_anchor() -> str:
     anchor = conf.key_anchor()
     directory = os.path.dirname(anchor)
     try:
-        make_private_dir(directory)
+        db_schema.make_private_dir(directory)
     except OSError as exc:
         raise CafleetError(f"cannot create directory {directory}: {exc.strerror or exc}.") from None
     return anchor
@@ -117,16 +108,18 @@ def db_init() -> str:
     from django.db import DatabaseError, connection
 
     label = conf.database_label()
-    check_key(conf.key_anchor())
+    db_schema.check_key(conf.key_anchor())
     try:
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", [PG_INIT_LOCK])
         tables, applied = _applied()
-        check_history(label, tables, applied, "point CAFLEET_DATABASE_URL at an empty database")
-        pending = migrate()  # closes the connection, which releases the lock
+        db_schema.check_history(
+            label, tables, applied, "point CAFLEET_DATABASE_URL at an empty database"
+        )
+        pending = db_schema.migrate()  # closes the connection, which releases the lock
     except DatabaseError as exc:
         raise _failure(exc) from None
     finally:
         connection.close()
-    ensure_key(key_anchor())
-    return init_line(f"Initialised {label}", applied, pending)
+    db_schema.ensure_key(key_anchor())
+    return db_schema.init_line(f"Initialised {label}", applied, pending)

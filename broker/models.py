@@ -15,7 +15,7 @@ from django.db.models import F, Q
 
 from broker.clock import new_id, now
 from broker.exceptions import CafleetError, Forbidden, InvalidState
-from broker.models_base import choice_check, field_values
+from broker.models_base import choice_check, keyed_by
 from broker.models_delivery import (
     AgentState,
     AgentStateName,
@@ -321,13 +321,7 @@ class Task(models.Model):
 
 # ------------------------------------------------------------------------------ placements
 class Placement(models.Model):
-    agent = models.OneToOneField(
-        Agent,
-        on_delete=models.CASCADE,
-        primary_key=True,
-        related_name="placement",
-        db_column="agent_id",
-    )
+    agent = keyed_by("Agent", models.CASCADE, related_name="placement", db_column="agent_id")
     director_agent = models.ForeignKey(
         Agent,
         on_delete=models.PROTECT,
@@ -351,16 +345,6 @@ class Placement(models.Model):
     # (rows made before hosts were recorded) counts as every host's own.
     host_id = models.TextField(default="", db_default="", blank=True)
 
-    #: The columns in ``--json`` output (``placement``), in order.
-    JSON_FIELDS = (
-        "director_agent_id",
-        "tmux_session",
-        "tmux_window_id",
-        "tmux_pane_id",
-        "coding_agent",
-        "created_at",
-    )
-
     class Meta:
         db_table = "agent_placements"
         indexes = [models.Index(fields=["director_agent"], name="idx_placements_director")]
@@ -379,7 +363,14 @@ class Placement(models.Model):
         return self.host_id in ("", host)
 
     def as_dict(self) -> dict:
-        return field_values(self, self.JSON_FIELDS)
+        return {
+            "director_agent_id": self.director_agent_id,
+            "tmux_session": self.tmux_session,
+            "tmux_window_id": self.tmux_window_id,
+            "tmux_pane_id": self.tmux_pane_id,
+            "coding_agent": self.coding_agent,
+            "created_at": self.created_at,
+        }
 
 
 # ------------------------------------------------------------------------------ member events

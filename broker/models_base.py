@@ -12,6 +12,13 @@ def choice_check(field: str, choices: type[models.TextChoices], name: str):
     return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
 
 
-def field_values(row, names: tuple[str, ...]) -> dict:
-    """``{name: row.name}`` for ``names``, in that order (a row's JSON form)."""
-    return {name: getattr(row, name) for name in names}
+def keyed_by(target: str, on_delete, *, related_name: str, db_column: str):
+    """A one-to-one relation that is also the primary key: at most one row per ``target``
+    row, stored under the target's id column (``db_column``)."""
+    return models.OneToOneField(
+        target,
+        on_delete=on_delete,
+        primary_key=True,
+        related_name=related_name,
+        db_column=db_column,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from broker.models_base import choice_check, field_values
+from broker.models_base import choice_check, keyed_by
 
 
 class DeliveryState(models.TextChoices):
@@ -33,13 +33,7 @@ class Delivery(models.Model):
     text and doubles as the row's version in conditional UPDATEs.
     """
 
-    task = models.OneToOneField(
-        "Task",
-        on_delete=models.PROTECT,
-        primary_key=True,
-        related_name="delivery",
-        db_column="task_id",
-    )
+    task = keyed_by("Task", models.PROTECT, related_name="delivery", db_column="task_id")
     state = models.CharField(
         max_length=16, choices=DeliveryState.choices, default=DeliveryState.OWED
     )
@@ -64,7 +58,7 @@ class Delivery(models.Model):
         return f"{self.task_id[:8]} {self.state}"
 
     def as_dict(self) -> dict:
-        return field_values(self, self.JSON_FIELDS)
+        return {name: getattr(self, name) for name in self.JSON_FIELDS}
 
 
 class DeliveryWorker(models.Model):
@@ -96,13 +90,7 @@ class AgentState(models.Model):
     confirmed. Written by ``cafleet hook`` (``broker.hook``) with plain SQL; read by the
     delivery path (``broker.agentstate``), ``member list --activity`` and the admin."""
 
-    agent = models.OneToOneField(
-        "Agent",
-        on_delete=models.CASCADE,
-        primary_key=True,
-        related_name="hook_state",
-        db_column="agent_id",
-    )
+    agent = keyed_by("Agent", models.CASCADE, related_name="hook_state", db_column="agent_id")
     state = models.CharField(max_length=24, choices=AgentStateName.choices)
     event = models.CharField(max_length=32)
     since = models.CharField(max_length=32)
