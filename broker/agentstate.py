@@ -26,7 +26,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from broker import conf
-from broker.hook import GONE, IDLE, STATE_WORDS, WAITING, WORKING, age, waiter_alive
+from broker.hook_files import waiter_alive
+from broker.hook_store import GONE, IDLE, STATE_WORDS, WAITING, WORKING, age
 from broker.models import AgentState
 
 #: A reported permission dialog or exit is trusted over the screen for this long.

@@ -31,6 +31,7 @@ from django.db.models.functions import Cast, Coalesce
 from broker import agentstate
 from broker.clock import now
 from broker.conf import host_id
+from broker.delivery_lease import ensure_worker
 from broker.models import Delivery, DeliveryState, Placement, Task, TaskState
 from broker.tmux import REASON_TEXT
 
@@ -182,37 +183,29 @@ def _apply(outcome: Outcome, task_ids: list[str], stamp: str) -> int:
     rows = Delivery.objects.filter(task_id__in=task_ids)
     if outcome.status == "skipped":
         return rows.filter(state=DeliveryState.OWED).update(reason=outcome.reason, updated_at=stamp)
-    rows = rows.filter(state__in=OPEN_STATES)
-    if outcome.status == "delivered" and outcome.verified:
-        return rows.update(
-            state=DeliveryState.SEEN,
-            reason=None,
-            channel=CHANNEL_KEYS,
-            offered_at=stamp,
-            seen_at=stamp,
-            attempts=_bump(),
-            updated_at=stamp,
-        )
+    changes = _changes(outcome, stamp)
+    return rows.filter(state__in=OPEN_STATES).update(**changes, attempts=_bump(), updated_at=stamp)
+
+
+def _changes(outcome: Outcome, stamp: str) -> dict:
+    """The columns one tried preview sets besides ``attempts`` and ``updated_at``."""
     if outcome.status == "delivered":
-        return rows.update(
-            state=DeliveryState.OFFERED,
-            reason=None,
-            channel=CHANNEL_KEYS,
-            offered_at=stamp,
-            attempts=_bump(),
-            updated_at=stamp,
-        )
+        # A verified preview was seen on the screen; otherwise it is only offered.
+        seen = {"state": DeliveryState.SEEN, "seen_at": stamp} if outcome.verified else {}
+        return {
+            "state": DeliveryState.OFFERED,
+            "reason": None,
+            "channel": CHANNEL_KEYS,
+            "offered_at": stamp,
+            **seen,
+        }
     if outcome.status == "failed":
-        return rows.update(
-            state=DeliveryState.FAILED, reason=outcome.reason, attempts=_bump(), updated_at=stamp
-        )
-    return rows.update(
-        state=DeliveryState.HELD,
-        reason=outcome.reason,
-        held_since=Coalesce(F("held_since"), Value(stamp)),
-        attempts=_bump(),
-        updated_at=stamp,
-    )
+        return {"state": DeliveryState.FAILED, "reason": outcome.reason}
+    return {
+        "state": DeliveryState.HELD,
+        "reason": outcome.reason,
+        "held_since": Coalesce(F("held_since"), Value(stamp)),
+    }
 
 
 def mark_seen(task_ids, *, stamp: str | None = None) -> int:
@@ -327,7 +320,7 @@ def preview_planned(tmux, plan: Plan) -> dict[str, Delivery]:
     """After the commit: type the plan's previews, record the outcomes (one transaction)
     and return ``{task_id: Delivery}`` as stored. Tasks without a preview cost nothing
     more. When a delivery is left held, a background delivery worker is started
-    (``broker.delivery_worker.ensure_worker``)."""
+    (``broker.delivery_lease.ensure_worker``)."""
     rows = {row.task_id: row for row in plan.rows}
     if not plan.jobs:
         return rows
@@ -335,8 +328,6 @@ def preview_planned(tmux, plan: Plan) -> dict[str, Delivery]:
     typed = Delivery.objects.filter(task_id__in=[job.task_id for job in plan.jobs])
     rows.update({row.task_id: row for row in typed})
     if any(r.state == DeliveryState.HELD and r.reason != OTHER_HOST for r in rows.values()):
-        from broker.delivery_worker import ensure_worker
-
         ensure_worker()
     return rows
 

@@ -22,7 +22,7 @@ import shlex
 import shutil
 import sys
 
-from broker.hook import log_path
+from broker.hook_files import ensure_hooks_dir, hooks_dir, log_path
 
 #: Synchronous hooks: (event, matcher or None). Each runs ``cafleet hook <event>``.
 SYNC_EVENTS = (
@@ -104,8 +104,6 @@ def member_settings(binary: str, db_path: str) -> dict:
 
 
 def member_settings_path(db_path: str, agent_id: str) -> str:
-    from broker.hook import hooks_dir
-
     return os.path.join(hooks_dir(db_path), f"member-{agent_id}.json")
 
 
@@ -123,8 +121,6 @@ def write_private(path: str, text: str) -> None:
 
 def write_member_settings(db_path: str, agent_id: str, binary: str | None = None) -> str:
     """Write the member's settings file (0600, in a 0700 directory); return its path."""
-    from broker.hook import ensure_hooks_dir
-
     ensure_hooks_dir(db_path)
     path = member_settings_path(db_path, agent_id)
     settings = member_settings(binary or cafleet_binary(), db_path)

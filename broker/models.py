@@ -13,8 +13,19 @@ import json
 from django.db import models, transaction
 from django.db.models import F, Q
 
-from broker.clock import now
+from broker.clock import new_id, now
 from broker.exceptions import CafleetError, Forbidden, InvalidState
+from broker.models_base import choice_check, keyed_by
+from broker.models_delivery import (
+    AgentState,
+    AgentStateName,
+    Delivery,
+    DeliveryState,
+    DeliveryWorker,
+)
+
+# The delivery and hook-state models are defined in ``broker.models_delivery``.
+__all__ = ["AgentState", "AgentStateName", "Delivery", "DeliveryState", "DeliveryWorker"]
 
 ADMIN_KIND = "builtin-administrator"
 
@@ -127,9 +138,7 @@ class Agent(models.Model):
         db_table = "agents"
         indexes = [models.Index(fields=["session", "status"], name="idx_agents_session_status")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=AgentStatus.values), name="agents_status_valid"
-            ),
+            choice_check("status", AgentStatus, "agents_status_valid"),
             models.CheckConstraint(
                 condition=Q(status=AgentStatus.ACTIVE, deregistered_at__isnull=True)
                 | Q(status=AgentStatus.DEREGISTERED, deregistered_at__isnull=False),
@@ -230,10 +239,8 @@ class Task(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(type__in=TaskType.values), name="tasks_type_valid"),
-            models.CheckConstraint(
-                condition=Q(status_state__in=TaskState.values), name="tasks_state_valid"
-            ),
+            choice_check("type", TaskType, "tasks_type_valid"),
+            choice_check("status_state", TaskState, "tasks_state_valid"),
             models.CheckConstraint(
                 condition=Q(type=TaskType.UNICAST)
                 | Q(
@@ -252,6 +259,23 @@ class Task(models.Model):
 
     def __str__(self):
         return f"{self.task_id[:8]} {self.kind_word} {self.state_word}"
+
+    @classmethod
+    def unicast(cls, *, to: str, sender: str, text: str, stamp: str, origin: str | None = None):
+        """A new unread unicast task (not saved): ``origin`` is the broadcast summary's id
+        for one of a broadcast's deliveries."""
+        return cls(
+            task_id=new_id(),
+            context_id=to,
+            from_agent_id=sender,
+            to_agent_id=to,
+            type=TaskType.UNICAST,
+            created_at=stamp,
+            status_state=TaskState.INPUT_REQUIRED,
+            status_timestamp=stamp,
+            origin_task_id=origin,
+            text=text,
+        )
 
     @property
     def kind_word(self) -> str:
@@ -297,13 +321,7 @@ class Task(models.Model):
 
 # ------------------------------------------------------------------------------ placements
 class Placement(models.Model):
-    agent = models.OneToOneField(
-        Agent,
-        on_delete=models.CASCADE,
-        primary_key=True,
-        related_name="placement",
-        db_column="agent_id",
-    )
+    agent = keyed_by("Agent", models.CASCADE, related_name="placement", db_column="agent_id")
     director_agent = models.ForeignKey(
         Agent,
         on_delete=models.PROTECT,
@@ -331,10 +349,7 @@ class Placement(models.Model):
         db_table = "agent_placements"
         indexes = [models.Index(fields=["director_agent"], name="idx_placements_director")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(coding_agent__in=CodingAgent.values),
-                name="placements_coding_agent_valid",
-            ),
+            choice_check("coding_agent", CodingAgent, "placements_coding_agent_valid"),
             models.CheckConstraint(
                 condition=~Q(director_agent_id=F("agent_id")), name="placements_not_own_director"
             ),
@@ -389,11 +404,7 @@ class MemberEvent(models.Model):
 
     class Meta:
         db_table = "member_events"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(event__in=MemberEventKind.values), name="member_events_event_valid"
-            ),
-        ]
+        constraints = [choice_check("event", MemberEventKind, "member_events_event_valid")]
 
     def __str__(self):
         return f"member {self.agent_id[:8]} {self.event}"
@@ -414,119 +425,3 @@ class MemberEvent(models.Model):
             for p in placements
             if p.director_agent_id
         )
-
-
-# ------------------------------------------------------------------------------ deliveries
-class DeliveryState(models.TextChoices):
-    """Where the inline preview of one unicast delivery stands (docs/delivery-states.md).
-
-    owed → held (reason) → offered (channel, time) → seen (time). ``failed`` ends the
-    retries when the recipient is gone. Acknowledgement and cancellation stay on the task.
-    """
-
-    OWED = "owed"
-    HELD = "held"
-    OFFERED = "offered"
-    SEEN = "seen"
-    FAILED = "failed"
-
-
-class Delivery(models.Model):
-    """One row per unicast task (broadcast delivery rows included), keyed by the task.
-
-    Every column is TEXT in the contract's style; ``attempts`` is a decimal count kept as
-    text and doubles as the row's version in conditional UPDATEs.
-    """
-
-    task = models.OneToOneField(
-        Task,
-        on_delete=models.PROTECT,
-        primary_key=True,
-        related_name="delivery",
-        db_column="task_id",
-    )
-    state = models.CharField(
-        max_length=16, choices=DeliveryState.choices, default=DeliveryState.OWED
-    )
-    reason = models.CharField(max_length=32, null=True, blank=True)
-    channel = models.CharField(max_length=16, null=True, blank=True)
-    held_since = models.CharField(max_length=32, null=True, blank=True)
-    offered_at = models.CharField(max_length=32, null=True, blank=True)
-    seen_at = models.CharField(max_length=32, null=True, blank=True)
-    attempts = models.CharField(max_length=8, default="0")
-    escalated_at = models.CharField(max_length=32, null=True, blank=True)
-    updated_at = models.CharField(max_length=32)
-
-    class Meta:
-        db_table = "task_deliveries"
-        indexes = [models.Index(fields=["state"], name="idx_deliveries_state")]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(state__in=DeliveryState.values), name="deliveries_state_valid"
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.task_id[:8]} {self.state}"
-
-    def as_dict(self) -> dict:
-        return {
-            "state": self.state,
-            "reason": self.reason,
-            "channel": self.channel,
-            "offered_at": self.offered_at,
-            "seen_at": self.seen_at,
-        }
-
-
-class DeliveryWorker(models.Model):
-    """The delivery worker's lease: one row per host and database (``key``)."""
-
-    key = models.TextField(primary_key=True)
-    pid = models.CharField(max_length=16)
-    started_at = models.CharField(max_length=32)
-    heartbeat_at = models.CharField(max_length=32)
-
-    class Meta:
-        db_table = "delivery_workers"
-
-    def __str__(self):
-        return f"{self.key} pid {self.pid}"
-
-
-class AgentStateName(models.TextChoices):
-    """What the agent's own hooks last reported (docs/hooks.md)."""
-
-    WORKING = "working"
-    WAITING_PERMISSION = "waiting_permission"
-    IDLE = "idle"
-    GONE = "gone"
-
-
-class AgentState(models.Model):
-    """The last state an agent's hooks reported, with when it began and when it was last
-    confirmed. Written by ``cafleet hook`` (``broker.hook``) with plain SQL; read by the
-    delivery path (``broker.agentstate``), ``member list --activity`` and the admin."""
-
-    agent = models.OneToOneField(
-        Agent,
-        on_delete=models.CASCADE,
-        primary_key=True,
-        related_name="hook_state",
-        db_column="agent_id",
-    )
-    state = models.CharField(max_length=24, choices=AgentStateName.choices)
-    event = models.CharField(max_length=32)
-    since = models.CharField(max_length=32)
-    reported_at = models.CharField(max_length=32)
-
-    class Meta:
-        db_table = "agent_states"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(state__in=AgentStateName.values), name="agent_states_state_valid"
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.agent_id[:8]} {self.state}"

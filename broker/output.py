@@ -85,8 +85,13 @@ def task_envelope(task, limit: int | None) -> dict:
     return env
 
 
+def columns(row, names: tuple[str, ...]) -> dict:
+    """``{name: row.<name>}`` for ``names``, in that order."""
+    return {name: getattr(row, name) for name in names}
+
+
 def task_columns(task) -> dict:
-    return {name: getattr(task, name) for name in TASK_COLUMNS}
+    return columns(task, TASK_COLUMNS)
 
 
 def task_json(task, *, full: bool, limit: int | None) -> dict:
@@ -141,15 +146,12 @@ def agent_slim(agent) -> dict:
     }
 
 
+#: ``agent show`` / ``agent list --full`` in JSON: these columns, then the parsed card.
+AGENT_COLUMNS = ("agent_id", "name", "description", "status", "registered_at")
+
+
 def agent_full(agent) -> dict:
-    return {
-        "agent_id": agent.agent_id,
-        "name": agent.name,
-        "description": agent.description,
-        "status": agent.status,
-        "registered_at": agent.registered_at,
-        "agent_card": agent.card,
-    }
+    return {**columns(agent, AGENT_COLUMNS), "agent_card": agent.card}
 
 
 def placement_dict(placement) -> dict | None:

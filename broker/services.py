@@ -291,18 +291,7 @@ def message_send(
     if dest != session_id:
         raise CafleetError(f"Destination agent not in session: {to_id}")
     stamp = now()
-    task = Task(
-        task_id=new_id(),
-        context_id=to_id,
-        from_agent_id=sender_id,
-        to_agent_id=to_id,
-        type=TaskType.UNICAST,
-        created_at=stamp,
-        status_state=TaskState.INPUT_REQUIRED,
-        status_timestamp=stamp,
-        origin_task_id=None,
-        text=text,
-    )
+    task = Task.unicast(to=to_id, sender=sender_id, text=text, stamp=stamp)
     plan = delivery.plan_previews([task], sender_id=sender_id, limit=limit, tmux=tmux, stamp=stamp)
     with transaction.atomic():
         task.save(force_insert=True)
@@ -333,18 +322,7 @@ def message_broadcast(
         )
         recipients = [aid for aid, card in candidates if card_kind(card) != ADMIN_KIND]
         deliveries = [
-            Task(
-                task_id=new_id(),
-                context_id=aid,
-                from_agent_id=sender_id,
-                to_agent_id=aid,
-                type=TaskType.UNICAST,
-                created_at=stamp,
-                status_state=TaskState.INPUT_REQUIRED,
-                status_timestamp=stamp,
-                origin_task_id=summary_id,
-                text=text,
-            )
+            Task.unicast(to=aid, sender=sender_id, text=text, stamp=stamp, origin=summary_id)
             for aid in recipients
         ]
         summary = Task(

@@ -289,7 +289,7 @@ def test_lost_lease_ends_the_worker(fleet):
 def test_autostart_off_starts_nothing(fleet, monkeypatch):
     monkeypatch.setenv("CAFLEET_DELIVERY_AUTOSTART", "0")
     started = []
-    monkeypatch.setattr(worker.subprocess, "Popen", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
     assert worker.ensure_worker() is False
     assert started == []
 
@@ -301,7 +301,7 @@ def test_autostart_skips_when_a_live_worker_holds_the_lease(fleet, monkeypatch):
         started.append((a, k))
         return types.SimpleNamespace(pid=4242)
 
-    monkeypatch.setattr(worker.subprocess, "Popen", popen)
+    monkeypatch.setattr(subprocess, "Popen", popen)
     worker.acquire(worker.lease_key(), os.getppid())
     assert worker.ensure_worker(environ={"CAFLEET_DELIVERY_AUTOSTART": "1"}) is False
     DeliveryWorker.objects.all().delete()

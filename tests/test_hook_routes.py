@@ -67,7 +67,7 @@ def test_live_waiter_holds_for_the_wake(fleet):
     report(member, "idle")
     db = database_path()
     hook.ensure_hooks_dir(db)
-    fd = hook._take_lock(hook.waiter_lock_path(db, member), 0)
+    fd = hook.take_lock(hook.waiter_lock_path(db, member), 0)
     assert fd is not None
     try:
         task, notified = send(fleet, tmux, member)
