@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from broker import tmux
+from broker import screen, tmux
 
 SCREENS = Path(__file__).resolve().parent / "fixtures" / "screens"
 
@@ -101,8 +101,8 @@ def test_codex_is_held_while_busy_and_claude_is_not():
 
 def test_named_box_rule_and_highlighted_option():
     named = "\u2500" * 20 + " worker \u2500"
-    assert tmux._is_rule(named) and tmux._is_rule("\u2500" * 30)
-    assert not tmux._is_rule("\u2500\u2500 text")
+    assert screen._is_rule(named) and screen._is_rule("\u2500" * 30)
+    assert not screen._is_rule("\u2500\u2500 text")
     option = "\u203a \x1b[1;7m1. Yes, proceed (y)\x1b[0m\n  2. No\n"
     assert tmux.classify_screen(option, "codex").reason == "menu"
 
