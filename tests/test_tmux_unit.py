@@ -1,11 +1,14 @@
 """Unit tests of broker.tmux: hardening, cleaning, payload, argv and error texts.
 
-No tmux server is needed: ``subprocess.run`` is replaced by a recorder.
+No tmux server is needed: ``subprocess.run`` is replaced by a recorder. The member keystrokes
+(option choice, free text) are in tests/test_tmux_typing_unit.py.
 """
 
+import ast
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -468,3 +471,17 @@ def test_every_companion_name_is_reachable_through_tmux():
     assert set(tmux._HOME) <= set(dir(tmux))
     with pytest.raises(AttributeError):
         tmux.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["screen", "panes", "typist", "tmux_preview"])
+def test_only_the_door_imports_subprocess(name):
+    """broker/tmux.py alone spawns the tmux binary; the modules beside it go through it."""
+    path = Path(tmux.__file__).with_name(f"{name}.py")
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"subprocess", "libtmux", "pty"}, imported
+    assert "import subprocess" in Path(tmux.__file__).read_text(encoding="utf-8")
