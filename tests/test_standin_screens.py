@@ -72,12 +72,34 @@ class Standin:
     def events(self, kind: str) -> list[dict]:
         return [e for e in read_log(self.log) if e["event"] == kind]
 
+    def open_dialog(self, command: str) -> str:
+        """``/dialog <command>``; the screen once the dialog shows."""
+        self.line(f"/dialog {command}")
+        return self.wait_state("dialog")
+
+    def busy_with_draft(self, seconds: int, text: str) -> str:
+        """A busy turn of ``seconds`` with ``text`` typed into it; the screen with that draft."""
+        self.line(f"/busy {seconds}")
+        self.wait_state("busy")
+        self.keys(text, literal=True)
+        return self.wait_state("busy-draft")
+
+
+@pytest.fixture
+def spawn(tmux_server, standin_log):
+    """Start a stand-in of ``client`` and wait until it shows ``state``."""
+
+    def start(client: str, state: str = "idle", **env) -> Standin:
+        agent = Standin(tmux_server, standin_log, client, **env)
+        agent.wait_state(state)
+        return agent
+
+    return start
+
 
 @pytest.fixture(params=CLIENTS)
-def standin(request, tmux_server, standin_log):
-    agent = Standin(tmux_server, standin_log, request.param)
-    agent.wait_state("idle")
-    return agent
+def standin(request, spawn):
+    return spawn(request.param)
 
 
 def test_idle_screen_shows_the_real_markers(standin):
@@ -132,8 +154,7 @@ def test_typed_lines_are_submitted_one_by_one(standin):
 
 def test_a_dialog_ignores_text_and_pastes_and_enter_approves(standin, tmp_path):
     marker = tmp_path / "approved"
-    standin.line(f"/dialog touch {marker}")
-    screen = standin.wait_state("dialog")
+    screen = standin.open_dialog(f"touch {marker}")
     assert DIALOG[standin.client] in screen
     assert input_line(standin.client, screen) != ""
     standin.keys("hello there", literal=True)
@@ -149,24 +170,21 @@ def test_a_dialog_ignores_text_and_pastes_and_enter_approves(standin, tmp_path):
     assert received_lines(standin.log) == [f"/dialog touch {marker}"]
 
 
+#: A single key answers each client's dialog: key -> the answer it gives.
+DIALOG_KEYS = {
+    "claude": {"2": "yes", "4": "no", "Escape": "no"},
+    "codex": {"y": "yes", "p": "yes", "n": "no", "Escape": "no"},
+}
+
+
 @pytest.mark.parametrize(
     "client, key, answer",
-    [
-        ("claude", "2", "yes"),
-        ("claude", "4", "no"),
-        ("claude", "Escape", "no"),
-        ("codex", "y", "yes"),
-        ("codex", "p", "yes"),
-        ("codex", "n", "no"),
-        ("codex", "Escape", "no"),
-    ],
+    [(client, key, answer) for client, keys in DIALOG_KEYS.items() for key, answer in keys.items()],
 )
-def test_dialog_single_keys(tmux_server, standin_log, tmp_path, client, key, answer):
-    agent = Standin(tmux_server, standin_log, client)
-    agent.wait_state("idle")
+def test_dialog_single_keys(spawn, standin_log, tmp_path, client, key, answer):
+    agent = spawn(client)
     marker = tmp_path / "approved"
-    agent.line(f"/dialog touch {marker}")
-    agent.wait_state("dialog")
+    agent.open_dialog(f"touch {marker}")
     agent.keys(key)
     agent.wait_state("idle")
     wait_log(standin_log, lambda ev: any(e["event"] == "permission" for e in ev))
@@ -178,9 +196,9 @@ def test_dialog_single_keys(tmux_server, standin_log, tmp_path, client, key, ans
     assert marker.exists() is (answer == "yes")
 
 
-def test_a_dialog_can_be_open_at_start(tmux_server, standin_log, tmp_path):
-    agent = Standin(tmux_server, standin_log, "claude", STANDIN_DIALOG=f"touch {tmp_path}/x")
-    agent.wait_state("dialog")
+def test_a_dialog_can_be_open_at_start(spawn, tmp_path):
+    agent = spawn("claude", "dialog", STANDIN_DIALOG=f"touch {tmp_path}/x")
+    assert agent.state() == "dialog"
 
 
 def test_busy_then_idle(standin):
@@ -190,13 +208,9 @@ def test_busy_then_idle(standin):
     standin.wait_state("idle", 10)
 
 
-def test_claude_queues_input_while_busy(tmux_server, standin_log):
-    agent = Standin(tmux_server, standin_log, "claude")
-    agent.wait_state("idle")
-    agent.line("/busy 3")
-    agent.wait_state("busy")
-    agent.keys("note", literal=True)
-    screen = agent.wait_state("busy-draft")
+def test_claude_queues_input_while_busy(spawn, standin_log):
+    agent = spawn("claude")
+    screen = agent.busy_with_draft(3, "note")
     assert "esc to interrupt" not in screen  # as the real one: the spinner line is left
     agent.keys("Enter")
     screen = agent.wait_state("busy")
@@ -208,13 +222,9 @@ def test_claude_queues_input_while_busy(tmux_server, standin_log):
     assert received_lines(standin_log) == ["/busy 3", "note"]
 
 
-def test_codex_tab_queues_and_enter_steers(tmux_server, standin_log):
-    agent = Standin(tmux_server, standin_log, "codex")
-    agent.wait_state("idle")
-    agent.line("/busy 30")
-    agent.wait_state("busy")
-    agent.keys("later", literal=True)
-    screen = agent.wait_state("busy-draft")
+def test_codex_tab_queues_and_enter_steers(spawn, standin_log):
+    agent = spawn("codex")
+    screen = agent.busy_with_draft(30, "later")
     assert "tab to queue message" in screen
     agent.keys("Tab")
     screen = agent.wait_state("busy")
@@ -231,9 +241,8 @@ def test_codex_tab_queues_and_enter_steers(tmux_server, standin_log):
     assert [e["input"] for e in agent.events("steer")] == ["now"]
 
 
-def test_keys_typed_during_a_bang_command_wait_for_it(tmux_server, standin_log, tmp_path):
-    agent = Standin(tmux_server, standin_log, "claude")
-    agent.wait_state("idle")
+def test_keys_typed_during_a_bang_command_wait_for_it(spawn, standin_log, tmp_path):
+    agent = spawn("claude")
     done = tmp_path / "done"
     agent.line(f"! sleep 1.5; touch {done}")
     agent.wait_state("busy")

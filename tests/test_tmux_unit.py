@@ -1,10 +1,14 @@
 """Unit tests of broker.tmux: hardening, cleaning, payload, argv and error texts.
 
-No tmux server is needed: ``subprocess.run`` is replaced by a recorder.
+No tmux server is needed: ``subprocess.run`` is replaced by a recorder. The member keystrokes
+(option choice, free text) are in tests/test_tmux_typing_unit.py.
 """
 
+import ast
+import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,13 +50,18 @@ class FakeTmux:
         return [t for _, t in self.calls]
 
 
-@pytest.fixture
-def fake(monkeypatch):
+def install_fake(monkeypatch) -> FakeTmux:
+    """A :class:`FakeTmux` in place of ``subprocess.run``; ``time.sleep`` only recorded."""
     recorder = FakeTmux()
     monkeypatch.setattr(tmux.subprocess, "run", recorder)
     monkeypatch.setattr(tmux.time, "sleep", lambda s: recorder.events.append(("sleep", s)))
     monkeypatch.setattr(tmux, "tmux_binary", lambda: "/usr/bin/tmux")
     return recorder
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    return install_fake(monkeypatch)
 
 
 # --- §10.4 hardening table ------------------------------------------------------------------
@@ -433,76 +442,6 @@ def test_capture_argv_and_cleaning(fake):
     ]
 
 
-# --- §7 / §8 / §9 keystrokes ------------------------------------------------------------------
-
-
-def test_send_choice(fake):
-    tmux.send_choice("%2", 2)
-    assert fake.calls == [(["tmux", "send-keys", "-t", "%2", "2"], 10.0)]
-
-
-@pytest.fixture
-def no_watch(monkeypatch):
-    """The screen watch of send_freetext sees no input box at once."""
-    watched = []
-
-    def watch(pane, coding_agent, done, timeout):
-        watched.append((pane, coding_agent, timeout))
-        return tmux.classify_screen("", coding_agent), ""
-
-    monkeypatch.setattr(tmux, "_watch", watch)
-    return watched
-
-
-def _calls(fake):
-    """The recorded tmux calls with the random buffer name replaced by ``<buf>``."""
-    out = []
-    for event in fake.events:
-        kind, argv = event
-        out.append((kind, ["<buf>" if a.startswith("cafleet-") else a for a in argv]))
-    return out
-
-
-def test_send_freetext_is_4_then_a_bracketed_paste_then_enter(fake, no_watch):
-    tmux.send_freetext("%2", "hi $HOME `x` Enter C-c", coding_agent="codex")
-    assert _calls(fake) == [
-        ("run", ["send-keys", "-t", "%2", "4"]),
-        ("run", ["load-buffer", "-b", "<buf>", "-"]),
-        ("run", ["paste-buffer", "-p", "-d", "-b", "<buf>", "-t", "%2"]),
-        ("run", ["send-keys", "-t", "%2", "Enter"]),
-    ]
-    # the text never goes through send-keys, and the watch uses the member's backend
-    assert not any("-l" in argv for _, argv in fake.events)
-    assert {c for _, c, _ in no_watch} == {"codex"}
-
-
-def test_send_freetext_resends_enter_only_while_the_text_sits_in_the_input(fake, monkeypatch):
-    box = "\n".join(["─" * 40, "\u276f\u00a0still typed text", "─" * 40, "  footer"])
-    seen = []
-
-    def watch(pane, coding_agent, done, timeout):
-        seen.append(timeout)
-        return tmux.classify_screen(box, coding_agent), box
-
-    monkeypatch.setattr(tmux, "_watch", watch)
-    tmux.send_freetext("%2", "still typed text")
-    enters = [argv for _, argv in fake.events if argv == ["send-keys", "-t", "%2", "Enter"]]
-    assert len(enters) == tmux.ENTER_TRIES
-
-
-def test_send_freetext_empty_is_4_and_enter(fake, no_watch):
-    tmux.send_freetext("%2", "")
-    assert fake.events == [
-        ("run", ["send-keys", "-t", "%2", "4"]),
-        ("sleep", 0.12),
-        ("run", ["send-keys", "-t", "%2", "Enter"]),
-    ]
-
-
-# ``send_exec``, ``poll_trigger`` and ``deliver_preview`` go through the pane gate and the
-# bracketed-paste sequence: tests/test_delivery_sequence.py pins their tmux calls.
-
-
 # --- module hygiene ---------------------------------------------------------------------------
 
 
@@ -513,3 +452,36 @@ def test_import_is_cheap():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_import_leaves_the_companion_modules_for_later():
+    code = (
+        "import sys, broker.tmux\n"
+        "early = [m for m in ('broker.screen', 'broker.panes', 'broker.typist',"
+        " 'broker.tmux_preview') if m in sys.modules]\n"
+        "assert not early, early\n"
+        "assert broker.tmux.pane_gate.__module__ == 'broker.panes'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_every_companion_name_is_reachable_through_tmux():
+    for name, home in tmux._HOME.items():
+        assert getattr(tmux, name) is getattr(importlib.import_module(home), name)
+    assert set(tmux._HOME) <= set(dir(tmux))
+    with pytest.raises(AttributeError):
+        tmux.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["screen", "panes", "typist", "tmux_preview"])
+def test_only_the_door_imports_subprocess(name):
+    """broker/tmux.py alone spawns the tmux binary; the modules beside it go through it."""
+    path = Path(tmux.__file__).with_name(f"{name}.py")
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"subprocess", "libtmux", "pty"}, imported
+    assert "import subprocess" in Path(tmux.__file__).read_text(encoding="utf-8")

@@ -53,6 +53,35 @@ PASTE_END = "\x1b[201~"
 NBSP = "\u00a0"
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 
+#: The permission dialogs as the real clients draw them (Claude Code's below a ``─`` rule).
+DIALOGS = {
+    "claude": """\
+ Bash command
+
+   {command}
+   Run a command (standin)
+
+ Do you want to proceed?
+ ❯ 1. Yes
+   2. Yes, and always allow access to {cwd} from this project
+   3. Yes, and switch to auto mode · auto mode handles these prompts for you
+   4. No
+
+ Esc to cancel · Tab to amend""",
+    "codex": """\
+  Would you like to run the following command?
+
+  Reason: standin permission request
+
+  $ {command}
+
+› 1. Yes, proceed (y)
+  2. Yes, and don't ask again for this command (p)
+  3. No, and tell Codex what to do differently (esc)
+
+  Press enter to confirm or esc to cancel""",
+}
+
 
 def _width(text: str) -> int:
     """Terminal columns of ``text`` (wide East Asian characters count 2)."""
@@ -185,40 +214,42 @@ class Drawing:
         if self.screen is None:
             return
         self.screen.sync()  # the area's rules are as wide as the pane
-        if self.backend == "codex":
+        if self.mode in ("menu", "freetext"):
+            line = "choice> " if self.mode == "menu" else "Type something: " + self.freetext
+            lines, cursor = [line], (0, _width(line))
+        elif self.mode == "dialog":
+            lines, cursor = self._dialog()
+        elif self.backend == "codex":
             lines, cursor = self._codex_area()
         else:
             lines, cursor = self._claude_area()
         self.screen.set_area(lines, cursor)
 
-    def _draft_lines(self, prefix: str, cont: str) -> tuple[list[str], tuple[int, int]]:
-        parts = self.draft.split("\n")
-        lines = [prefix + parts[0]] + [cont + p for p in parts[1:]]
+    def _dialog(self) -> tuple[list[str], tuple[int, int]]:
+        """The permission dialog; the cursor rests on the highlighted option's pointer."""
+        template = DIALOGS[self.backend].split("\n")
+        if self.backend != "codex":
+            template.insert(0, "─" * self.screen.cols)
+        row = next(i for i, line in enumerate(template) if "1. Yes" in line)
+        pointer = len(template[row]) - len(template[row].lstrip(" "))
+        lines = [line.format(command=self.dialog_command, cwd=self.cwd) for line in template]
+        return lines, (row, pointer)
+
+    def _input_box(self, prompt: str) -> tuple[list[str], tuple[int, int]]:
+        """The draft after ``prompt`` (``!`` + the prompt's gap for a draft starting with
+        ``!``: shell mode), its further lines indented; the cursor after its last character."""
+        text = self.draft[1:] if self.shell_mode else self.draft
+        parts = text.split("\n")
+        head = "!" + prompt[1:] if self.shell_mode else prompt
+        lines = [head + parts[0]] + ["  " + p for p in parts[1:]]
         return lines, (len(lines) - 1, _width(lines[-1]))
 
+    @property
+    def shell_mode(self) -> bool:
+        return self.draft.startswith("!")
+
     def _claude_area(self) -> tuple[list[str], tuple[int, int]]:
-        cols = self.screen.cols if self.screen else 80
-        rule = "─" * cols
-        if self.mode in ("menu", "freetext"):
-            line = "choice> " if self.mode == "menu" else "Type something: " + self.freetext
-            return [line], (0, _width(line))
-        if self.mode == "dialog":
-            lines = [
-                rule,
-                " Bash command",
-                "",
-                f"   {self.dialog_command}",
-                "   Run a command (standin)",
-                "",
-                " Do you want to proceed?",
-                " ❯ 1. Yes",
-                f"   2. Yes, and always allow access to {self.cwd} from this project",
-                "   3. Yes, and switch to auto mode · auto mode handles these prompts for you",
-                "   4. No",
-                "",
-                " Esc to cancel · Tab to amend",
-            ]
-            return lines, (7, 1)
+        rule = "─" * self.screen.cols
         above: list[str] = []
         if self.mode == "busy":
             above.append("✻ Working…")
@@ -226,43 +257,20 @@ class Drawing:
             for text in self.queued:
                 above.append("❯ " + text.replace("\n", " "))
                 above.append("  ⎿  Queued · ctrl+x ctrl+s to send now")
-        if self.draft.startswith("!"):
-            saved = self.draft
-            self.draft = saved[1:]
-            box, (row, col) = self._draft_lines("!" + NBSP, "  ")
-            self.draft = saved
+        box, (row, col) = self._input_box("❯" + NBSP)
+        if self.shell_mode:
             footer = "  ! for shell mode"
         elif self.draft:
-            box, (row, col) = self._draft_lines("❯" + NBSP, "  ")
             footer = ""
         elif self.mode == "busy" and self.queued:
-            box, (row, col) = [f"❯{NBSP}{DIM}Press up to edit queued messages{RESET}"], (0, 2)
+            box = [f"❯{NBSP}{DIM}Press up to edit queued messages{RESET}"]
             footer = "  esc to interrupt"
         else:
-            box, (row, col) = ["❯" + NBSP], (0, 2)
             footer = "  esc to interrupt" if self.mode == "busy" else "  ? for shortcuts"
         lines = above + [rule] + box + [rule, footer]
         return lines, (len(above) + 1 + row, col)
 
     def _codex_area(self) -> tuple[list[str], tuple[int, int]]:
-        if self.mode in ("menu", "freetext"):
-            line = "choice> " if self.mode == "menu" else "Type something: " + self.freetext
-            return [line], (0, _width(line))
-        if self.mode == "dialog":
-            lines = [
-                "  Would you like to run the following command?",
-                "",
-                "  Reason: standin permission request",
-                "",
-                f"  $ {self.dialog_command}",
-                "",
-                "› 1. Yes, proceed (y)",
-                "  2. Yes, and don't ask again for this command (p)",
-                "  3. No, and tell Codex what to do differently (esc)",
-                "",
-                "  Press enter to confirm or esc to cancel",
-            ]
-            return lines, (6, 0)
         above: list[str] = []
         if self.mode == "busy":
             secs = int(time.monotonic() - self.busy_started)
@@ -273,17 +281,13 @@ class Drawing:
                     above.append("  ↳ " + text.replace("\n", " "))
                 above.append("    shift+← edit last queued message")
             above.append("")
-        if self.draft.startswith("!"):
-            saved = self.draft
-            self.draft = saved[1:]
-            box, (row, col) = self._draft_lines("! ", "  ")
-            self.draft = saved
+        box, (row, col) = self._input_box("› ")
+        if self.shell_mode:
             footer = "  Shell mode"
         elif self.draft:
-            box, (row, col) = self._draft_lines("› ", "  ")
             footer = "  tab to queue message" if self.mode == "busy" else ""
         else:
-            box, (row, col) = [f"› {DIM}Ask Codex to do anything{RESET}"], (0, 2)
+            box = [f"› {DIM}Ask Codex to do anything{RESET}"]
             footer = "  ? for shortcuts"
         lines = above + box + ["", f"  standin · {self.cwd}", footer]
         return lines, (len(above) + row, col)
