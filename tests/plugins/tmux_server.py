@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.timing import wait_until
+
 BIN_DIR = Path(__file__).resolve().parent.parent / "bin"
 SESSION = "cafleet-test"
 #: Shown by the stand-in agents (tests/bin) once they read keys, while their input is empty
@@ -196,11 +198,7 @@ class TmuxTestServer:
             time.sleep(0.05)
 
     def wait_until(self, predicate, timeout: float = 10.0, message: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{message} not met within {timeout}s")
-            time.sleep(0.05)
+        wait_until(predicate, timeout, message)
 
     def wait_gone(self, pane: str, timeout: float = 10.0) -> None:
         self.wait_until(lambda: not self.pane_alive(pane), timeout, f"pane {pane} gone")
