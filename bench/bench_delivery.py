@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sqlite3
 import statistics
 import subprocess
@@ -34,16 +33,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_cli
-    from bench_scale import Tmux, seed_scale
+    from bench_scale import Tmux, seed_scale, timed_broadcast
     from bench_throughput import CAFLEET, REPO, db_env, init_db
 else:
     from bench import bench_cli
-    from bench.bench_scale import Tmux, seed_scale
+    from bench.bench_scale import Tmux, seed_scale, timed_broadcast
     from bench.bench_throughput import CAFLEET, REPO, db_env, init_db
 
 STANDIN_BIN = REPO / "tests" / "bin"
 CLAUDE = str(STANDIN_BIN / "claude")
-_ECHO = re.compile(r"broadcast id=(\w+) recipients=(\d+) delivered=(\d+)")
 
 
 def events(log: Path) -> list[dict]:
@@ -100,30 +98,22 @@ def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
         ids = seed_scale(env, members=members, busy=0, empty=False, panes=panes,
                          director_pane=director)  # fmt: skip
         env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": director}
-        argv = [CAFLEET, "--session-id", ids["sid"], "message", "broadcast",
-                "--agent-id", ids["director"], "--text"]  # fmt: skip
         results = []
         for i in range(rounds):
             body = f"bench broadcast round {i}"
-            start = time.perf_counter()
-            out = subprocess.run(
-                [*argv, body], env=env, check=True, capture_output=True, text=True
-            ).stdout
-            wall = time.perf_counter() - start
-            _sid, recipients, delivered = _ECHO.fullmatch(out.strip()).groups()
+            wall, recipients, delivered = timed_broadcast(ids, env, body)
 
             def arrived(body=body):
                 return sum(
                     1 for e in events(log) if e["event"] == "line" and body in e.get("text", "")
                 )
 
-            want = int(delivered)
-            wait_until(lambda want=want: arrived() >= want, 10)
+            wait_until(lambda want=delivered: arrived() >= want, 10)
             results.append(
                 {
                     "wall_s": round(wall, 3),
-                    "recipients": int(recipients),
-                    "delivered": int(delivered),
+                    "recipients": recipients,
+                    "delivered": delivered,
                     "arrived": arrived(),
                 }
             )
@@ -245,18 +235,21 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    if "broadcast" in result:
-        b = result["broadcast"]
-        print(f"broadcast to {b['members']} idle stand-in panes: median {b['median_wall_s']} s, "
-              f"max {b['max_wall_s']} s (target ≤ 1 s)")  # fmt: skip
-        for r in b["rounds"]:
-            print(f"  {r}")
-    if "held" in result:
-        h = result["held"]
-        print(f"held → delivered after the pane came to rest: median {h['median_s']} s, "
-              f"max {h['max_s']} s (target ≤ 2 s)")  # fmt: skip
-        for r in h["rounds"]:
-            print(f"  {r}")
+    headlines = {
+        "broadcast": lambda b: (
+            f"broadcast to {b['members']} idle stand-in panes: median "
+            f"{b['median_wall_s']} s, max {b['max_wall_s']} s (target ≤ 1 s)"
+        ),
+        "held": lambda h: (
+            "held → delivered after the pane came to rest: median "
+            f"{h['median_s']} s, max {h['max_s']} s (target ≤ 2 s)"
+        ),
+    }
+    for stage, headline in headlines.items():
+        if stage in result:
+            print(headline(result[stage]))
+            for r in result[stage]["rounds"]:
+                print(f"  {r}")
     if "floor" in result:
         for name, row in result["floor"].items():
             print(f"{name:<14} {row['median_ms']:>8} ms  x{row['ratio']} floor")
