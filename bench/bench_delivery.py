@@ -21,6 +21,7 @@ Nothing here is a test: the figures are read by people (docs/delivery-states.md)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import statistics
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,25 +81,42 @@ def stop_worker(db_path: Path) -> None:
             pass
 
 
-# ------------------------------------------------------------------------------ broadcast
-def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
-    log = work / "broadcast-standin.log"
+@contextlib.contextmanager
+def stage(work: Path, name: str, commands: list[str], starts: int, timeout: float, **env):
+    """A private tmux server (stand-ins of tests/bin on PATH, logging to ``<name>-standin.log``)
+    with the stand-in Director and one pane a command, waited for until ``starts`` stand-ins
+    have started; a new database ``<name>.db`` with one member a pane. Yields a namespace:
+    ``tmux``, ``log``, ``db_path``, ``panes``, ``ids`` and ``env`` (the Director's, plus
+    ``env``). The delivery worker and the tmux server are stopped on exit."""
+    log = work / f"{name}-standin.log"
     tmux = Tmux(work, path_prefix=str(STANDIN_BIN))
-    db_path = work / "broadcast.db"
+    db_path = work / f"{name}.db"
     try:
         tmux.run("set-environment", "-g", "STANDIN_LOG", str(log))
         director = tmux.new_pane(CLAUDE)
-        panes = [tmux.new_pane(CLAUDE) for _ in range(members)]
+        panes = [tmux.new_pane(command) for command in commands]
         started = wait_until(
-            lambda: sum(e["event"] == "start" for e in events(log)) >= members + 1, 60
+            lambda: sum(e["event"] == "start" for e in events(log)) >= starts, timeout
         )
         if not started:
             raise RuntimeError("the stand-ins did not start")
-        env = db_env(db_path)
-        init_db(env)
-        ids = seed_scale(env, members=members, busy=0, empty=False, panes=panes,
+        base = db_env(db_path)
+        init_db(base)
+        ids = seed_scale(base, members=len(panes), busy=0, empty=False, panes=panes,
                          director_pane=director)  # fmt: skip
-        env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": director}
+        yield SimpleNamespace(
+            tmux=tmux, log=log, db_path=db_path, panes=panes, ids=ids,
+            env={**base, "TMUX": tmux.tmux_var, "TMUX_PANE": director, **env},
+        )  # fmt: skip
+    finally:
+        stop_worker(db_path)
+        tmux.close()
+
+
+# ------------------------------------------------------------------------------ broadcast
+def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
+    with stage(work, "broadcast", [CLAUDE] * members, members + 1, 60) as st:
+        log, ids, env = st.log, st.ids, st.env
         results = []
         for i in range(rounds):
             body = f"bench broadcast round {i}"
@@ -125,27 +144,20 @@ def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
             "median_wall_s": round(statistics.median(walls), 3),
             "max_wall_s": max(walls),
         }
-    finally:
-        stop_worker(db_path)
-        tmux.close()
 
 
 # ------------------------------------------------------------------------------ held
 def held_bench(work: Path, rounds: int) -> dict:
-    log = work / "held-standin.log"
-    tmux = Tmux(work, path_prefix=str(STANDIN_BIN))
-    db_path = work / "held.db"
-    try:
-        tmux.run("set-environment", "-g", "STANDIN_LOG", str(log))
-        director = tmux.new_pane(CLAUDE)
-        shells = [tmux.new_pane("/bin/sh") for _ in range(rounds)]
-        wait_until(lambda: any(e["event"] == "start" for e in events(log)), 30)
-        env = db_env(db_path)
-        init_db(env)
-        ids = seed_scale(env, members=rounds, busy=0, empty=False, panes=shells,
-                         director_pane=director)  # fmt: skip
-        env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": director,
-               "CAFLEET_DELIVERY_IDLE_EXIT": "5"}  # fmt: skip
+    # The member panes are plain shells: only the Director's stand-in starts.
+    with stage(work, "held", ["/bin/sh"] * rounds, 1, 30, CAFLEET_DELIVERY_IDLE_EXIT="5") as st:
+        tmux, log, db_path, shells, ids, env = (
+            st.tmux,
+            st.log,
+            st.db_path,
+            st.panes,
+            st.ids,
+            st.env,
+        )
         results = []
         for i, (pane, member) in enumerate(zip(shells, ids["members"], strict=True)):
             body = f"bench held round {i}"
@@ -195,9 +207,6 @@ def held_bench(work: Path, rounds: int) -> dict:
             "median_s": round(statistics.median(lat), 3) if lat else None,
             "max_s": max(lat) if lat else None,
         }
-    finally:
-        stop_worker(db_path)
-        tmux.close()
 
 
 # ------------------------------------------------------------------------------ floor

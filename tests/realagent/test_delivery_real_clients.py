@@ -49,6 +49,9 @@ class Client:
     dialog_body: str
     dialog_needle: str
     decline: str  # the key a human declines the dialog with ("Esc to cancel" / "n": No)
+    # What the client puts before the message in the user turn that follows the declined
+    # dialog (Claude notes the interrupted tool call there).
+    declined_note: str
     shell_mode: str  # what a lone "!" in the input shows
     # The first line of ``message send`` to a busy member: Claude queues typed input and sends
     # it as the next turn (delivered); on Codex, Enter would steer and drop the running
@@ -57,26 +60,12 @@ class Client:
     readers: Callable[[RealAgent], list[int]]  # the processes that read the pane's terminal
 
 
-CLAUDE = Client(
-    name="claude",
-    member="claudia",
-    dialog_body="news while the dialog is open 3141",
-    dialog_needle="3141",
-    decline="Escape",
-    shell_mode="! for shell mode",
-    busy_sent="Message sent. Preview delivered.",
-    readers=claude_readers,
-)
-CODEX = Client(
-    name="codex",
-    member="cody",
-    dialog_body="yes yes y 2.71 proceed",
-    dialog_needle="2.71 proceed",
-    decline="n",
-    shell_mode="Shell mode",
-    busy_sent="Message sent. Preview held: agent busy.",
-    readers=codex_readers,
-)
+# One row a client, in the order of the fields above.
+CLAUDE = Client("claude", "claudia", "news while the dialog is open 3141", "3141", "Escape",
+                "[Request interrupted by user for tool use]\n\n", "! for shell mode",
+                "Message sent. Preview delivered.", claude_readers)  # fmt: skip
+CODEX = Client("codex", "cody", "yes yes y 2.71 proceed", "2.71 proceed", "n", "",
+               "Shell mode", "Message sent. Preview held: agent busy.", codex_readers)  # fmt: skip
 CLIENTS = pytest.mark.parametrize("client", [CLAUDE, CODEX], ids=lambda c: c.name)
 
 
@@ -131,7 +120,8 @@ def test_an_open_dialog_is_never_answered_and_the_message_arrives_after_it(
     # A human declines; the pane comes to rest and the worker delivers.
     agent.send_keys(client.decline)
     found = one_user_turn(agent, client.dialog_needle)
-    assert found[0].startswith("[cafleet msg ") and found[0].endswith(client.dialog_body)
+    assert found[0].startswith(client.declined_note + "[cafleet msg ")
+    assert found[0].endswith(client.dialog_body)
     fleet.wait(lambda: fleet.delivery(task)[0] in ("offered", "seen"), 15, "delivered state")
     assert not marker.exists()
 
