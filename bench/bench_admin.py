@@ -102,6 +102,13 @@ def seed(total: int, rng: random.Random) -> dict:
     start = datetime.now(UTC) - timedelta(days=10)
     step = timedelta(days=10) / total
     rows: list[Task] = []
+
+    def task(*, to: str, **fields) -> Task:
+        """A unicast row to ``to`` (its inbox); ``fields`` set the rest or override."""
+        unicast = {"task_id": new_id(), "context_id": to, "type": TaskType.UNICAST,
+                   "status_timestamp": fields["created_at"], "origin_task_id": None}  # fmt: skip
+        return Task(to_agent_id=to, **{**unicast, **fields})
+
     moment = start
     broadcast_id = None
     while len(rows) < total:
@@ -115,33 +122,15 @@ def seed(total: int, rng: random.Random) -> dict:
             for rid in recipients:
                 state = TaskState.COMPLETED if rng.random() < 0.5 else TaskState.INPUT_REQUIRED
                 rows.append(
-                    Task(
-                        task_id=new_id(),
-                        context_id=rid,
-                        from_agent_id=sender,
-                        to_agent_id=rid,
-                        type=TaskType.UNICAST,
-                        created_at=created,
-                        status_state=state,
-                        status_timestamp=created,
-                        origin_task_id=summary_id,
-                        text=text,
-                    )
-                )
+                    task(to=rid, from_agent_id=sender, created_at=created, status_state=state,
+                         origin_task_id=summary_id, text=text)
+                )  # fmt: skip
             rows.append(
-                Task(
-                    task_id=summary_id,
-                    context_id=sender,
-                    from_agent_id=sender,
-                    to_agent_id="",
-                    type=TaskType.BROADCAST_SUMMARY,
-                    created_at=created,
-                    status_state=TaskState.COMPLETED,
-                    status_timestamp=created,
-                    origin_task_id=summary_id,
-                    text=f"Broadcast sent to {len(recipients)} recipients",
-                )
-            )
+                task(to="", task_id=summary_id, context_id=sender, from_agent_id=sender,
+                     type=TaskType.BROADCAST_SUMMARY, created_at=created,
+                     status_state=TaskState.COMPLETED, origin_task_id=summary_id,
+                     text=f"Broadcast sent to {len(recipients)} recipients")
+            )  # fmt: skip
             broadcast_id = summary_id
             continue
         to = rng.choice([a for a in agents if a != sender])
@@ -159,19 +148,9 @@ def seed(total: int, rng: random.Random) -> dict:
             else created
         )
         rows.append(
-            Task(
-                task_id=new_id(),
-                context_id=to,
-                from_agent_id=sender,
-                to_agent_id=to,
-                type=TaskType.UNICAST,
-                created_at=created,
-                status_state=state,
-                status_timestamp=changed,
-                origin_task_id=None,
-                text=text,
-            )
-        )
+            task(to=to, from_agent_id=sender, created_at=created, status_state=state,
+                 status_timestamp=changed, text=text)
+        )  # fmt: skip
     with transaction.atomic():
         Task.objects.bulk_create(rows, batch_size=500)
     user = get_user_model().objects.create_superuser("bench", email="", password=None)

@@ -25,10 +25,12 @@ BIN = Path(sys.executable).parent
 CAFLEET = str(BIN / "cafleet")
 
 
-def prepare(db_path: Path) -> tuple[dict, dict]:
-    """Initialise a database, make a session with a plain agent and a few messages."""
+def prepare(db_path: Path, *, messages: int = 5, **extra_env: str) -> tuple[dict, dict]:
+    """Initialise a database, make a session with a plain agent and ``messages`` messages to
+    it; ``extra_env`` is added to the environment the commands run with."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "CAFLEET_"))}
     env["CAFLEET_DATABASE_URL"] = f"sqlite:///{db_path}"
+    env.update(extra_env)
     env["TMUX_TMPDIR"] = str(db_path.parent)  # no preview can reach a real tmux server
     subprocess.run([CAFLEET, "db", "init"], env=env, check=True, capture_output=True)
     code = (
@@ -40,7 +42,7 @@ def prepare(db_path: Path) -> tuple[dict, dict]:
         "b=agent_register(session_id=s.session_id,name='bench-agent',description='x',"
         "skills_json=None);"
         "[message_send(session_id=s.session_id,agent_ref=d.agent_id,to_ref=b.agent_id,"
-        "text=f'message {i}',limit=200) for i in range(5)];"
+        f"text=f'message {{i}}',limit=200) for i in range({messages})];"
         "print(json.dumps({'sid':s.session_id,'director':d.agent_id,'agent':b.agent_id}))"
     )
     out = subprocess.run(

@@ -21,8 +21,8 @@ Nothing here is a test: the figures are read by people (docs/delivery-states.md)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import re
 import sqlite3
 import statistics
 import subprocess
@@ -30,20 +30,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_cli
-    from bench_scale import Tmux, seed_scale
+    from bench_scale import Tmux, seed_scale, timed_broadcast
     from bench_throughput import CAFLEET, REPO, db_env, init_db
 else:
     from bench import bench_cli
-    from bench.bench_scale import Tmux, seed_scale
+    from bench.bench_scale import Tmux, seed_scale, timed_broadcast
     from bench.bench_throughput import CAFLEET, REPO, db_env, init_db
 
 STANDIN_BIN = REPO / "tests" / "bin"
 CLAUDE = str(STANDIN_BIN / "claude")
-_ECHO = re.compile(r"broadcast id=(\w+) recipients=(\d+) delivered=(\d+)")
 
 
 def events(log: Path) -> list[dict]:
@@ -81,49 +81,58 @@ def stop_worker(db_path: Path) -> None:
             pass
 
 
-# ------------------------------------------------------------------------------ broadcast
-def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
-    log = work / "broadcast-standin.log"
+@contextlib.contextmanager
+def stage(work: Path, name: str, commands: list[str], starts: int, timeout: float, **env):
+    """A private tmux server (stand-ins of tests/bin on PATH, logging to ``<name>-standin.log``)
+    with the stand-in Director and one pane a command, waited for until ``starts`` stand-ins
+    have started; a new database ``<name>.db`` with one member a pane. Yields a namespace:
+    ``tmux``, ``log``, ``db_path``, ``panes``, ``ids`` and ``env`` (the Director's, plus
+    ``env``). The delivery worker and the tmux server are stopped on exit."""
+    log = work / f"{name}-standin.log"
     tmux = Tmux(work, path_prefix=str(STANDIN_BIN))
-    db_path = work / "broadcast.db"
+    db_path = work / f"{name}.db"
     try:
         tmux.run("set-environment", "-g", "STANDIN_LOG", str(log))
         director = tmux.new_pane(CLAUDE)
-        panes = [tmux.new_pane(CLAUDE) for _ in range(members)]
+        panes = [tmux.new_pane(command) for command in commands]
         started = wait_until(
-            lambda: sum(e["event"] == "start" for e in events(log)) >= members + 1, 60
+            lambda: sum(e["event"] == "start" for e in events(log)) >= starts, timeout
         )
         if not started:
             raise RuntimeError("the stand-ins did not start")
-        env = db_env(db_path)
-        init_db(env)
-        ids = seed_scale(env, members=members, busy=0, empty=False, panes=panes,
+        base = db_env(db_path)
+        init_db(base)
+        ids = seed_scale(base, members=len(panes), busy=0, empty=False, panes=panes,
                          director_pane=director)  # fmt: skip
-        env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": director}
-        argv = [CAFLEET, "--session-id", ids["sid"], "message", "broadcast",
-                "--agent-id", ids["director"], "--text"]  # fmt: skip
+        yield SimpleNamespace(
+            tmux=tmux, log=log, db_path=db_path, panes=panes, ids=ids,
+            env={**base, "TMUX": tmux.tmux_var, "TMUX_PANE": director, **env},
+        )  # fmt: skip
+    finally:
+        stop_worker(db_path)
+        tmux.close()
+
+
+# ------------------------------------------------------------------------------ broadcast
+def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
+    with stage(work, "broadcast", [CLAUDE] * members, members + 1, 60) as st:
+        log, ids, env = st.log, st.ids, st.env
         results = []
         for i in range(rounds):
             body = f"bench broadcast round {i}"
-            start = time.perf_counter()
-            out = subprocess.run(
-                [*argv, body], env=env, check=True, capture_output=True, text=True
-            ).stdout
-            wall = time.perf_counter() - start
-            _sid, recipients, delivered = _ECHO.fullmatch(out.strip()).groups()
+            wall, recipients, delivered = timed_broadcast(ids, env, body)
 
             def arrived(body=body):
                 return sum(
                     1 for e in events(log) if e["event"] == "line" and body in e.get("text", "")
                 )
 
-            want = int(delivered)
-            wait_until(lambda want=want: arrived() >= want, 10)
+            wait_until(lambda want=delivered: arrived() >= want, 10)
             results.append(
                 {
                     "wall_s": round(wall, 3),
-                    "recipients": int(recipients),
-                    "delivered": int(delivered),
+                    "recipients": recipients,
+                    "delivered": delivered,
                     "arrived": arrived(),
                 }
             )
@@ -135,27 +144,20 @@ def broadcast_bench(work: Path, members: int, rounds: int) -> dict:
             "median_wall_s": round(statistics.median(walls), 3),
             "max_wall_s": max(walls),
         }
-    finally:
-        stop_worker(db_path)
-        tmux.close()
 
 
 # ------------------------------------------------------------------------------ held
 def held_bench(work: Path, rounds: int) -> dict:
-    log = work / "held-standin.log"
-    tmux = Tmux(work, path_prefix=str(STANDIN_BIN))
-    db_path = work / "held.db"
-    try:
-        tmux.run("set-environment", "-g", "STANDIN_LOG", str(log))
-        director = tmux.new_pane(CLAUDE)
-        shells = [tmux.new_pane("/bin/sh") for _ in range(rounds)]
-        wait_until(lambda: any(e["event"] == "start" for e in events(log)), 30)
-        env = db_env(db_path)
-        init_db(env)
-        ids = seed_scale(env, members=rounds, busy=0, empty=False, panes=shells,
-                         director_pane=director)  # fmt: skip
-        env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": director,
-               "CAFLEET_DELIVERY_IDLE_EXIT": "5"}  # fmt: skip
+    # The member panes are plain shells: only the Director's stand-in starts.
+    with stage(work, "held", ["/bin/sh"] * rounds, 1, 30, CAFLEET_DELIVERY_IDLE_EXIT="5") as st:
+        tmux, log, db_path, shells, ids, env = (
+            st.tmux,
+            st.log,
+            st.db_path,
+            st.panes,
+            st.ids,
+            st.env,
+        )
         results = []
         for i, (pane, member) in enumerate(zip(shells, ids["members"], strict=True)):
             body = f"bench held round {i}"
@@ -205,9 +207,6 @@ def held_bench(work: Path, rounds: int) -> dict:
             "median_s": round(statistics.median(lat), 3) if lat else None,
             "max_s": max(lat) if lat else None,
         }
-    finally:
-        stop_worker(db_path)
-        tmux.close()
 
 
 # ------------------------------------------------------------------------------ floor
@@ -245,18 +244,21 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    if "broadcast" in result:
-        b = result["broadcast"]
-        print(f"broadcast to {b['members']} idle stand-in panes: median {b['median_wall_s']} s, "
-              f"max {b['max_wall_s']} s (target ≤ 1 s)")  # fmt: skip
-        for r in b["rounds"]:
-            print(f"  {r}")
-    if "held" in result:
-        h = result["held"]
-        print(f"held → delivered after the pane came to rest: median {h['median_s']} s, "
-              f"max {h['max_s']} s (target ≤ 2 s)")  # fmt: skip
-        for r in h["rounds"]:
-            print(f"  {r}")
+    headlines = {
+        "broadcast": lambda b: (
+            f"broadcast to {b['members']} idle stand-in panes: median "
+            f"{b['median_wall_s']} s, max {b['max_wall_s']} s (target ≤ 1 s)"
+        ),
+        "held": lambda h: (
+            "held → delivered after the pane came to rest: median "
+            f"{h['median_s']} s, max {h['max_s']} s (target ≤ 2 s)"
+        ),
+    }
+    for stage, headline in headlines.items():
+        if stage in result:
+            print(headline(result[stage]))
+            for r in result[stage]["rounds"]:
+                print(f"  {r}")
     if "floor" in result:
         for name, row in result["floor"].items():
             print(f"{name:<14} {row['median_ms']:>8} ms  x{row['ratio']} floor")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import statistics
 import subprocess
@@ -29,32 +28,19 @@ import time
 import uuid
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-CAFLEET = str(BIN / "cafleet")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import bench_cli
+from bench.bench_cli import CAFLEET
+from bench.timing import timed
+
 PAYLOAD = json.dumps({"session_id": "bench", "hook_event_name": "PreToolUse",
                       "tool_name": "Bash", "tool_input": {"command": "ls"}}).encode()  # fmt: skip
 
 
 def prepare(db_path: Path) -> tuple[dict, dict]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "CAFLEET_"))}
-    env["CAFLEET_DATABASE_URL"] = f"sqlite:///{db_path}"
-    env["CAFLEET_DELIVERY_AUTOSTART"] = "0"
-    env["TMUX_TMPDIR"] = str(db_path.parent)
-    subprocess.run([CAFLEET, "db", "init"], env=env, check=True, capture_output=True)
-    code = (
-        "import json;from cafleet_project.cli import setup_django;"
-        "setup_django(('session','create'));"
-        "from broker.services import session_create, agent_register;"
-        "s,d,a,p=session_create(label='bench',coding_agent='claude',"
-        "caller=('bench','@1','%999999'));"
-        "b=agent_register(session_id=s.session_id,name='bench-agent',description='x',"
-        "skills_json=None);"
-        "print(json.dumps({'sid':s.session_id,'director':d.agent_id,'agent':b.agent_id}))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
-    ).stdout
-    ids = json.loads(out)
+    """bench_cli's session (no messages, no background worker); the member's hook env."""
+    env, ids = bench_cli.prepare(db_path, messages=0, CAFLEET_DELIVERY_AUTOSTART="0")
     hook_env = {**env, "CAFLEET_AGENT_ID": ids["agent"], "CAFLEET_SESSION_ID": ids["sid"]}
     return hook_env, ids
 
@@ -77,12 +63,6 @@ def queue_mail(db_path: Path, ids: dict) -> None:
             (tid, stamp),
         )
     con.close()
-
-
-def timed(argv, env, stdin=None) -> tuple[float, bytes]:
-    start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, input=stdin, capture_output=True, check=False)
-    return (time.perf_counter() - start) * 1000, proc.stdout
 
 
 def main() -> int:

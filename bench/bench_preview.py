@@ -31,9 +31,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_scale import Tmux, seed_scale
     from bench_throughput import CAFLEET, REPO, db_env, init_db
+    from timing import wait_until
 else:
     from bench.bench_scale import Tmux, seed_scale
     from bench.bench_throughput import CAFLEET, REPO, db_env, init_db
+    from bench.timing import wait_until
 
 STANDIN_BIN = REPO / "tests" / "bin"
 
@@ -85,13 +87,7 @@ def _log_time(log: Path, text: str) -> float | None:
 
 
 def _wait(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise RuntimeError("timed out waiting for the preview")
+    return wait_until(predicate, timeout, "the preview", step=0.02)
 
 
 def measure(runs: int) -> dict:

@@ -21,6 +21,7 @@ Needs the real clients (scripts/install-agents). Nothing here is a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -33,14 +34,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.plugins.tmux_server import TmuxTestServer  # noqa: E402
+from bench.timing import wait_until  # noqa: E402
+from tests.plugins.tmux_server import isolated_server  # noqa: E402
 from tests.realagent.fleet import RealFleet  # noqa: E402
-from tests.realagent.harness import (  # noqa: E402
-    CLAUDE_DIALOG,
-    CODEX_DIALOG,
-    RealAgent,
-    client_path,
-)
+from tests.realagent.harness import RealAgent, client_path  # noqa: E402
 from tests.realagent.mockmodel import MockModel  # noqa: E402
 
 CAFLEET = REPO / ".venv" / "bin" / "cafleet"
@@ -84,14 +81,7 @@ def first_request_time(model: MockModel, backend: str, needle: str) -> float | N
 
 
 def wait(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise SystemExit("bench: condition not reached")
-        time.sleep(0.01)
+    return wait_until(predicate, timeout, "bench: the preview's model request", step=0.01)
 
 
 def main() -> int:
@@ -106,20 +96,13 @@ def main() -> int:
         return 1
 
     tmp = Path(tempfile.mkdtemp(prefix="cafleet-bench-real-", dir="/var/tmp"))
-    sockdir = Path(tempfile.mkdtemp(prefix="cfb-"))
-    import os
-
-    base_env = dict(os.environ)
-    for key in list(base_env):
-        if key in ("TMUX", "TMUX_PANE", "CAFLEET_DATABASE_URL") or key.startswith("STANDIN_"):
-            del base_env[key]
-    base_env["PATH"] = f"{REPO / 'tests' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    base_env["SHELL"] = "/bin/sh"
-    server = TmuxTestServer(sockdir / "sock", base_env)
     model = MockModel().start()
     agent = None
-    try:
-        server.start()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
+        cleanup.callback(model.stop)
+        server = cleanup.enter_context(isolated_server("cfb-"))
+        cleanup.callback(lambda: agent is not None and agent.stop())
         (tmp / "data").mkdir(mode=0o700)
         db = BenchDB(tmp / "data" / "registry.db")
         assert db.run("db", "init").code == 0
@@ -143,12 +126,9 @@ def main() -> int:
         agent.wait_idle()
 
         held = []
-        dialog = CLAUDE_DIALOG if args.client == "claude" else CODEX_DIALOG
         decline = ("Escape",) if args.client == "claude" else ("n",)
         for i in range(args.held):
-            model.bash(backend, f"touch {tmp}/held-{i}", "A command to hold the pane")
-            agent.submit(f"open a dialog {i}")
-            agent.wait_text(dialog)
+            agent.open_dialog(tmp / f"held-{i}")  # a command to hold the pane
             token = f"bench held {i:03d}"
             sent = fleet.send(member, token)
             assert "Preview held" in sent.out, sent.out
@@ -164,13 +144,6 @@ def main() -> int:
             t_del = wait(lambda: first_request_time(model, backend, token))  # noqa: B023
             held.append(t_del - t_rest)
             agent.wait_idle()
-    finally:
-        if agent is not None:
-            agent.stop()
-        model.stop()
-        server.kill()
-        shutil.rmtree(sockdir, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
 
     def ms(values):
         return round(statistics.median(values) * 1000) if values else None

@@ -16,6 +16,7 @@ keystroke to the model request.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.plugins.tmux_server import TmuxTestServer  # noqa: E402
+from tests.plugins.tmux_server import isolated_server  # noqa: E402
 from tests.realagent.harness import RealAgent, client_path, stopped_group  # noqa: E402
 from tests.realagent.mockmodel import MockModel  # noqa: E402
 
@@ -56,16 +57,15 @@ def _type(server, agent: RealAgent, text: str, stop: float) -> None:
 
 
 def run_client(name: str, runs: int, stop: float) -> dict:
-    sockdir = Path(tempfile.mkdtemp(prefix="cfb-"))
     workdir = Path(tempfile.mkdtemp(prefix="cafleet-bench-", dir="/var/tmp"))
-    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-    env["SHELL"] = "/bin/sh"
-    server = TmuxTestServer(sockdir / "sock", env)
-    server.start()
-    model = MockModel().start()
-    agent = RealAgent(server, name, model, workdir)
     ok, lost, merged, latencies = 0, [], [], []
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        server = cleanup.enter_context(isolated_server("cfb-"))
+        model = MockModel().start()
+        cleanup.callback(model.stop)
+        agent = RealAgent(server, name, model, workdir)
+        cleanup.callback(agent.stop)
         agent.start()
         for i in range(runs):
             agent.wait_idle(60)
@@ -87,12 +87,6 @@ def run_client(name: str, runs: int, stop: float) -> dict:
                 merged.append((i, found))
         agent.wait_idle(60)
         turns = model.turn_count(agent.backend)
-    finally:
-        agent.stop()
-        model.stop()
-        server.kill()
-        shutil.rmtree(sockdir, ignore_errors=True)
-        shutil.rmtree(workdir, ignore_errors=True)
     return {
         "client": name,
         "runs": runs,

@@ -39,9 +39,9 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_throughput import CAFLEET, REPO, db_env, init_db
+    from bench_throughput import CAFLEET, db_env, init_db, python_out
 else:
-    from bench.bench_throughput import CAFLEET, REPO, db_env, init_db
+    from bench.bench_throughput import CAFLEET, db_env, init_db, python_out
 
 MEMBERS = 50
 BUSY = 20
@@ -93,15 +93,7 @@ def seed_scale(
             "director_pane": director_pane,
         }
     )
-    out = subprocess.run(
-        [sys.executable, "-c", SEED, spec],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
+    return json.loads(python_out("-c", SEED, spec, env=env))
 
 
 def _stamp(t: datetime) -> str:
@@ -169,15 +161,7 @@ print(json.dumps(times))
 
 
 def in_process(env: dict, argv: list[str], n: int = 200) -> list[float]:
-    out = subprocess.run(
-        [sys.executable, "-c", INPROC, json.dumps(argv), str(n)],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
+    return json.loads(python_out("-c", INPROC, json.dumps(argv), str(n), env=env))
 
 
 def wall(argv: list[str], env: dict) -> float:
@@ -282,14 +266,7 @@ print(Task.objects.inbox(sys.argv[1]).unread().newest_first().explain())
 
 def _poll_plan(env: dict, agent: str) -> list[str]:
     """SQLite's plan for the exact query ``message poll`` runs (Django's ``explain()``)."""
-    out = subprocess.run(
-        [sys.executable, "-c", PLAN, agent],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = python_out("-c", PLAN, agent, env=env)
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
@@ -348,6 +325,18 @@ class Tmux:
 _ECHO = re.compile(r"broadcast id=(\w+) recipients=(\d+) delivered=(\d+)")
 
 
+def timed_broadcast(ids: dict, env: dict, body: str) -> tuple[float, int, int]:
+    """``message broadcast`` of ``body`` from the Director of ``ids`` once: its wall time (s)
+    and the recipients and delivered counts it reported."""
+    argv = [CAFLEET, "--session-id", ids["sid"], "message", "broadcast",
+            "--agent-id", ids["director"], "--text", body]  # fmt: skip
+    start = time.perf_counter()
+    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+    elapsed = time.perf_counter() - start
+    _sid, recipients, delivered = _ECHO.fullmatch(out.strip()).groups()
+    return elapsed, int(recipients), int(delivered)
+
+
 def broadcast_bench(workdir: Path) -> dict:
     tmux = Tmux(workdir)
     try:
@@ -357,34 +346,19 @@ def broadcast_bench(workdir: Path) -> dict:
         init_db(env)
         ids = seed_scale(env, busy=0, empty=False, panes=panes, director_pane=tmux.first_pane)
         env = {**env, "TMUX": tmux.tmux_var, "TMUX_PANE": tmux.first_pane}
-        argv = [
-            CAFLEET,
-            "--session-id",
-            ids["sid"],
-            "message",
-            "broadcast",
-            "--agent-id",
-            ids["director"],
-            "--text",
-        ]
 
         def once(label: str, live: list[str]) -> dict:
             body = f"scale broadcast {label}"
-            start = time.perf_counter()
-            out = subprocess.run(
-                [*argv, body], env=env, check=True, capture_output=True, text=True
-            ).stdout
-            elapsed = time.perf_counter() - start
-            summary, recipients, delivered = _ECHO.fullmatch(out.strip()).groups()
+            elapsed, recipients, delivered = timed_broadcast(ids, env, body)
             time.sleep(1.0)  # let the last keystrokes land before counting
             arrived = sum(1 for p in live if body in tmux.capture(p))
             return {
                 "wall_s": round(elapsed, 2),
-                "recipients": int(recipients),
-                "delivered": int(delivered),
+                "recipients": recipients,
+                "delivered": delivered,
                 "arrived": arrived,
-                "per_recipient_ms": round(elapsed * 1000 / max(1, int(recipients)), 1),
-                "honest": int(delivered) == arrived,
+                "per_recipient_ms": round(elapsed * 1000 / max(1, recipients), 1),
+                "honest": delivered == arrived,
             }
 
         first = once("all-alive", panes)

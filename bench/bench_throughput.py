@@ -54,6 +54,18 @@ def db_env(db_path: Path, base: dict | None = None) -> dict:
     return env
 
 
+def python_out(*argv: str, env: dict | None = None) -> str:
+    """Stdout of ``python <argv>`` (this interpreter, run in the repository; must succeed)."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def init_db(env: dict) -> None:
     subprocess.run([CAFLEET, "db", "init"], env=env, check=True, capture_output=True)
 
@@ -78,15 +90,7 @@ print(json.dumps({"sid": s.session_id, "director": d.agent_id, "admin": a.agent_
 def seed(env: dict, *, senders: int, recipients: int, label: str = "load") -> dict:
     """A session with ``senders`` + ``recipients`` plain agents, through the service layer."""
     spec = json.dumps({"senders": senders, "recipients": recipients, "label": label})
-    out = subprocess.run(
-        [sys.executable, "-c", SEED, spec],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
+    return json.loads(python_out("-c", SEED, spec, env=env))
 
 
 # ------------------------------------------------------------------------------ workers

@@ -79,14 +79,8 @@ def machine() -> dict:
 
 # ------------------------------------------------------------------------------ stages
 def run_cli(runs: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "bench_cli.py"), "--json", "--runs", str(runs)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    ).stdout
-    return json.loads(out)
+    script = str(REPO / "bench" / "bench_cli.py")
+    return json.loads(bench_throughput.python_out(script, "--json", "--runs", str(runs)))
 
 
 def run_stages(args) -> dict:

@@ -76,38 +76,71 @@ def wait_for(driver, condition, timeout=30):
     return WebDriverWait(driver, timeout).until(condition)
 
 
-def test_send_from_the_timeline_and_find_it_unread(browser, live_server, django_user_model):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select
+def session_with_worker(label: str, worker_name: str, first_text: str, limit: int = 200):
+    """A session, a plain member ``worker_name`` that the Director sent ``first_text``, and
+    the superuser "operator" that :func:`log_in` logs in as; ``(fleet, worker)``."""
+    from django.contrib.auth import get_user_model
 
-    from broker.models import Task, TaskState
     from broker.services import agent_register, message_send
 
-    fleet = make_fleet(label="browser demo", pane="%999999")
+    fleet = make_fleet(label=label, pane="%999999")
     worker = agent_register(
-        session_id=fleet.sid, name="worker", description="does work", skills_json=None
+        session_id=fleet.sid, name=worker_name, description="does work", skills_json=None
     )
     message_send(
         session_id=fleet.sid,
         agent_ref=fleet.director,
         to_ref=worker.agent_id,
-        text="first task for the worker",
+        text=first_text,
+        limit=limit,
+    )
+    get_user_model().objects.create_superuser("operator", password="correct-horse-9")
+    ARTIFACTS.mkdir(exist_ok=True)
+    return fleet, worker
+
+
+def log_in(driver, url):
+    """Every page needs a login: the admin sends us to its login form; log in as operator."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    driver.get(url + "/admin/")
+    wait_for(driver, ec.presence_of_element_located((By.ID, "login-form")))
+    assert "/admin/login/" in driver.current_url
+    driver.find_element(By.ID, "id_username").send_keys("operator")
+    driver.find_element(By.ID, "id_password").send_keys("correct-horse-9")
+    driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    wait_for(driver, ec.presence_of_element_located((By.ID, "user-tools")))
+
+
+def shows_up_without_reload(driver, fleet, worker, text: str, element_id: str) -> None:
+    """A message sent elsewhere (worker → Director) appears in the page's ``element_id``."""
+    from selenium.webdriver.common.by import By
+
+    from broker.services import message_send
+
+    message_send(
+        session_id=fleet.sid,
+        agent_ref=worker.agent_id,
+        to_ref=fleet.director,
+        text=text,
         limit=200,
     )
-    django_user_model.objects.create_superuser("operator", password="correct-horse-9")
-    ARTIFACTS.mkdir(exist_ok=True)
+    wait_for(driver, lambda d: text in d.find_element(By.ID, element_id).text, timeout=30)
+
+
+def test_send_from_the_timeline_and_find_it_unread(browser, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    from broker.models import Task, TaskState
+
+    fleet, worker = session_with_worker("browser demo", "worker", "first task for the worker")
     body = "Please rebase onto main\nand report back."
 
     try:
-        # Every page needs a login: the admin sends us to the login form.
-        browser.get(live_server.url + "/admin/")
-        wait_for(browser, ec.presence_of_element_located((By.ID, "login-form")))
-        assert "/admin/login/" in browser.current_url
-        browser.find_element(By.ID, "id_username").send_keys("operator")
-        browser.find_element(By.ID, "id_password").send_keys("correct-horse-9")
-        browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-        wait_for(browser, ec.presence_of_element_located((By.ID, "user-tools")))
+        log_in(browser, live_server.url)
         assert browser.get_cookie("tz")["value"] == BROWSER_TZ
 
         # The sessions list links to the session's timeline.
@@ -141,18 +174,7 @@ def test_send_from_the_timeline_and_find_it_unread(browser, live_server, django_
         assert "Please rebase onto main" in browser.find_element(By.ID, "cafleet-timeline").text
 
         # The timeline refreshes itself: a message sent elsewhere shows up without a reload.
-        message_send(
-            session_id=fleet.sid,
-            agent_ref=worker.agent_id,
-            to_ref=fleet.director,
-            text="rebased, all green",
-            limit=200,
-        )
-        wait_for(
-            browser,
-            lambda d: "rebased, all green" in d.find_element(By.ID, "cafleet-timeline").text,
-            timeout=30,
-        )
+        shows_up_without_reload(browser, fleet, worker, "rebased, all green", "cafleet-timeline")
         assert browser.find_elements(By.ID, "cafleet-send-form")  # same page, form intact
         browser.save_screenshot(str(ARTIFACTS / "admin-timeline.png"))
 

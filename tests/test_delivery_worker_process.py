@@ -9,10 +9,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
+from bench.timing import wait_until
 from tests.conftest import CAFLEET, REPO
 
 pytestmark = pytest.mark.e2e  # runs cafleet or scripts in subprocesses
@@ -31,13 +31,7 @@ def lease(db) -> list[tuple]:
 
 
 def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    return wait_until(predicate, timeout, "the worker's condition")
 
 
 def start(db, log, **env):

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_fleet
-from tests.test_browser_admin import ARTIFACTS, browser, wait_for  # noqa: F401 - fixture
+from tests.test_browser_admin import (  # noqa: F401 - browser: the fixture
+    ARTIFACTS,
+    browser,
+    log_in,
+    session_with_worker,
+    shows_up_without_reload,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,40 +23,13 @@ LONG = (
 )
 
 
-def log_in(driver, url):
+def test_messages_list_fits_1400px_and_refreshes_itself(browser, live_server):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
-    driver.get(url + "/admin/")
-    wait_for(driver, ec.presence_of_element_located((By.ID, "login-form")))
-    driver.find_element(By.ID, "id_username").send_keys("operator")
-    driver.find_element(By.ID, "id_password").send_keys("correct-horse-9")
-    driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-    wait_for(driver, ec.presence_of_element_located((By.ID, "user-tools")))
-
-
-def test_messages_list_fits_1400px_and_refreshes_itself(
-    browser,  # noqa: F811
-    live_server,
-    django_user_model,
-):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-
-    from broker.services import agent_register, message_send
-
-    fleet = make_fleet(label="a rather long session label for the list", pane="%999999")
-    worker = agent_register(
-        session_id=fleet.sid,
-        name="worker-with-a-long-name",
-        description="does work",
-        skills_json=None,
+    fleet, worker = session_with_worker(
+        "a rather long session label for the list", "worker-with-a-long-name", LONG, limit=0
     )
-    message_send(
-        session_id=fleet.sid, agent_ref=fleet.director, to_ref=worker.agent_id, text=LONG, limit=0
-    )
-    django_user_model.objects.create_superuser("operator", password="correct-horse-9")
-    ARTIFACTS.mkdir(exist_ok=True)
     try:
         log_in(browser, live_server.url)
         browser.set_window_size(1400, 1000)
@@ -80,18 +59,7 @@ def test_messages_list_fits_1400px_and_refreshes_itself(
 
         # A message sent elsewhere shows up without a reload.
         browser.execute_script("window.cafleetMarker = 1;")
-        message_send(
-            session_id=fleet.sid,
-            agent_ref=worker.agent_id,
-            to_ref=fleet.director,
-            text="done: two flaky tests left",
-            limit=200,
-        )
-        wait_for(
-            browser,
-            lambda d: "done: two flaky tests left" in d.find_element(By.ID, "result_list").text,
-            timeout=30,
-        )
+        shows_up_without_reload(browser, fleet, worker, "done: two flaky tests left", "result_list")
         assert browser.execute_script("return window.cafleetMarker;") == 1  # same page
         assert "last update" in browser.find_element(By.ID, "cafleet-refresh-status").text
     except Exception:

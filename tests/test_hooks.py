@@ -19,25 +19,19 @@ from broker import hooksettings
 from tests.conftest import CAFLEET, seed_session
 
 
-def rows(db, sql, *params):
-    con = sqlite3.connect(db.path)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+def session_with_alice(db):
+    """A seeded session plus the plain member "alice" (its id in ``fleet.member``)."""
+    fleet = seed_session(db)
+    r = db.run("--session-id", fleet.sid, "agent", "register", "--name", "alice",
+               "--description", "member")  # fmt: skip
+    assert r.code == 0, r.err
+    fleet.member = db.rows("SELECT agent_id FROM agents WHERE name = 'alice'")[0][0]
+    return fleet
 
 
 @pytest.fixture
 def team(fresh_db):
-    fleet = seed_session(fresh_db)
-    r = fresh_db.run("--session-id", fleet.sid, "agent", "register", "--name", "alice",
-                     "--description", "member")  # fmt: skip
-    assert r.code == 0, r.err
-    member = r.out.split()[-1] if "agent_id" not in r.out else None
-    if member is None or len(member) != 36:
-        member = rows(fresh_db, "SELECT agent_id FROM agents WHERE name = 'alice'")[0][0]
-    fleet.member = member
-    return fleet
+    return session_with_alice(fresh_db)
 
 
 def hook(db, fleet, event, payload=None, *, env=None, raw: bytes | None = None, args=()):
@@ -50,15 +44,17 @@ def hook(db, fleet, event, payload=None, *, env=None, raw: bytes | None = None, 
     return db.run("hook", event, *args, input=data, env={**base, **(env or {})})
 
 
-def send(db, fleet, text="please look at the build", to=None):
-    r = db.run("--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director,
-               "--to", to or fleet.member, "--text", text, "--quiet")  # fmt: skip
+def send(db, fleet, text="please look at the build", to=None, *, sender=None, env=None):
+    """``message send --quiet`` (from the Director unless ``sender``); the new task's id."""
+    r = db.run("--session-id", fleet.sid, "message", "send", "--agent-id",
+               sender or fleet.director, "--to", to or fleet.member, "--text", text, "--quiet",
+               env=env)  # fmt: skip
     assert r.code == 0, r.err
-    return rows(db, "SELECT task_id FROM tasks WHERE task_id LIKE ?", r.out.strip() + "%")[0][0]
+    return db.rows("SELECT task_id FROM tasks WHERE task_id LIKE ?", r.out.strip() + "%")[0][0]
 
 
 def delivery(db, task_id):
-    return rows(db, "SELECT state, channel FROM task_deliveries WHERE task_id = ?", task_id)[0]
+    return db.rows("SELECT state, channel FROM task_deliveries WHERE task_id = ?", task_id)[0]
 
 
 def log_lines(db):
@@ -70,11 +66,11 @@ def log_lines(db):
 def test_nothing_owed_prints_nothing_and_records_the_state(fresh_db, team):
     r = hook(fresh_db, team, "PreToolUse", {"tool_name": "Bash"})
     assert (r.code, r.out, r.err) == (0, "", "")
-    assert rows(fresh_db, "SELECT state, event FROM agent_states WHERE agent_id = ?",
+    assert fresh_db.rows("SELECT state, event FROM agent_states WHERE agent_id = ?",
                 team.member) == [("working", "PreToolUse")]  # fmt: skip
     r = hook(fresh_db, team, "Stop")
     assert (r.code, r.out) == (0, "")
-    assert rows(fresh_db, "SELECT state FROM agent_states")[0][0] == "idle"
+    assert fresh_db.rows("SELECT state FROM agent_states")[0][0] == "idle"
     assert log_lines(fresh_db) == []
 
 
@@ -129,11 +125,11 @@ def test_submitted_preview_header_marks_the_delivery_seen(fresh_db, team):
 
 def test_permission_events_record_waiting(fresh_db, team):
     hook(fresh_db, team, "Notification", {"notification_type": "idle_prompt"})
-    assert rows(fresh_db, "SELECT count(*) FROM agent_states")[0][0] == 0
+    assert fresh_db.rows("SELECT count(*) FROM agent_states")[0][0] == 0
     hook(fresh_db, team, "Notification", {"notification_type": "permission_prompt"})
-    assert rows(fresh_db, "SELECT state FROM agent_states")[0][0] == "waiting_permission"
+    assert fresh_db.rows("SELECT state FROM agent_states")[0][0] == "waiting_permission"
     hook(fresh_db, team, "SessionEnd", {"reason": "exit"})
-    assert rows(fresh_db, "SELECT state FROM agent_states")[0][0] == "gone"
+    assert fresh_db.rows("SELECT state FROM agent_states")[0][0] == "gone"
 
 
 def test_director_is_found_by_its_pane_only_with_director_flag(fresh_db, team):
@@ -243,7 +239,7 @@ def test_waiter_wakes_with_mail_and_only_one_runs(fresh_db, team):
         second = start_waiter(fresh_db, team)
         assert second.wait(timeout=10) == 0  # one waiter per agent
         assert waiter.poll() is None
-        assert wait_for(lambda: rows(fresh_db, "SELECT state FROM agent_states") == [("idle",)])
+        assert wait_for(lambda: fresh_db.rows("SELECT state FROM agent_states") == [("idle",)])
         task = send(fresh_db, team, "wake up please")
         code = waiter.wait(timeout=10)
         err = waiter.stderr.read().decode()

@@ -8,18 +8,14 @@ an error naming that host."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from broker.clock import new_id, now
 from tests.conftest import CAFLEET
-from tests.plugins.tmux_server import BIN_DIR, TmuxTestServer, received_lines, wait_log
+from tests.plugins.tmux_server import isolated_server, received_lines, require_tmux, wait_log
 
 pytestmark = [pytest.mark.postgres, pytest.mark.tmux, pytest.mark.e2e]
 
@@ -27,24 +23,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.tmux, pytest.mark.e2e]
 @pytest.fixture
 def other_tmux_server():
     """A second isolated tmux server (the second host), made like ``tmux_server``."""
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
-    sockdir = Path(tempfile.mkdtemp(prefix="cft-b-"))
-    base_env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TMUX", "TMUX_PANE", "CAFLEET_DATABASE_URL") and not k.startswith("STANDIN_")
-    }
-    base_env["PATH"] = f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
-    base_env["SHELL"] = "/bin/sh"
-    base_env.setdefault("LANG", "C.UTF-8")
-    server = TmuxTestServer(sockdir / "sock", base_env)
-    try:
-        server.start()
+    require_tmux()
+    with isolated_server("cft-b-") as server:
         yield server
-    finally:
-        server.kill()
-        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 def host_env(server, pane, url, host):
@@ -116,28 +97,26 @@ def test_two_hosts_share_one_registry_and_type_only_their_own_panes(
 
     workers = [start_worker(env_a), start_worker(env_b)]
     try:
-        # A → B: stored at once, the preview left to host b's worker.
-        to_b = "to the member on host b"
-        sent = db.run(
-            "--session-id", sid, "message", "send", "--agent-id", director, "--to", member,
-            "--text", to_b, env=env_a,
-        )  # fmt: skip
-        assert sent.code == 0, sent.err
-        assert (
-            sent.lines[0]
-            == "Message sent. Preview held: waiting for the worker of the pane's host."
-        )
-        wait_log(log_b, lambda ev: any(to_b in e.get("text", "") for e in ev), timeout=20)
 
+        def send_across(sender, to, text, env, log):
+            """Stored at once, the preview left to the worker of the recipient's host."""
+            sent = db.run(
+                "--session-id", sid, "message", "send", "--agent-id", sender, "--to", to,
+                "--text", text, env=env,
+            )  # fmt: skip
+            assert sent.code == 0, sent.err
+            assert (
+                sent.lines[0]
+                == "Message sent. Preview held: waiting for the worker of the pane's host."
+            )
+            wait_log(log, lambda ev: any(text in e.get("text", "") for e in ev), timeout=20)
+
+        # A → B: typed into the member's pane by host b's worker.
+        to_b = "to the member on host b"
+        send_across(director, member, to_b, env_a, log_b)
         # B → A: typed into the Director's pane by host a's worker.
         to_a = "back to the director on host a"
-        sent = db.run(
-            "--session-id", sid, "message", "send", "--agent-id", member, "--to", director,
-            "--text", to_a, env=env_b,
-        )  # fmt: skip
-        assert sent.code == 0, sent.err
-        assert "waiting for the worker of the pane's host" in sent.lines[0]
-        wait_log(log_a, lambda ev: any(to_a in e.get("text", "") for e in ev), timeout=20)
+        send_across(member, director, to_a, env_b, log_a)
 
         def recorded():  # each worker records its outcome once the preview is verified
             states = dict(

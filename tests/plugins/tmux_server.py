@@ -18,6 +18,7 @@ Fixtures
 Tests using these should carry ``@pytest.mark.tmux``.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bench.timing import wait_until
 
 BIN_DIR = Path(__file__).resolve().parent.parent / "bin"
 SESSION = "cafleet-test"
@@ -196,11 +199,7 @@ class TmuxTestServer:
             time.sleep(0.05)
 
     def wait_until(self, predicate, timeout: float = 10.0, message: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{message} not met within {timeout}s")
-            time.sleep(0.05)
+        wait_until(predicate, timeout, message)
 
     def wait_gone(self, pane: str, timeout: float = 10.0) -> None:
         self.wait_until(lambda: not self.pane_alive(pane), timeout, f"pane {pane} gone")
@@ -265,28 +264,46 @@ def wait_log(path, predicate, timeout: float = 10.0) -> list[dict]:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def tmux_server():
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
-    # A short directory: AF_UNIX socket paths are limited to ~107 bytes.
-    sockdir = Path(tempfile.mkdtemp(prefix="cft-"))
-    base_env = dict(os.environ)
-    # Panes must get CAFLEET_DATABASE_URL only through split-window -e, and stand-in
-    # options only through the test.
-    for key in list(base_env):
-        if key in ("TMUX", "TMUX_PANE", "CAFLEET_DATABASE_URL") or key.startswith("STANDIN_"):
-            del base_env[key]
+def isolated_env() -> dict:
+    """The environment of an isolated tmux server: this process's, without ``TMUX``,
+    ``TMUX_PANE``, ``CAFLEET_DATABASE_URL`` and ``STANDIN_*`` (panes get them only through
+    ``split-window -e`` or the test), the stand-ins of tests/bin first on PATH, /bin/sh."""
+    base_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TMUX", "TMUX_PANE", "CAFLEET_DATABASE_URL") and not k.startswith("STANDIN_")
+    }
     base_env["PATH"] = f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
     base_env["SHELL"] = "/bin/sh"
     base_env.setdefault("LANG", "C.UTF-8")
-    server = TmuxTestServer(sockdir / "sock", base_env)
+    return base_env
+
+
+@contextlib.contextmanager
+def isolated_server(prefix: str = "cft-"):
+    """A started :class:`TmuxTestServer` with :func:`isolated_env`, its socket in a new
+    short directory (AF_UNIX socket paths are limited to ~107 bytes); killed and removed on
+    exit."""
+    sockdir = Path(tempfile.mkdtemp(prefix=prefix))
+    server = TmuxTestServer(sockdir / "sock", isolated_env())
     try:
         server.start()
         yield server
     finally:
         server.kill()
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def require_tmux() -> None:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+
+
+@pytest.fixture
+def tmux_server():
+    require_tmux()
+    with isolated_server() as server:
+        yield server
 
 
 @pytest.fixture

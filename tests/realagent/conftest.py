@@ -14,6 +14,9 @@
     background ``codex app-server``) is killed by pid at teardown.
 ``claude`` / ``codex``
     ``start_agent("claude")`` / ``start_agent("codex")``.
+``fleet``
+    A :class:`~tests.realagent.fleet.RealFleet` (a session whose Director is the line
+    stand-in) on ``fresh_db`` and ``tmux_server``; members are added by the test.
 
 A missing client skips the test with the reason; with ``CI`` set it fails instead (CI always
 installs them with ``scripts/install-agents``).
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.realagent.fleet import RealFleet
 from tests.realagent.harness import RealAgent, agents_dir, client_path
 from tests.realagent.mockmodel import MockModel
 
@@ -100,3 +104,8 @@ def claude(start_agent):
 @pytest.fixture
 def codex(start_agent):
     return start_agent("codex")
+
+
+@pytest.fixture
+def fleet(fresh_db, tmux_server):
+    return RealFleet(fresh_db, tmux_server)

@@ -10,8 +10,8 @@ delivery code and its background worker run exactly as for a user.
 from __future__ import annotations
 
 import sqlite3
-import time
 
+from bench.timing import wait_until
 from broker.clock import new_id, now
 from tests.plugins.tmux_server import STANDIN_READY
 
@@ -93,14 +93,7 @@ class RealFleet:
         return sent
 
     def wait(self, predicate, timeout: float = 30.0, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{what} not reached within {timeout}s")
-            time.sleep(0.1)
+        return wait_until(predicate, timeout, what, step=0.1)
 
     def wait_attempts(self, task_id: str, count: int, timeout: float = 30.0) -> tuple:
         """Wait until the worker has offered the delivery ``count`` times; its row."""

@@ -31,6 +31,7 @@ BUSY_MARK = "esc to interrupt"  # Claude footer (empty box) / Codex status line
 CLAUDE_DIALOG = "Do you want to proceed?"
 CODEX_DIALOG = "Would you like to run the following command?"
 DIALOG_MARKS = (CLAUDE_DIALOG, CODEX_DIALOG, "Press enter to confirm")
+DIALOG_OF = {"claude": CLAUDE_DIALOG, "codex": CODEX_DIALOG}  # a Bash tool call's dialog
 CODEX_PLACEHOLDER = "Ask Codex to do anything"
 
 CLAUDE_PLACEHOLDERS = ("Press up to edit queued messages",)
@@ -407,6 +408,12 @@ class RealAgent:
         self.paste(text)
         time.sleep(0.2)
         self.send_keys("Enter")
+
+    def open_dialog(self, marker: Path) -> str:
+        """Have the model ask to run ``touch marker`` and wait for the permission dialog."""
+        self.model.bash(self.backend, f"touch {marker}", "Create the marker")
+        self.submit("please create the marker")
+        return self.wait_text(DIALOG_OF[self.name])
 
     def client_pid(self) -> int:
         """The client's own process: the pane's process, or its child when ``wrap``."""

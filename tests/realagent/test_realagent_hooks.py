@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+from bench.timing import wait_until as shared_wait_until
 from broker import hooksettings
 from broker.hook import waiter_alive
-from tests.conftest import CAFLEET, seed_session
+from tests.conftest import CAFLEET
 from tests.plugins.tmux_server import BIN_DIR
 from tests.realagent.harness import CLAUDE_DIALOG, IDLE_FOOTER, RealAgent
+from tests.test_hooks import delivery, session_with_alice
+from tests.test_hooks import send as hook_send
 
 pytestmark = [pytest.mark.realagent, pytest.mark.tmux]
 
@@ -45,23 +47,9 @@ class Member(RealAgent):
         return super().is_idle(screen)
 
 
-def sql(db, statement, *params):
-    con = sqlite3.connect(db.path, timeout=5)
-    try:
-        with con:
-            return con.execute(statement, params).fetchall()
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def fleet_db(fresh_db):
-    fleet = seed_session(fresh_db)
-    r = fresh_db.run("--session-id", fleet.sid, "agent", "register", "--name", "alice",
-                     "--description", "member")  # fmt: skip
-    assert r.code == 0, r.err
-    fleet.member = sql(fresh_db, "SELECT agent_id FROM agents WHERE name = 'alice'")[0][0]
-    return fresh_db, fleet
+    return fresh_db, session_with_alice(fresh_db)
 
 
 @pytest.fixture
@@ -107,7 +95,7 @@ def start_member(tmux_server, mock_model, agent_workdir, fleet_db):
         started.append(member)
         member.start(timeout=60)
         # The member's pane is its placement: keystrokes would be possible.
-        sql(db, "INSERT INTO agent_placements (agent_id, director_agent_id, tmux_session, "
+        db.execute("INSERT INTO agent_placements (agent_id, director_agent_id, tmux_session, "
                 "tmux_window_id, tmux_pane_id, coding_agent, created_at) VALUES "
                 "(?, ?, 'x', '@9', ?, 'claude', '2026-11-30T00:00:00.000000+00:00')",
             fleet.member, fleet.director, member.pane)  # fmt: skip
@@ -120,17 +108,15 @@ def start_member(tmux_server, mock_model, agent_workdir, fleet_db):
             member.stop()
 
 
-def send(db, fleet, tmux_server, tmux_log, text):
+def logged_env(db, tmux_server, tmux_log) -> dict:
+    """The environment of a ``cafleet`` call whose tmux calls go through the logging wrapper."""
     wrap, _log = tmux_log
-    env = tmux_server.env(PATH=f"{wrap}:{tmux_server.base_env['PATH']}")
-    env = {k: v for k, v in env.items() if not k.startswith("DJANGO_")}
-    env.update(db.env)
-    env["PATH"] = f"{wrap}:{tmux_server.base_env['PATH']}"
-    env["TMUX"] = tmux_server.tmux_var
-    r = db.run("--session-id", fleet.sid, "message", "send", "--agent-id", fleet.director,
-               "--to", fleet.member, "--text", text, "--quiet", env=env)  # fmt: skip
-    assert r.code == 0, r.err
-    return sql(db, "SELECT task_id FROM tasks WHERE task_id LIKE ?", r.out.strip() + "%")[0][0]
+    return {**db.env, "PATH": f"{wrap}:{tmux_server.base_env['PATH']}",
+            "TMUX": tmux_server.tmux_var}  # fmt: skip
+
+
+def send(db, fleet, tmux_server, tmux_log, text):
+    return hook_send(db, fleet, text, env=logged_env(db, tmux_server, tmux_log))
 
 
 def typed_into(log: Path, pane: str) -> list[str]:
@@ -143,23 +129,13 @@ def typed_into(log: Path, pane: str) -> list[str]:
     ]
 
 
-def state(db, fleet):
-    got = sql(db, "SELECT state FROM agent_states WHERE agent_id = ?", fleet.member)
+def state(db, agent_id):
+    got = db.rows("SELECT state FROM agent_states WHERE agent_id = ?", agent_id)
     return got[0][0] if got else None
 
 
-def delivery(db, task):
-    return tuple(sql(db, "SELECT state, channel FROM task_deliveries WHERE task_id = ?", task)[0])
-
-
 def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not seen within {timeout}s")
+    return shared_wait_until(predicate, timeout, what)
 
 
 def requests_with(model, needle):
@@ -202,7 +178,7 @@ def test_busy_member_receives_through_post_tool_use_without_keystroke(
     mock_model.bash(ANTHROPIC, "sleep 4", "Wait a little")
     mock_model.reply(ANTHROPIC, "finished the wait")
     member.submit("please wait a little")
-    wait_until(lambda: state(db, fleet) == "working", what="working state")
+    wait_until(lambda: state(db, fleet.member) == "working", what="working state")
     task = send(db, fleet, tmux_server, tmux_log, "peer note 5521 about the build")
     assert delivery(db, task)[0] == "held"  # kept for the hook, not typed
     hits = wait_until(lambda: requests_with(mock_model, "peer note 5521"), 30, "injection")
@@ -226,7 +202,7 @@ def test_idle_member_is_woken_by_the_waiter_without_keystroke(
     # The waiter takes its lock first, then records "idle" (in between, mail is held for
     # the hook channel, never typed).
     wait_until(
-        lambda: waiter_alive(str(db.path), fleet.member) and state(db, fleet) == "idle",
+        lambda: waiter_alive(str(db.path), fleet.member) and state(db, fleet.member) == "idle",
         20,
         "a live waiter and the idle state",
     )
@@ -250,7 +226,7 @@ def test_permission_dialog_state_within_2s_and_no_keystroke(
     member.submit("make the marker")
     member.wait_text(CLAUDE_DIALOG)
     shown = time.monotonic()
-    wait_until(lambda: state(db, fleet) == "waiting_permission", 5, "waiting state")
+    wait_until(lambda: state(db, fleet.member) == "waiting_permission", 5, "waiting state")
     assert time.monotonic() - shown <= 2.0
     task = send(db, fleet, tmux_server, tmux_log, "dialog note 4410")
     assert delivery(db, task)[0] == "held"
@@ -323,8 +299,8 @@ def test_director_gets_mail_after_hooks_install(
     director.extra_env = {"CAFLEET_DATABASE_URL": db.url, "CAFLEET_DELIVERY_AUTOSTART": "0"}
     director.start(timeout=60)
     try:
-        sql(db, "UPDATE agent_placements SET tmux_pane_id = ? WHERE agent_id = ?",
-            director.pane, fleet.director)  # fmt: skip
+        db.execute("UPDATE agent_placements SET tmux_pane_id = ? WHERE agent_id = ?",
+                   director.pane, fleet.director)  # fmt: skip
         settings = director.home / ".claude" / "settings.json"
         before = settings.read_bytes()
         r = db.run("hooks", "install", "--settings-file", str(settings))
@@ -334,25 +310,16 @@ def test_director_gets_mail_after_hooks_install(
         mock_model.reply(ANTHROPIC, "director done")
         director.submit("wait a little")
         wait_until(
-            lambda: (
-                sql(db, "SELECT state FROM agent_states WHERE agent_id = ?", fleet.director)
-                == [("working",)]
-            ),
+            lambda: state(db, fleet.director) == "working",
             20,
             "the Director's hooks report it working",
         )
-        wrap, log = tmux_log
-        env = {**db.env, "PATH": f"{wrap}:{tmux_server.base_env['PATH']}",
-               "TMUX": tmux_server.tmux_var}  # fmt: skip
-        r = db.run("--session-id", fleet.sid, "message", "send", "--agent-id", fleet.member,
-                   "--to", fleet.director, "--text", "report 3380 from alice", "--quiet",
-                   env=env)  # fmt: skip
-        assert r.code == 0, r.err
-        task = sql(db, "SELECT task_id FROM tasks WHERE task_id LIKE ?", r.out.strip() + "%")
+        task = hook_send(db, fleet, "report 3380 from alice", to=fleet.director,
+                         sender=fleet.member, env=logged_env(db, tmux_server, tmux_log))  # fmt: skip
         wait_until(lambda: requests_with(mock_model, "report 3380"), 30, "director injection")
         assert_once_per_request(mock_model, "report 3380")
-        assert delivery(db, task[0][0]) == ("seen", "hook")
-        assert typed_into(log, director.pane) == []
+        assert delivery(db, task) == ("seen", "hook")
+        assert typed_into(tmux_log[1], director.pane) == []
         director.wait_text("director done")
         r = db.run("hooks", "uninstall", "--settings-file", str(settings))
         assert r.code == 0, r.err

@@ -11,18 +11,28 @@ import time
 
 import pytest
 
-from tests.realagent.harness import (
-    CLAUDE_DIALOG,
-    CODEX_DIALOG,
-    IDLE_FOOTER,
-    classify,
-    stopped_group,
-)
+from tests.realagent.harness import DIALOG_OF, IDLE_FOOTER, classify, stopped_group
 
 pytestmark = [pytest.mark.realagent, pytest.mark.tmux]
 
 CLIENTS = ["claude", "codex"]
-DIALOG = {"claude": CLAUDE_DIALOG, "codex": CODEX_DIALOG}
+
+
+def start_busy(start_agent, name: str, seconds: int):
+    """Start ``name`` and a model answer that streams for ``seconds`` ("long work finished")."""
+    agent = start_agent(name)
+    agent.model.busy(agent.backend, seconds, text="long work finished")
+    agent.submit("start the long work")
+    agent.wait_text("esc to interrupt")
+    return agent
+
+
+def sent_once_as_second_turn(agent, text: str, needle: str) -> None:
+    """``text`` arrives as the one user turn with ``needle``, the one after the busy turn."""
+    agent.model.wait_user_text(agent.backend, needle)
+    agent.wait_idle()
+    assert agent.model.user_turns_containing(agent.backend, needle) == [text]
+    assert agent.model.turn_count(agent.backend) == 2
 
 
 @pytest.mark.parametrize("name", CLIENTS)
@@ -39,9 +49,7 @@ def test_mock_answer_reaches_the_screen(start_agent, mock_model, name):
 def test_bash_tool_call_opens_a_dialog_that_enter_approves(start_agent, mock_model, name):
     agent = start_agent(name)
     marker = agent.cwd / "approved-marker"
-    mock_model.bash(agent.backend, f"touch {marker}", "Create the marker")
-    agent.submit("please create the marker")
-    screen = agent.wait_text(DIALOG[name])
+    screen = agent.open_dialog(marker)
     # The dialog replaces the input box and its idle footer.
     assert classify(name, screen) == "dialog"
     agent.wait_screen(lambda s: IDLE_FOOTER not in s, 10, "no idle footer")
@@ -50,7 +58,7 @@ def test_bash_tool_call_opens_a_dialog_that_enter_approves(start_agent, mock_mod
     agent.send_keys("zz", literal=True)
     time.sleep(0.5)
     screen = agent.screen()
-    assert DIALOG[name] in screen, screen
+    assert DIALOG_OF[name] in screen, screen
     assert not marker.exists(), screen
     # ... and a bare Enter approves the highlighted "1. Yes": the tool call runs.
     agent.send_keys("Enter")
@@ -90,51 +98,33 @@ def test_bracketed_paste_then_enter_submits_one_turn_with_client_stopped(
     assert "cafleet-t1" not in tmux_server.run("list-buffers", "-F", "#{buffer_name}")
 
 
-def test_claude_queues_input_typed_while_busy_and_sends_it_next(start_agent, mock_model):
-    agent = start_agent("claude")
-    mock_model.busy(agent.backend, 6, text="long work finished")
-    agent.submit("start the long work")
-    agent.wait_text("esc to interrupt")
+def test_claude_queues_input_typed_while_busy_and_sends_it_next(start_agent):
+    agent = start_busy(start_agent, "claude", 6)
     agent.submit("note while busy 5150")
     screen = agent.wait_text("Queued")
     assert "note while busy 5150" in screen
     agent.wait_text("long work finished")
-    mock_model.wait_user_text(agent.backend, "5150")
-    agent.wait_idle()
     # Sent as its own turn after the busy one, exactly once.
-    assert mock_model.user_turns_containing(agent.backend, "5150") == ["note while busy 5150"]
-    assert mock_model.turn_count(agent.backend) == 2
+    sent_once_as_second_turn(agent, "note while busy 5150", "5150")
 
 
-def test_codex_enter_while_busy_steers_and_discards_the_running_answer(start_agent, mock_model):
-    agent = start_agent("codex")
-    mock_model.busy(agent.backend, 8, text="long work finished")
-    agent.submit("start the long work")
-    agent.wait_text("esc to interrupt")
+def test_codex_enter_while_busy_steers_and_discards_the_running_answer(start_agent):
+    agent = start_busy(start_agent, "codex", 8)
     agent.submit("note while busy 6160")
-    mock_model.wait_user_text(agent.backend, "6160")
-    agent.wait_idle()
     # The message is not lost: it goes at once in a new request (a steer) ...
-    assert mock_model.user_turns_containing(agent.backend, "6160") == ["note while busy 6160"]
-    assert mock_model.turn_count(agent.backend) == 2
+    sent_once_as_second_turn(agent, "note while busy 6160", "6160")
     # ... and the answer that was still streaming is dropped.
     assert "long work finished" not in tmux_capture(agent)
 
 
-def test_codex_tab_while_busy_queues_until_the_turn_ends(start_agent, mock_model):
-    agent = start_agent("codex")
-    mock_model.busy(agent.backend, 5, text="long work finished")
-    agent.submit("start the long work")
-    agent.wait_text("esc to interrupt")
+def test_codex_tab_while_busy_queues_until_the_turn_ends(start_agent):
+    agent = start_busy(start_agent, "codex", 5)
     agent.paste("note while busy 7170")
     time.sleep(0.2)
     agent.send_keys("Tab")
     agent.wait_text("Queued follow-up inputs")
     agent.wait_text("long work finished")
-    mock_model.wait_user_text(agent.backend, "7170")
-    agent.wait_idle()
-    assert mock_model.user_turns_containing(agent.backend, "7170") == ["note while busy 7170"]
-    assert mock_model.turn_count(agent.backend) == 2
+    sent_once_as_second_turn(agent, "note while busy 7170", "7170")
 
 
 @pytest.mark.parametrize("name", CLIENTS)
