@@ -245,7 +245,9 @@ def time_http(ids: dict, db_path: Path, runs: int) -> dict:
         conn.request("GET", path)
         response = conn.getresponse()
         response.read()
-        cookie = re.search(r"sessionid=[^;]+", response.getheader("Set-Cookie", "")).group(0)
+        cookie = re.search(
+            r"(?<![\w])cafleet_sessionid=[^;]+", response.getheader("Set-Cookie", "")
+        ).group(0)
         results = {}
         for name, url in pages(ids):
             samples = []

@@ -359,9 +359,11 @@ def markdown(result: dict, png_name: str) -> str:
     )
     out.append("### Broadcast to 50 members with panes\n")
     out.append(
-        "An isolated tmux server runs 50 panes (`cat`), one per member. The Director "
-        "broadcasts; `delivered=` is compared with the number of panes where the preview "
-        "really arrived. Then 10 panes are killed and the broadcast repeated.\n"
+        "An isolated tmux server runs 50 idle stand-in agents (tests/bin/claude, which draw "
+        "the real client's screen, so the pane gate lets previews in), one per member. The "
+        "Director broadcasts; `delivered=` is compared with the number of stand-ins that "
+        "logged the preview as a submitted line. Then 10 panes are killed and the broadcast "
+        "repeated.\n"
     )
     out.append(
         _table(
@@ -393,10 +395,8 @@ def markdown(result: dict, png_name: str) -> str:
         + "\n"
     )
     out.append(
-        "Previews go to the recipients one after another (tmux.md §10.1), each with its "
-        "0.12 s pause, so a broadcast's wall time grows by about 0.13 s per recipient with "
-        "a live pane; the rows themselves are written in one transaction before any "
-        "preview.\n"
+        "The rows are written in one transaction before any preview; the previews then go "
+        "out in parallel (docs/delivery.md), each pane gated, pasted and verified.\n"
     )
 
     out.append(bench_backends.markdown(result["backends"]))
