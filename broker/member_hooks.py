@@ -7,9 +7,14 @@ from __future__ import annotations
 import os
 
 
-def member_env(agent) -> dict[str, str]:
-    """Variables that name the member to its own ``cafleet hook`` calls."""
-    return {"CAFLEET_SESSION_ID": agent.session_id, "CAFLEET_AGENT_ID": agent.agent_id}
+def member_env(agent, environ=os.environ) -> dict[str, str]:
+    """Variables that name the member to its own ``cafleet hook`` calls, and the host id the
+    Director runs under when it set one (the member's pane is on this host, so its own calls
+    and any delivery worker it starts must name the host the same way: docs/deployment.md)."""
+    env = {"CAFLEET_SESSION_ID": agent.session_id, "CAFLEET_AGENT_ID": agent.agent_id}
+    if environ.get("CAFLEET_HOST_ID"):
+        env["CAFLEET_HOST_ID"] = environ["CAFLEET_HOST_ID"]
+    return env
 
 
 def settings_for(agent, coding_agent: str, environ=os.environ) -> str | None:

@@ -255,7 +255,9 @@ def _spawn_registered(agent, placement, *, prompt, caller, tmux, environ, warn, 
     window_id = caller[1]
     argv = backend_argv(coding_agent, name, text, settings_for(agent, coding_agent, environ))
     try:
-        pane = tmux.split_window(window_id, argv, raw_database_url(environ), env=member_env(agent))
+        pane = tmux.split_window(
+            window_id, argv, raw_database_url(environ), env=member_env(agent, environ)
+        )
         if not pane:
             raise tmux.TmuxError("split-window printed no pane id")
     except Exception as exc:  # every spawn failure rolls back

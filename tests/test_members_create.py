@@ -122,6 +122,23 @@ def test_create_codex_without_database_url(team, rec, monkeypatch):
 
 
 @pytest.mark.django_db
+def test_create_passes_the_directors_host_id_to_the_member(team, rec, monkeypatch):
+    monkeypatch.setenv("CAFLEET_HOST_ID", "build-01")
+    agent, placement = spawn(team, name="bob", coding_agent="codex", prompt=("work",))
+    split = rec.calls[1]
+    k = split.index("codex")
+    assert split[k - 6 : k] == [
+        "-e",
+        f"CAFLEET_SESSION_ID={team.sid}",
+        "-e",
+        f"CAFLEET_AGENT_ID={agent.agent_id}",
+        "-e",
+        "CAFLEET_HOST_ID=build-01",
+    ]
+    assert placement.host_id == "build-01"
+
+
+@pytest.mark.django_db
 def test_create_unknown_placeholder_rolls_back(team, rec):
     error, agent = failed_spawn(team, prompt=("hello", "{unknown}"))
     assert error.exit_code == 1
