@@ -53,6 +53,9 @@ def env_for(url: str, tmpdir: Path) -> dict:
     }
     env["CAFLEET_DATABASE_URL"] = url
     env["TMUX_TMPDIR"] = str(tmpdir)  # no tmux server to reach
+    # On PostgreSQL the admin's key lives in the user's data directory: keep it in the run's.
+    env["HOME"] = str(tmpdir)
+    env.pop("XDG_DATA_HOME", None)
     env["CAFLEET_DELIVERY_AUTOSTART"] = "0"
     return env
 

@@ -171,6 +171,11 @@ def start_cluster() -> Cluster:
         cluster.admin("CREATE DATABASE cafleet_template")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CAFLEET_", "TMUX"))}
         env["CAFLEET_DATABASE_URL"] = cluster.url("cafleet_template")
+        # db init on PostgreSQL keeps the admin's key in the user's data directory: give it
+        # the cluster's own, so no run (tests or benchmarks) writes to the real home.
+        (cluster.root / "home").mkdir(mode=0o700)
+        env["HOME"] = str(cluster.root / "home")
+        env.pop("XDG_DATA_HOME", None)
         cafleet = Path(os.sys.executable).parent / "cafleet"
         done = subprocess.run(
             [str(cafleet), "db", "init"], env=env, capture_output=True, text=True, timeout=120
