@@ -1,4 +1,11 @@
-"""Helpers shared by the in-process command tests (tests/test_cli_*.py)."""
+"""Helpers shared by the command tests: argv builders (for the in-process ``cli`` fixture and
+for subprocess runs through ``FileDB.run`` alike) and the in-process ``send`` shortcut."""
+
+# The columns of a task row, in the order ``--full`` output and the table list them.
+TASK_COLUMNS = (
+    "task_id context_id from_agent_id to_agent_id type created_at status_state "
+    "status_timestamp origin_task_id text"
+).split()
 
 
 def sid_args(fleet):
@@ -6,9 +13,34 @@ def sid_args(fleet):
     return ("--session-id", fleet.sid)
 
 
-def send(cli, fleet, *extra, sender=None, to=None, text="hello"):
-    """``message send`` from ``sender`` (the Director by default) to ``to``."""
-    args = [*sid_args(fleet), "message", "send", "--agent-id", sender or fleet.director, "--to", to]
-    if text is not None:
-        args += ["--text", text]
-    return cli(*args, *extra)
+def as_agent(fleet, agent, command, *options):
+    """The argv of ``cafleet --session-id <fleet> <command> --agent-id <agent> <options>``,
+    where ``command`` is a command path such as ``"message poll"``."""
+    return [*sid_args(fleet), *command.split(), "--agent-id", agent, *options]
+
+
+def send_argv(fleet, to, text="hello", *options, sender=None):
+    """The argv of ``message send`` from ``sender`` (the Director by default) to ``to``;
+    ``text`` None leaves ``--text`` out."""
+    body = () if text is None else ("--text", text)
+    return as_agent(fleet, sender or fleet.director, "message send", "--to", to, *body, *options)
+
+
+def send(cli, fleet, *options, sender=None, to=None, text="hello", json=False, stdin=None):
+    """``message send`` in-process (``json`` adds the global ``--json``)."""
+    argv = send_argv(fleet, to, text, *options, sender=sender)
+    return cli(*(["--json"] if json else []), *argv, stdin=stdin)
+
+
+def register_argv(fleet, name, description="d", *options):
+    """The argv of ``agent register`` in the fleet's session."""
+    return [
+        *sid_args(fleet),
+        "agent",
+        "register",
+        "--name",
+        name,
+        "--description",
+        description,
+        *options,
+    ]
