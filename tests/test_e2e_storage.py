@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.cli_helpers import TASK_COLUMNS, as_agent, send_argv
-from tests.conftest import CAFLEET, FileDB, seed_session, subprocess_env
+from tests.conftest import CAFLEET, seed, seed_session, subprocess_env, url_db
 
 pytestmark = pytest.mark.e2e
 
@@ -249,15 +249,11 @@ def test_43_44_46_schema(fresh_db):
 
 def test_44_connection_pragmas(fresh_db):
     code = (
-        "from cafleet_project.cli import setup_django;setup_django(('session','list'));"
-        "from django.db import connection;c=connection.cursor();"
-        "print(c.execute('PRAGMA foreign_keys').fetchone()[0],"
-        "c.execute('PRAGMA busy_timeout').fetchone()[0])"
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        "result = [c.execute(f'PRAGMA {p}').fetchone()[0] for p in ('foreign_keys', 'busy_timeout')]"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=fresh_db.env, check=True
-    )
-    assert proc.stdout.split() == ["1", "5000"]
+    assert seed(fresh_db, code, command=("session", "list")) == [1, 5000]
 
 
 def test_45_commands_before_init_create_nothing(file_db):
@@ -341,7 +337,7 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         url = f"sqlite:///{locked}/sub/registry.db"
-    db = FileDB(tmp_path / "x", url, subprocess_env(url))
+    db = url_db(url, tmp_path / "x")
     r = db.run("db", "init")
     assert r.code == 1 and r.err.startswith("Error: cannot create database directory ")
     assert "Traceback" not in r.err

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import as_agent, send_argv
-from tests.conftest import FileDB, seed_session, subprocess_env
+from tests.conftest import seed_session, sqlite_db
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +77,7 @@ def test_db_init_in_unwritable_directory_names_the_file(fresh_db):
 def test_db_init_cannot_create_the_file(tmp_path):
     directory = tmp_path / "data"
     directory.mkdir(mode=0o700)
-    url = f"sqlite:///{directory}/registry.db"
-    db = FileDB(directory / "registry.db", url, subprocess_env(url))
+    db = sqlite_db(directory / "registry.db")
     with unwritable(directory):
         r = db.run("db", "init")
     assert (r.code, r.out) == (1, "")
