@@ -179,6 +179,43 @@ def fleet(db) -> Fleet:
     return make_fleet()
 
 
+def place_member(
+    sid: str,
+    director: str,
+    name: str,
+    pane: str | None,
+    *,
+    description: str = "d",
+    coding_agent: str = "claude",
+    tmux_session: str = "main",
+    stamp: str | None = None,
+):
+    """The rows of a member (an agent placed in ``pane`` under ``director``), made directly
+    in the database: no tmux, no member service. Returns the ``Agent``."""
+    from broker.clock import new_id, now
+    from broker.models import Agent, Placement
+
+    stamp = stamp or now()
+    agent = Agent.objects.create(
+        agent_id=new_id(),
+        session_id=sid,
+        name=name,
+        description=description,
+        registered_at=stamp,
+        agent_card_json=json.dumps({"name": name}),
+    )
+    Placement.objects.create(
+        agent=agent,
+        director_agent_id=director,
+        tmux_session=tmux_session,
+        tmux_window_id="@1",
+        tmux_pane_id=pane,
+        coding_agent=coding_agent,
+        created_at=stamp,
+    )
+    return agent
+
+
 # ----------------------------------------------------------------------------- subprocess
 @dataclass
 class FileDB:

@@ -10,7 +10,7 @@ import pytest
 
 from broker.models import Agent, Placement, Session, Task
 from tests.cli_helpers import register_argv, send, sid_args
-from tests.conftest import make_fleet
+from tests.conftest import make_fleet, place_member
 
 pytestmark = pytest.mark.django_db
 
@@ -133,15 +133,7 @@ def test_81_82_protected_agents(cli, fleet):
 
 
 def test_83_84_deregister(cli, fleet):
-    b = fleet.register("bob")
-    Placement.objects.create(
-        agent_id=b,
-        director_agent_id=fleet.director,
-        tmux_session="s",
-        tmux_window_id="@1",
-        tmux_pane_id=None,
-        created_at="x" * 32,
-    )
+    b = place_member(fleet.sid, fleet.director, "bob", None).agent_id
     r = cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
     assert r.out == "Agent deregistered successfully.\n"
     assert not Placement.objects.filter(agent_id=b).exists()

@@ -3,13 +3,10 @@ with a stand-in tmux layer (tests/delivery_fakes.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from broker import delivery
-from broker.clock import new_id, now
-from broker.models import Agent, Delivery, Placement, Task, TaskType
+from broker.models import Delivery, Task, TaskType
 from broker.services import (
     message_ack,
     message_broadcast,
@@ -18,31 +15,18 @@ from broker.services import (
     message_send,
     message_show,
 )
+from tests.conftest import place_member
 from tests.delivery_fakes import FakeTmux
 
 pytestmark = pytest.mark.django_db
 
 
 def add_member(fleet, name: str, pane: str | None, coding_agent: str = "claude") -> str:
-    stamp = now()
-    agent = Agent.objects.create(
-        agent_id=new_id(),
-        session_id=fleet.sid,
-        name=name,
-        description="works",
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": name}),
+    """A member of the fleet's Director in ``pane``; returns its id."""
+    member = place_member(
+        fleet.sid, fleet.director, name, pane, description="works", coding_agent=coding_agent
     )
-    Placement.objects.create(
-        agent=agent,
-        director_agent_id=fleet.director,
-        tmux_session="main",
-        tmux_window_id="@1",
-        tmux_pane_id=pane,
-        coding_agent=coding_agent,
-        created_at=stamp,
-    )
-    return agent.agent_id
+    return member.agent_id
 
 
 def send(fleet, tmux, to: str, text: str = "hello", sender: str | None = None):
