@@ -185,25 +185,19 @@ def test_30_session_prefix(cli, fleet):
 
 
 def test_31_ambiguous_prefix(cli, fleet):
-    a1 = Agent.objects.create(
-        agent_id="abcdef01-0000-4000-8000-000000000001",
-        session_id=fleet.sid,
-        name="x",
-        description="",
-        registered_at="2026-01-01T00:00:00.000000+00:00",
-        agent_card_json="{}",
-    )
-    Agent.objects.create(
-        agent_id="abcdef01-1111-4000-8000-000000000002",
-        session_id=fleet.sid,
-        name="y",
-        description="",
-        registered_at="2026-01-01T00:00:00.000000+00:00",
-        agent_card_json="{}",
-    )
+    x_id = "abcdef01-0000-4000-8000-000000000001"
+    for agent_id, name in ((x_id, "x"), ("abcdef01-1111-4000-8000-000000000002", "y")):
+        Agent.objects.create(
+            agent_id=agent_id,
+            session_id=fleet.sid,
+            name=name,
+            description="",
+            registered_at="2026-01-01T00:00:00.000000+00:00",
+            agent_card_json="{}",
+        )
     r = show_agent(cli, fleet, "abcdef01")
     assert r.err == "Error: id prefix 'abcdef01' is ambiguous (2 matches).\n"
-    r = show_agent(cli, fleet, a1.agent_id[:30])
+    r = show_agent(cli, fleet, x_id[:30])
     assert r.out.startswith("abcdef01 x active")
 
 
