@@ -1,5 +1,8 @@
 """Helpers shared by the command tests: argv builders (for the in-process ``cli`` fixture and
-for subprocess runs through ``FileDB.run`` alike) and the in-process ``send`` shortcut."""
+for subprocess runs through ``FileDB.run`` alike), the in-process ``send`` shortcut, and
+typing a command into a real pane of the injection stage."""
+
+from tests.conftest import CAFLEET
 
 # The columns of a task row, in the order ``--full`` output and the table list them.
 TASK_COLUMNS = (
@@ -44,3 +47,11 @@ def register_argv(fleet, name, description="d", *options):
         description,
         *options,
     ]
+
+
+def type_cafleet_in_pane(stage, pane, args: str, then: str) -> None:
+    """Type ``cafleet --session-id <stage> <args>; <then>`` into the shell in ``pane`` of the
+    injection stage (tests/injection_stage.py), on the stage's database, and press Enter."""
+    line = f"CAFLEET_DATABASE_URL={stage.db.url} {CAFLEET} --session-id {stage.sid} {args}; {then}"
+    stage.server.run("send-keys", "-t", pane, "-l", line)
+    stage.server.run("send-keys", "-t", pane, "Enter")
