@@ -106,8 +106,9 @@ def check_result(argv, code, out_b, err_b, *, timed_out=False):
         assert any(line.startswith("Error: ") for line in lines), (argv, err)
 
 
-def run_example(world: World, example):
-    argv, stdin, env, files = example
+def real_argv_of(world: World, argv, files) -> list:
+    """The example's argv with each ``@FILE:<name>`` token written out as a file under the
+    world's root and replaced by its path."""
     real_argv = []
     for token in argv:
         if token.startswith("@FILE:"):
@@ -115,6 +116,12 @@ def run_example(world: World, example):
             path.write_bytes(files[token[6:]])
             token = str(path)
         real_argv.append(token)
+    return real_argv
+
+
+def run_example(world: World, example):
+    argv, stdin, env, files = example
+    real_argv = real_argv_of(world, argv, files)
     before = world.snapshot()
     reply = world.server.run(real_argv, stdin=stdin, env=env)
     check_result(real_argv, reply["code"], reply["out"], reply["err"], timed_out=reply["timeout"])
@@ -333,13 +340,7 @@ def check_stream_result(argv, streams, reply, changed: bool):
 
 def run_stream_example(world: World, example, streams: dict):
     argv, stdin, env, files = example
-    real_argv = []
-    for token in argv:
-        if token.startswith("@FILE:"):
-            path = world.root / token[6:]
-            path.write_bytes(files[token[6:]])
-            token = str(path)
-        real_argv.append(token)
+    real_argv = real_argv_of(world, argv, files)
     before = world.snapshot()
     reply = world.server.run(real_argv, stdin=stdin, env=env, streams=streams)
     changed = world.snapshot() != before
