@@ -190,20 +190,16 @@ def place_member(
     tmux_session: str = "main",
     stamp: str | None = None,
 ):
-    """The rows of a member (an agent placed in ``pane`` under ``director``), made directly
-    in the database: no tmux, no member service. Returns the ``Agent``."""
-    from broker.clock import new_id, now
-    from broker.models import Agent, Placement
+    """A member (an agent placed in ``pane`` under ``director``) without tmux or the member
+    service: a registered agent plus its placement row. ``stamp`` (registration and placement
+    time) orders members. Returns the ``Agent``."""
+    from broker.models import Placement
+    from broker.services import agent_register
 
-    stamp = stamp or now()
-    agent = Agent.objects.create(
-        agent_id=new_id(),
-        session_id=sid,
-        name=name,
-        description=description,
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": name}),
-    )
+    agent = agent_register(session_id=sid, name=name, description=description, skills_json=None)
+    if stamp is not None:
+        agent.registered_at = stamp
+        agent.save(update_fields=["registered_at"])
     Placement.objects.create(
         agent=agent,
         director_agent_id=director,
@@ -211,7 +207,7 @@ def place_member(
         tmux_window_id="@1",
         tmux_pane_id=pane,
         coding_agent=coding_agent,
-        created_at=stamp,
+        created_at=agent.registered_at,
     )
     return agent
 
