@@ -23,8 +23,9 @@ def as_agent(fleet, agent, command, *options):
 
 
 def send_argv(fleet, to, text="hello", *options, sender=None):
-    """The argv of ``message send`` from ``sender`` (the Director by default) to ``to``;
-    ``text`` None leaves ``--text`` out."""
+    """The argv of ``message send`` from ``sender`` (the fleet's ``director`` by default) to
+    ``to``; ``text`` None leaves ``--text`` out. ``fleet``: anything with ``sid`` and
+    ``director`` (a ``Fleet``, the fuzz ``World``)."""
     body = () if text is None else ("--text", text)
     return as_agent(fleet, sender or fleet.director, "message send", "--to", to, *body, *options)
 
@@ -55,3 +56,14 @@ def type_cafleet_in_pane(stage, pane, args: str, then: str) -> None:
     line = f"CAFLEET_DATABASE_URL={stage.db.url} {CAFLEET} --session-id {stage.sid} {args}; {then}"
     stage.server.run("send-keys", "-t", pane, "-l", line)
     stage.server.run("send-keys", "-t", pane, "Enter")
+
+
+def create_logged_member(stage, name, description, log):
+    """``--json member create`` from the injection stage's Director, its stand-in logging to
+    ``log`` (STANDIN_LOG is set on the tmux server only for the spawn)."""
+    stage.server.set_env("STANDIN_LOG", str(log))
+    try:
+        argv = ("--agent-id", stage.did, "--name", name, "--description", description)
+        return stage.cafleet("member", "create", *argv, json_mode=True)
+    finally:
+        stage.server.run("set-environment", "-gu", "STANDIN_LOG")

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests import injection_stage
-from tests.cli_helpers import type_cafleet_in_pane
+from tests.cli_helpers import create_logged_member, type_cafleet_in_pane
 from tests.injection_stage import SETTLE
 from tests.plugins.tmux_server import STANDIN_READY, read_log, wait_log
 
@@ -144,21 +144,7 @@ def test_body_vector(stage, tmp_path, body, line2):
 def test_slash_exit_body_keeps_the_agent_running(stage, tmp_path):
     """Acceptance 233, on a second member of its own (the stage's member must survive)."""
     log = tmp_path / "second.log"
-    stage.server.set_env("STANDIN_LOG", str(log))
-    try:
-        made = stage.cafleet(
-            "member",
-            "create",
-            "--agent-id",
-            stage.did,
-            "--name",
-            "second",
-            "--description",
-            "s",
-            json_mode=True,
-        )
-    finally:
-        stage.server.run("set-environment", "-gu", "STANDIN_LOG")
+    made = create_logged_member(stage, "second", "s", log)
     assert made.code == 0, made.err
     mid, pane = made.json["agent_id"], made.json["placement"]["tmux_pane_id"]
     try:
