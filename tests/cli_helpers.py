@@ -11,6 +11,11 @@ TASK_COLUMNS = (
 ).split()
 
 
+def unoffered(state, reason):
+    """The JSON ``delivery`` of a message whose preview was not offered: no channel, no times."""
+    return {"state": state, "reason": reason, "channel": None, "offered_at": None, "seen_at": None}
+
+
 def sid_args(fleet):
     """The ``--session-id`` option naming the fleet's session."""
     return ("--session-id", fleet.sid)
