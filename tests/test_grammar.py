@@ -24,15 +24,16 @@ def test_equals_form_and_last_value_wins():
     assert p.session_id == "S" and p.options["agent_id"] == "a2"
 
 
-# ``message poll`` option values that are refused: (option, value, why).
-POLL_VALUE_ERRORS = [
-    ("--page-size", "abc", "'abc' is not a valid integer."),
-    ("--page-size", "0", "0 is not in the range x>=1."),
-    ("--wait", "x", "'x' is not a valid float."),
-    ("--wait", "0", "0.0 is not in the range 0<x<=3600."),
-    ("--wait", "3601", "3601.0 is not in the range 0<x<=3600."),
-    ("--wait", "nan", "nan is not in the range 0<x<=3600."),
-]
+# ``message poll`` option values that are refused, by option: (value, why).
+POLL_VALUE_ERRORS = {
+    "--page-size": [("abc", "'abc' is not a valid integer."), ("0", "0 is not in the range x>=1.")],
+    "--wait": [
+        ("x", "'x' is not a valid float."),
+        ("0", "0.0 is not in the range 0<x<=3600."),
+        ("3601", "3601.0 is not in the range 0<x<=3600."),
+        ("nan", "nan is not in the range 0<x<=3600."),
+    ],
+}
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,8 @@ POLL_VALUE_ERRORS = [
                 f"Invalid value for '{option}': {why}",
                 ("message", "poll"),
             )
-            for option, value, why in POLL_VALUE_ERRORS
+            for option, refused in POLL_VALUE_ERRORS.items()
+            for value, why in refused
         ),
         (
             ["member", "send-input", "--agent-id", "a", "--member-id", "m", "--choice", "4"],
