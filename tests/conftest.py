@@ -179,6 +179,39 @@ def fleet(db) -> Fleet:
     return make_fleet()
 
 
+def place_member(
+    sid: str,
+    director: str,
+    name: str,
+    pane: str | None,
+    *,
+    description: str = "d",
+    coding_agent: str = "claude",
+    tmux_session: str = "main",
+    stamp: str | None = None,
+):
+    """A member (an agent placed in ``pane`` under ``director``) without tmux or the member
+    service: a registered agent plus its placement row. ``stamp`` (registration and placement
+    time) orders members. Returns the ``Agent``."""
+    from broker.models import Placement
+    from broker.services import agent_register
+
+    agent = agent_register(session_id=sid, name=name, description=description, skills_json=None)
+    if stamp is not None:
+        agent.registered_at = stamp
+        agent.save(update_fields=["registered_at"])
+    Placement.objects.create(
+        agent=agent,
+        director_agent_id=director,
+        tmux_session=tmux_session,
+        tmux_window_id="@1",
+        tmux_pane_id=pane,
+        coding_agent=coding_agent,
+        created_at=agent.registered_at,
+    )
+    return agent
+
+
 # ----------------------------------------------------------------------------- subprocess
 @dataclass
 class FileDB:
@@ -227,6 +260,16 @@ def subprocess_env(url: str) -> dict:
     return env
 
 
+def url_db(url: str, path: Path | None = None) -> FileDB:
+    """A ``FileDB`` for ``url`` (``path``: its SQLite file, None for PostgreSQL)."""
+    return FileDB(path, url, subprocess_env(url))
+
+
+def sqlite_db(path: Path) -> FileDB:
+    """A ``FileDB`` for the SQLite file at ``path`` (which need not exist yet)."""
+    return url_db(f"sqlite:///{path}", path)
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -246,8 +289,7 @@ def db_backend(request) -> str:
 
 def postgres_db(request, *, initialised: bool) -> FileDB:
     cluster = request.getfixturevalue("pg_cluster")
-    url = cluster.url(cluster.new_database(initialised=initialised))
-    return FileDB(None, url, subprocess_env(url))
+    return url_db(cluster.url(cluster.new_database(initialised=initialised)))
 
 
 @pytest.fixture
@@ -256,17 +298,14 @@ def file_db(tmp_path, db_backend, request) -> FileDB:
     SQLite file, or an empty PostgreSQL database."""
     if db_backend == "postgres":
         return postgres_db(request, initialised=False)
-    path = tmp_path / "data" / "registry.db"
-    url = f"sqlite:///{path}"
-    return FileDB(path, url, subprocess_env(url))
+    return sqlite_db(tmp_path / "data" / "registry.db")
 
 
 @pytest.fixture(scope="session")
 def initialised_db_template(tmp_path_factory) -> Path:
     """One database made by ``cafleet db init`` per run; ``fresh_db`` copies it."""
     path = tmp_path_factory.mktemp("template") / "data" / "registry.db"
-    url = f"sqlite:///{path}"
-    result = FileDB(path, url, subprocess_env(url)).run("db", "init")
+    result = sqlite_db(path).run("db", "init")
     assert result.code == 0, result.err
     return path
 
@@ -286,20 +325,26 @@ def fresh_db(tmp_path, db_backend, request) -> FileDB:
     return file_db
 
 
-def seed(db: FileDB, code: str):
-    """Run ``code`` with Django set up on ``db`` (the broker's services importable); it sets
-    ``result``, which comes back through JSON. One subprocess, so the test process's own
-    Django connection is not involved."""
+def seed(db: FileDB, code: str, command: tuple = ("session", "create")):
+    """Run ``code`` with Django set up on ``db`` as for ``command`` (the broker's services
+    importable); it sets ``result``, which comes back through JSON. One subprocess, so the
+    test process's own Django connection is not involved."""
     script = (
         "import json\n"
         "from cafleet_project.cli import setup_django\n"
-        "setup_django(('session', 'create'))\n"
+        f"setup_django({command!r})\n"
         f"{code}\n"
         "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, env=db.env, check=True, cwd=REPO
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=db.env,
+        cwd=REPO,
+        timeout=120,
     )
+    assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 

@@ -8,10 +8,15 @@ import json
 import pytest
 
 from broker.models import Agent, Task
-from tests.cli_helpers import sid_args
+from tests.cli_helpers import as_agent, send, sid_args
 from tests.conftest import make_fleet
 
 pytestmark = pytest.mark.django_db
+
+
+def show_agent(cli, fleet, ref, *globals_):
+    """``agent show --id <ref>`` as the Director."""
+    return cli(*globals_, *as_agent(fleet, fleet.director, "agent show", "--id", ref))
 
 
 # ----------------------------------------------------------------------------- global
@@ -58,17 +63,7 @@ def test_10_missing_agent_id_usage_block(cli, fleet):
 def test_14_15_max_text_len(cli, fleet, monkeypatch):
     b = fleet.register("bob")
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "50")
-    r = cli(
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        b,
-        "--text",
-        "x" * 80,
-    )
+    r = send(cli, fleet, to=b, text="x" * 80)
     assert r.lines[-1] == "x" * 50 + "…"
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "abc")
     r = cli(*sid_args(fleet), "message", "poll", "--agent-id", b)
@@ -80,41 +75,20 @@ def test_14_15_max_text_len(cli, fleet, monkeypatch):
 
 def test_15_bad_max_text_len_on_send_writes_nothing(cli, fleet, monkeypatch):
     monkeypatch.setenv("CAFLEET_MAX_TEXT_LEN", "0")
-    r = cli(
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.admin,
-        "--text",
-        "hi",
-    )
+    r = send(cli, fleet, to=fleet.admin, text="hi")
     assert r.code == 1 and Task.objects.count() == 0
 
 
 def test_16_17_18_19_json_modes(cli, fleet):
     b = fleet.register("bøb", "a" * 70)
-    r = cli("--json", *sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", b)
+    show = ("agent", "show", "--agent-id", fleet.director, "--id", b)
+    r = cli("--json", *sid_args(fleet), *show)
     assert r.code == 0 and r.out.count("\n") == 1 and ", " not in r.out and ": " not in r.out
     assert '"description":"' + "a" * 60 + '…"' in r.out and "bøb" in r.out  # UTF-8, no \u
-    pretty = cli(
-        *sid_args(fleet),
-        "--json",
-        "--pretty",
-        "agent",
-        "show",
-        "--agent-id",
-        fleet.director,
-        "--id",
-        b,
-    )
+    pretty = cli(*sid_args(fleet), "--json", "--pretty", *show)
     assert pretty.out.startswith('{\n  "id": ')
     assert json.loads(pretty.out) == r.json
-    text = cli(
-        *sid_args(fleet), "--pretty", "agent", "show", "--agent-id", fleet.director, "--id", b
-    )
+    text = cli(*sid_args(fleet), "--pretty", *show)
     assert text.out == f"{b[:8]} bøb active\n"
 
 
@@ -129,35 +103,15 @@ def test_20_timestamps_always_32_chars(cli, fleet, monkeypatch):
             return datetime(2026, 5, 5, 12, 0, 0, 0, tzinfo=UTC)
 
     monkeypatch.setattr(clock, "datetime", Frozen)
-    r = cli(
-        "--json",
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.admin,
-        "--text",
-        "x",
-    )
+    r = send(cli, fleet, to=fleet.admin, text="x", json=True)
     assert r.json["task"]["ts"] == "2026-05-05T12:00:00.000000+00:00"
 
 
 # ----------------------------------------------------------------------------- errors
 def test_21_22_runtime_error_forms(cli, fleet):
-    r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", "nobody11")
+    r = show_agent(cli, fleet, "nobody11")
     assert (r.code, r.out, r.err) == (1, "", "Error: Agent nobody11 not found\n")
-    r = cli(
-        "--json",
-        *sid_args(fleet),
-        "agent",
-        "show",
-        "--agent-id",
-        fleet.director,
-        "--id",
-        "nobody11",
-    )
+    r = show_agent(cli, fleet, "nobody11", "--json")
     assert (r.code, r.out) == (1, "")
     assert r.err == '{"error":"Agent nobody11 not found","exit_code":1}\n'
 
@@ -196,18 +150,7 @@ def test_28_quiet_full_exclusive(cli, fleet):
 # ----------------------------------------------------------------------------- id prefixes
 def test_29_34_35_prefixes_and_case(cli, fleet):
     b = fleet.register("bob")
-    r = cli(
-        *sid_args(fleet),
-        "--json",
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director[:8],
-        "--to",
-        b[:8].upper(),
-        "--text",
-        "hi",
-    )
+    r = send(cli, fleet, sender=fleet.director[:8], to=b[:8].upper(), text="hi", json=True)
     tid8 = r.json["task"]["id"]
     task = Task.objects.get(task_id__startswith=tid8)
     assert task.context_id == b and task.from_agent_id == fleet.director  # full ids stored
@@ -242,36 +185,28 @@ def test_30_session_prefix(cli, fleet):
 
 
 def test_31_ambiguous_prefix(cli, fleet):
-    a1 = Agent.objects.create(
-        agent_id="abcdef01-0000-4000-8000-000000000001",
-        session_id=fleet.sid,
-        name="x",
-        description="",
-        registered_at="2026-01-01T00:00:00.000000+00:00",
-        agent_card_json="{}",
-    )
-    Agent.objects.create(
-        agent_id="abcdef01-1111-4000-8000-000000000002",
-        session_id=fleet.sid,
-        name="y",
-        description="",
-        registered_at="2026-01-01T00:00:00.000000+00:00",
-        agent_card_json="{}",
-    )
-    r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", "abcdef01")
+    x_id = "abcdef01-0000-4000-8000-000000000001"
+    for agent_id, name in ((x_id, "x"), ("abcdef01-1111-4000-8000-000000000002", "y")):
+        Agent.objects.create(
+            agent_id=agent_id,
+            session_id=fleet.sid,
+            name=name,
+            description="",
+            registered_at="2026-01-01T00:00:00.000000+00:00",
+            agent_card_json="{}",
+        )
+    r = show_agent(cli, fleet, "abcdef01")
     assert r.err == "Error: id prefix 'abcdef01' is ambiguous (2 matches).\n"
-    r = cli(
-        *sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", a1.agent_id[:30]
-    )
+    r = show_agent(cli, fleet, x_id[:30])
     assert r.out.startswith("abcdef01 x active")
 
 
 def test_32_33_short_and_foreign_prefixes(cli, fleet):
     other = make_fleet("other")
     b = other.register("bob")
-    r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", b[:7])
+    r = show_agent(cli, fleet, b[:7])
     assert r.err == f"Error: Agent {b[:7]} not found\n"
-    r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", b[:8])
+    r = show_agent(cli, fleet, b[:8])
     assert r.err == f"Error: Agent {b[:8]} not found\n"
-    r = cli(*sid_args(fleet), "agent", "show", "--agent-id", fleet.director, "--id", b)
+    r = show_agent(cli, fleet, b)
     assert r.err == f"Error: Agent {b} not found\n"

@@ -207,19 +207,7 @@ def test_158_159_160_show_and_gate(cli, fleet):
     )
     other = make_fleet("other")
     o = other.register("oscar")
-    ot = cli(
-        "--json",
-        "--session-id",
-        other.sid,
-        "message",
-        "send",
-        "--agent-id",
-        other.director,
-        "--to",
-        o,
-        "--text",
-        "secret",
-    ).json["task"]["id"]
+    ot = send(cli, other, to=o, text="secret", json=True).json["task"]["id"]
     full_ot = Task.objects.get(task_id__startswith=ot).task_id
     r = cli(*sid_args(fleet), "message", "show", "--agent-id", c, "--task-id", full_ot)
     assert r.err == f"Error: Task {full_ot} not found\n"

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from broker.models import Task
-from tests.cli_helpers import send, sid_args
+from tests.cli_helpers import TASK_COLUMNS, as_agent, send, unoffered
 from tests.conftest import make_fleet
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def test_94_to_98_destination_errors(cli, fleet):
     assert send(cli, fleet, to="bob").err == "Error: Invalid destination format: bob\n"
     assert send(cli, fleet, to="deadbeef").err == "Error: Destination agent not found: deadbeef\n"
     b = fleet.register("bob")
-    cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
+    cli(*as_agent(fleet, b, "agent deregister"))
     assert send(cli, fleet, to=b).err == f"Error: Destination agent not found: {b}\n"
     r = send(cli, fleet, sender=b, to=fleet.admin)
     assert r.err == f"Error: Sender agent not found or not active in session: {b}\n"
@@ -52,53 +52,13 @@ def test_99_100_101_102_103_send_outputs(cli, fleet):
         f"Message sent. No pane to preview.\n[{task.task_id[:8]} | from:{fleet.director[:8]} | "
         f"{task.status_timestamp}]\nhello\nworld\n"
     )
-    data = cli(
-        "--json",
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        b,
-        "--text",
-        "x",
-    ).json
+    data = send(cli, fleet, to=b, text="x", json=True).json
     assert list(data) == ["task", "notification_sent", "delivery"]
     assert data["notification_sent"] is False
-    assert data["delivery"] == {
-        "state": "owed",
-        "reason": "no_pane",
-        "channel": None,
-        "offered_at": None,
-        "seen_at": None,
-    }
+    assert data["delivery"] == unoffered("owed", "no_pane")
     assert list(data["task"]) == ["id", "from", "ts", "text"]
-    full = cli(
-        "--json",
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        b,
-        "--text",
-        "x",
-        "--full",
-    ).json
-    assert list(full["task"]) == [
-        "task_id",
-        "context_id",
-        "from_agent_id",
-        "to_agent_id",
-        "type",
-        "created_at",
-        "status_state",
-        "status_timestamp",
-        "origin_task_id",
-        "text",
-    ]
+    full = send(cli, fleet, "--full", to=b, text="x", json=True).json
+    assert list(full["task"]) == TASK_COLUMNS
     q = send(cli, fleet, "--quiet", to=b)
     assert re.fullmatch(r"[0-9a-f]{8}\n", q.out)
     verbose = send(cli, fleet, "--full", to=b, text="v")
@@ -126,18 +86,7 @@ def test_104_105_106_truncation(cli, fleet):
 
 
 def test_107_stdin_body(cli, fleet):
-    r = cli(
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.admin,
-        "--text",
-        "-",
-        stdin=b"line1\n'q' \"d\" $x `b`\n",
-    )
+    r = send(cli, fleet, to=fleet.admin, text="-", stdin=b"line1\n'q' \"d\" $x `b`\n")
     assert r.code == 0
     assert Task.objects.get().text == "line1\n'q' \"d\" $x `b`\n"
 
@@ -171,17 +120,7 @@ def test_109_110_body_source_errors(cli, fleet, tmp_path):
         (["--text", "-"], b""),
         (["--text-file", empty], None),
     ):
-        r = cli(
-            *sid_args(fleet),
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            fleet.admin,
-            *argv,
-            stdin=stdin,
-        )
+        r = send(cli, fleet, *argv, to=fleet.admin, text=None, stdin=stdin)
         assert r.code == 2 and r.err.endswith("Error: message text may not be empty.\n")
     assert Task.objects.count() == 0
 
@@ -200,18 +139,7 @@ def test_111_size_limit(cli, fleet, monkeypatch, tmp_path):
     assert r.code == 2 and r.err.endswith(
         "Error: message text is 11 bytes; the limit is 10 bytes (CAFLEET_MAX_BODY_BYTES).\n"
     )
-    r = cli(
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.admin,
-        "--text",
-        "-",
-        stdin=b"y" * 100000,
-    )
+    r = send(cli, fleet, to=fleet.admin, text="-", stdin=b"y" * 100000)
     # reading a stream stops once the limit is exceeded, so its full size is not known
     assert r.err.endswith(
         "Error: message text is over 10 bytes; the limit is 10 bytes (CAFLEET_MAX_BODY_BYTES).\n"
@@ -220,30 +148,8 @@ def test_111_size_limit(cli, fleet, monkeypatch, tmp_path):
 
 
 def test_113_114_no_preview_targets(cli, fleet):
-    r = cli(
-        "--json",
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.director,
-        "--text",
-        "self",
-    )
+    r = send(cli, fleet, to=fleet.director, text="self", json=True)
     assert r.json["notification_sent"] is False
     b = fleet.register("plain")
-    r = cli(
-        "--json",
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        b,
-        "--text",
-        "x",
-    )
+    r = send(cli, fleet, to=b, text="x", json=True)
     assert r.json["notification_sent"] is False

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from broker.models import Agent, Placement, Session, Task
-from tests.cli_helpers import sid_args
-from tests.conftest import make_fleet
+from tests.cli_helpers import register_argv, send, sid_args
+from tests.conftest import make_fleet, place_member
 
 pytestmark = pytest.mark.django_db
 
@@ -66,17 +66,7 @@ def test_65_no_label_line(cli, db):
 
 def test_68_to_74_session_delete(cli, fleet):
     b = fleet.register("bob")
-    cli(
-        *sid_args(fleet),
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        b,
-        "--text",
-        "keep me",
-    )
+    send(cli, fleet, to=b, text="keep me")
     before = list(Task.objects.values())
     r = cli("session", "delete", fleet.sid)
     assert r.out == f"Deleted session {fleet.sid}. Deregistered 3 agents.\n"
@@ -88,7 +78,7 @@ def test_68_to_74_session_delete(cli, fleet):
     assert not Agent.objects.filter(session_id=fleet.sid, deregistered_at__isnull=True).exists()
     assert not Placement.objects.exists()
     assert list(Task.objects.values()) == before
-    r = cli(*sid_args(fleet), "agent", "register", "--name", "late", "--description", "d")
+    r = cli(*register_argv(fleet, "late"))
     assert (r.code, r.err) == (1, f"Error: session {fleet.sid} is deleted\n")
     r = cli("session", "delete", "nope")
     assert (r.code, r.err) == (1, "Error: session 'nope' not found.\n")
@@ -105,50 +95,27 @@ def test_75_register_unknown_session(cli, db):
 
 # ----------------------------------------------------------------------------- agents
 def test_76_77_79_register(cli, fleet):
-    r = cli(*sid_args(fleet), "agent", "register", "--name", "bob", "--description", "d")
+    r = cli(*register_argv(fleet, "bob"))
     assert r.lines[0] == "Agent registered successfully!"
     assert re.fullmatch(r"  agent_id:  [0-9a-f-]{36}", r.lines[1])
     assert r.lines[2] == "  name:      bob"
-    data = cli(
-        "--json", *sid_args(fleet), "agent", "register", "--name", "c", "--description", "d"
-    ).json
+    data = cli("--json", *register_argv(fleet, "c")).json
     assert list(data) == ["agent_id", "name", "registered_at"]
     assert TS.fullmatch(data["registered_at"])
 
 
 def test_78_skills(cli, fleet):
-    r = cli(
-        "--json",
-        *sid_args(fleet),
-        "agent",
-        "register",
-        "--name",
-        "s",
-        "--description",
-        "d",
-        "--skills",
-        '[{"name":"x"}]',
-    )
+    r = cli("--json", *register_argv(fleet, "s", "d", "--skills", '[{"name":"x"}]'))
     card = json.loads(Agent.objects.get(pk=r.json["agent_id"]).agent_card_json)
     assert card == {"name": "s", "description": "d", "skills": [{"name": "x"}]}
-    r = cli(
-        *sid_args(fleet),
-        "agent",
-        "register",
-        "--name",
-        "s",
-        "--description",
-        "d",
-        "--skills",
-        "not json",
-    )
+    r = cli(*register_argv(fleet, "s", "d", "--skills", "not json"))
     assert r.code == 1 and r.err.startswith("Error: Invalid JSON in --skills: ")
 
 
 @pytest.mark.parametrize("name", ["Administrator", "administrator", " ADMINISTRATOR "])
 def test_80_reserved_name(cli, fleet, name):
     count = Agent.objects.count()
-    r = cli(*sid_args(fleet), "agent", "register", "--name", name, "--description", "d")
+    r = cli(*register_argv(fleet, name))
     assert (r.code, r.err) == (1, "Error: the name 'Administrator' is reserved.\n")
     assert Agent.objects.count() == count
 
@@ -166,15 +133,7 @@ def test_81_82_protected_agents(cli, fleet):
 
 
 def test_83_84_deregister(cli, fleet):
-    b = fleet.register("bob")
-    Placement.objects.create(
-        agent_id=b,
-        director_agent_id=fleet.director,
-        tmux_session="s",
-        tmux_window_id="@1",
-        tmux_pane_id=None,
-        created_at="x" * 32,
-    )
+    b = place_member(fleet.sid, fleet.director, "bob", None).agent_id
     r = cli(*sid_args(fleet), "agent", "deregister", "--agent-id", b)
     assert r.out == "Agent deregistered successfully.\n"
     assert not Placement.objects.filter(agent_id=b).exists()

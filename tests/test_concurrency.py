@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.cli_helpers import as_agent, send_argv
 from tests.conftest import seed_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.both_backends]
@@ -57,22 +58,7 @@ def test_eight_senders_fifty_messages_each(fresh_db):
     fleet = seed_session(fresh_db)
     specs = []
     for w in range(8):
-        calls = [
-            [
-                "--session-id",
-                fleet.sid,
-                "message",
-                "send",
-                "--agent-id",
-                fleet.director,
-                "--to",
-                fleet.admin,
-                "--quiet",
-                "--text",
-                f"w{w}-m{i}",
-            ]
-            for i in range(50)
-        ]
+        calls = [send_argv(fleet, fleet.admin, f"w{w}-m{i}", "--quiet") for i in range(50)]
         specs.append({"calls": calls})
     results = run_workers(fresh_db, specs)
     flat = [r for worker in results for r in worker]
@@ -91,46 +77,12 @@ def test_eight_senders_fifty_messages_each(fresh_db):
 def test_ack_and_cancel_race_has_exactly_one_winner(fresh_db):
     fleet = seed_session(fresh_db)
     # Create the tasks in one process to keep the test short.
-    create = {
-        "calls": [
-            [
-                "--session-id",
-                fleet.sid,
-                "message",
-                "send",
-                "--agent-id",
-                fleet.director,
-                "--to",
-                fleet.admin,
-                "--quiet",
-                "--text",
-                f"t{i}",
-            ]
-            for i in range(40)
-        ]
-    }
+    create = {"calls": [send_argv(fleet, fleet.admin, f"t{i}", "--quiet") for i in range(40)]}
     (created,) = run_workers(fresh_db, [create])
     ids = [r[1].strip() for r in created]
-    ackers = {
-        "calls": [
-            ["--session-id", fleet.sid, "message", "ack", "--agent-id", fleet.admin, "--task-id", t]
-            for t in ids
-        ]
-    }
+    ackers = {"calls": [as_agent(fleet, fleet.admin, "message ack", "--task-id", t) for t in ids]}
     cancelers = {
-        "calls": [
-            [
-                "--session-id",
-                fleet.sid,
-                "message",
-                "cancel",
-                "--agent-id",
-                fleet.director,
-                "--task-id",
-                t,
-            ]
-            for t in ids
-        ]
+        "calls": [as_agent(fleet, fleet.director, "message cancel", "--task-id", t) for t in ids]
     }
     acks, cancels = run_workers(fresh_db, [ackers, cancelers])
     for tid, ack, cancel in zip(ids, acks, cancels, strict=True):

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from bench.dbquery import rows
-from tests.conftest import seed_session
+from tests.cli_helpers import as_agent, register_argv, send_argv
+from tests.conftest import seed_session, sqlite_db
 
 TABLES = {
     "sessions": "session_id",
@@ -59,48 +60,25 @@ def as_dicts(url: str) -> dict[str, list[dict]]:
 def populate(db) -> None:
     for label in ("first", "second"):
         fleet = seed_session(db)
-        s = ["--session-id", fleet.sid]
         agents = []
         for i in range(3):
-            r = db.run(
-                "--json",
-                *s,
-                "agent",
-                "register",
-                "--name",
-                f"a{i}-{label}",
-                "--description",
-                f"agent {i} ✓",
-                "--skills",
-                '[{"id":"x"}]',
-            )
+            skills = ("--skills", '[{"id":"x"}]')
+            r = db.run("--json", *register_argv(fleet, f"a{i}-{label}", f"agent {i} ✓", *skills))
             assert r.code == 0, r.err
             agents.append(r.json["agent_id"])
         ids = []
         for i, body in enumerate(BODIES):
-            r = db.run(
-                "--json",
-                *s,
-                "message",
-                "send",
-                "--agent-id",
-                fleet.director,
-                "--to",
-                agents[i % 3],
-                "--full",
-                "--text",
-                body,
-            )
+            r = db.run("--json", *send_argv(fleet, agents[i % 3], body, "--full"))
             assert r.code == 0, r.err
             ids.append(r.json["task"]["task_id"])
-        r = db.run(*s, "message", "broadcast", "--agent-id", agents[0], "--text", "all of you")
+        r = db.run(*as_agent(fleet, agents[0], "message broadcast", "--text", "all of you"))
         assert r.code == 0, r.err
-        assert db.run(*s, "message", "ack", "--agent-id", agents[0], "--task-id", ids[0]).code == 0
-        assert (
-            db.run(*s, "message", "cancel", "--agent-id", fleet.director, "--task-id", ids[1]).code
-            == 0
-        )
-        assert db.run(*s, "agent", "deregister", "--agent-id", agents[2]).code == 0
+        for agent, command, *options in (
+            (agents[0], "message ack", "--task-id", ids[0]),
+            (fleet.director, "message cancel", "--task-id", ids[1]),
+            (agents[2], "agent deregister"),
+        ):
+            assert db.run(*as_agent(fleet, agent, command, *options)).code == 0
         db.execute(
             "INSERT INTO agent_placements (agent_id, director_agent_id, tmux_session, "
             "tmux_window_id, tmux_pane_id, coding_agent, created_at) "
@@ -114,7 +92,7 @@ def populate(db) -> None:
 
 @pytest.mark.postgres
 def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request, tmp_path):
-    from tests.conftest import FileDB, postgres_db, subprocess_env
+    from tests.conftest import postgres_db
 
     source = file_db
     assert source.run("db", "init").code == 0
@@ -169,7 +147,7 @@ def test_sqlite_registry_moves_to_postgres_and_back_row_for_row(file_db, request
     assert len(live) == 1
     # ... and back into a fresh SQLite file through stdin, again row for row.
     back_path = tmp_path / "back" / "registry.db"
-    back = FileDB(back_path, f"sqlite:///{back_path}", subprocess_env(f"sqlite:///{back_path}"))
+    back = sqlite_db(back_path)
     assert back.run("db", "init").code == 0
     exported = target.run("db", "export")
     assert exported.code == 0, exported.err
@@ -202,10 +180,7 @@ def test_truncated_or_foreign_input_imports_nothing(fresh_db, tmp_path):
     truncated.write_text("".join(lines[:-1]))
     empty = tmp_path / "empty"
     empty.mkdir()
-    from tests.conftest import FileDB, subprocess_env
-
-    url = f"sqlite:///{empty / 'r.db'}"
-    target = FileDB(empty / "r.db", url, subprocess_env(url))
+    target = sqlite_db(empty / "r.db")
     assert target.run("db", "init").code == 0
     r = target.run("db", "import", "--input", truncated)
     assert r.code == 1

@@ -3,13 +3,10 @@ with a stand-in tmux layer (tests/delivery_fakes.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from broker import delivery
-from broker.clock import new_id, now
-from broker.models import Agent, Delivery, Placement, Task, TaskType
+from broker.models import Delivery, Task, TaskType
 from broker.services import (
     message_ack,
     message_broadcast,
@@ -18,31 +15,27 @@ from broker.services import (
     message_send,
     message_show,
 )
+from tests.conftest import place_member
 from tests.delivery_fakes import FakeTmux
 
 pytestmark = pytest.mark.django_db
 
 
 def add_member(fleet, name: str, pane: str | None, coding_agent: str = "claude") -> str:
-    stamp = now()
-    agent = Agent.objects.create(
-        agent_id=new_id(),
-        session_id=fleet.sid,
-        name=name,
-        description="works",
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": name}),
+    """A member of the fleet's Director in ``pane``; returns its id."""
+    member = place_member(
+        fleet.sid, fleet.director, name, pane, description="works", coding_agent=coding_agent
     )
-    Placement.objects.create(
-        agent=agent,
-        director_agent_id=fleet.director,
-        tmux_session="main",
-        tmux_window_id="@1",
-        tmux_pane_id=pane,
-        coding_agent=coding_agent,
-        created_at=stamp,
-    )
-    return agent.agent_id
+    return member.agent_id
+
+
+def alice_in_pane(fleet, gate: str | None = None, **fake) -> tuple[FakeTmux, str]:
+    """A stand-in tmux layer (``fake``: its options) and the member alice in pane %5, whose
+    gate answers ``gate`` (None: the pane is ready)."""
+    tmux = FakeTmux(**fake)
+    member = add_member(fleet, "alice", "%5")
+    tmux.gate["%5"] = gate
+    return tmux, member
 
 
 def send(fleet, tmux, to: str, text: str = "hello", sender: str | None = None):
@@ -61,8 +54,7 @@ def row(task_id: str) -> Delivery:
 
 
 def test_verified_preview_is_seen_with_channel_and_times(fleet):
-    tmux = FakeTmux(verified=True)
-    member = add_member(fleet, "alice", "%5")
+    tmux, member = alice_in_pane(fleet, verified=True)
     task, notified = send(fleet, tmux, member)
     d = row(task.task_id)
     assert notified is True
@@ -73,8 +65,7 @@ def test_verified_preview_is_seen_with_channel_and_times(fleet):
 
 
 def test_unverified_preview_is_offered_then_seen_on_poll(fleet):
-    tmux = FakeTmux(verified=False)
-    member = add_member(fleet, "alice", "%5")
+    tmux, member = alice_in_pane(fleet, verified=False)
     task, notified = send(fleet, tmux, member)
     d = row(task.task_id)
     assert notified is True
@@ -88,9 +79,7 @@ def test_unverified_preview_is_offered_then_seen_on_poll(fleet):
 
 
 def test_held_records_reason_and_since_and_types_nothing(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "permission_dialog"
+    tmux, member = alice_in_pane(fleet, "permission_dialog")
     task, notified = send(fleet, tmux, member)
     d = row(task.task_id)
     assert notified is False
@@ -101,9 +90,7 @@ def test_held_records_reason_and_since_and_types_nothing(fleet):
 
 
 def test_held_again_keeps_first_held_since_and_counts_attempts(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "draft"
+    tmux, member = alice_in_pane(fleet, "draft")
     task, _ = send(fleet, tmux, member)
     first = row(task.task_id).held_since
     delivery.record({task.task_id: delivery.Outcome("held", "busy")})
@@ -136,8 +123,7 @@ def test_administrator_has_no_pane(fleet):
 
 
 def test_pane_gone_fails_and_is_final(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
+    tmux, member = alice_in_pane(fleet)
     tmux.gone.add("%5")
     task, _ = send(fleet, tmux, member)
     d = row(task.task_id)
@@ -149,9 +135,7 @@ def test_pane_gone_fails_and_is_final(fleet):
 
 
 def test_a_late_preview_never_moves_a_seen_row_back(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     task, _ = send(fleet, tmux, member)
     message_poll(agent_id=member, include_all=False, since=None, page_size=None)
     seen = row(task.task_id)
@@ -163,9 +147,7 @@ def test_a_late_preview_never_moves_a_seen_row_back(fleet):
 
 
 def test_show_marks_seen_only_for_the_recipient(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     task, _ = send(fleet, tmux, member)
     shown = message_show(session_id=fleet.sid, agent_ref=fleet.director, task_ref=task.task_id)
     assert shown.delivery.state == "held" and row(task.task_id).state == "held"
@@ -174,9 +156,7 @@ def test_show_marks_seen_only_for_the_recipient(fleet):
 
 
 def test_ack_marks_seen_and_cancel_leaves_the_state(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "draft"
+    tmux, member = alice_in_pane(fleet, "draft")
     acked, _ = send(fleet, tmux, member, "one")
     canceled, _ = send(fleet, tmux, member, "two")
     message_ack(session_id=fleet.sid, agent_ref=member, task_ref=acked.task_id)
@@ -186,9 +166,7 @@ def test_ack_marks_seen_and_cancel_leaves_the_state(fleet):
 
 
 def test_poll_marks_only_the_returned_rows_seen_in_one_update(fleet, django_assert_num_queries):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     tasks = [send(fleet, tmux, member, f"m{i}")[0] for i in range(3)]
     with django_assert_num_queries(2):  # one SELECT, one UPDATE
         polled = message_poll(agent_id=member, include_all=False, since=None, page_size=2)
@@ -276,9 +254,7 @@ def test_normalise(result, expected):
 
 
 def test_delivery_line_in_words(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "agent_not_running"
+    tmux, member = alice_in_pane(fleet, "agent_not_running")
     task, _ = send(fleet, tmux, member)
     d = row(task.task_id)
     assert delivery.delivery_line(d) == f"delivery: held (agent not running) since {d.held_since}"

@@ -16,7 +16,7 @@ from broker import delivery_worker as worker
 from broker.models import Agent, Delivery, DeliveryWorker, Task
 from broker.services import message_ack, message_cancel, message_poll
 from tests.delivery_fakes import FakeTmux
-from tests.test_delivery_states import add_member, send
+from tests.test_delivery_states import alice_in_pane, send
 
 pytestmark = pytest.mark.django_db
 
@@ -63,9 +63,7 @@ def dead_pid() -> int:
 
 # ------------------------------------------------------------------------------ retry
 def test_held_is_retried_and_delivered_once_the_gate_passes(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "permission_dialog"
+    tmux, member = alice_in_pane(fleet, "permission_dialog")
     task, _ = send(fleet, tmux, member, "after the dialog")
 
     def flip(n):
@@ -85,9 +83,7 @@ def test_held_is_retried_and_delivered_once_the_gate_passes(fleet):
 
 
 def test_held_deliveries_of_one_pane_go_out_in_order(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "draft"
+    tmux, member = alice_in_pane(fleet, "draft")
     first, _ = send(fleet, tmux, member, "first")
     second, _ = send(fleet, tmux, member, "second")
     tmux.gate["%5"] = None
@@ -99,9 +95,7 @@ def test_held_deliveries_of_one_pane_go_out_in_order(fleet):
 
 @pytest.mark.parametrize("how", ["ack", "cancel"])
 def test_acked_or_canceled_stop_retrying(fleet, how):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     task, _ = send(fleet, tmux, member)
     if how == "ack":
         message_ack(session_id=fleet.sid, agent_ref=member, task_ref=task.task_id)
@@ -115,9 +109,7 @@ def test_acked_or_canceled_stop_retrying(fleet, how):
 
 
 def test_recipient_gone_stops_retrying(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     task, _ = send(fleet, tmux, member)
     Agent.objects.get(agent_id=member).deregister()
     offers = len(tmux.offers)
@@ -127,9 +119,7 @@ def test_recipient_gone_stops_retrying(fleet):
 
 
 def test_pane_gone_reported_by_the_gate_stops_retrying(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     task, _ = send(fleet, tmux, member)
     tmux.gone.add("%5")
     run(tmux, max_passes=3)
@@ -147,9 +137,7 @@ def test_idle_exit_when_nothing_is_held(fleet):
 
 
 def test_no_idle_exit_while_something_is_held(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     send(fleet, tmux, member)
     passes = run(tmux, idle=1.0, max_passes=20)
     assert passes == 20
@@ -164,9 +152,7 @@ def age_hold(task, minutes: float) -> None:
 
 
 def test_escalation_exactly_once_and_no_keystroke_into_the_member_pane(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "permission_dialog"
+    tmux, member = alice_in_pane(fleet, "permission_dialog")
     task, _ = send(fleet, tmux, member, "please look")
     age_hold(task, 6)
     run(tmux, max_passes=4, hold=300.0)
@@ -202,9 +188,7 @@ def test_escalation_exactly_once_and_no_keystroke_into_the_member_pane(fleet):
 
 
 def test_no_escalation_before_the_timeout(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "draft"
+    tmux, member = alice_in_pane(fleet, "draft")
     task, _ = send(fleet, tmux, member)
     age_hold(task, 4)
     run(tmux, max_passes=2, hold=300.0)
@@ -215,8 +199,7 @@ def test_no_escalation_before_the_timeout(fleet):
 
 
 def test_root_director_hold_is_marked_but_not_messaged(fleet):
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
+    tmux, member = alice_in_pane(fleet)
     tmux.gate[fleet.pane] = "draft"
     task, _ = send(fleet, tmux, fleet.director, "to the boss", sender=member)
     age_hold(task, 10)
@@ -315,9 +298,7 @@ def test_autostart_skips_when_a_live_worker_holds_the_lease(fleet, monkeypatch):
 
 def test_idle_exit_looks_again_after_releasing_the_lease(fleet, monkeypatch):
     """A command that holds a delivery while the worker is leaving is not stranded."""
-    tmux = FakeTmux()
-    member = add_member(fleet, "alice", "%5")
-    tmux.gate["%5"] = "busy"
+    tmux, member = alice_in_pane(fleet, "busy")
     original = worker.release
     held = []
 

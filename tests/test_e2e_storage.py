@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.conftest import CAFLEET, FileDB, seed_session, subprocess_env
+from tests.cli_helpers import TASK_COLUMNS, as_agent, send_argv
+from tests.conftest import CAFLEET, seed, seed_session, subprocess_env, url_db
 
 pytestmark = pytest.mark.e2e
 
@@ -218,18 +219,7 @@ def test_43_44_46_schema(fresh_db):
         "deregistered_at",
         "agent_card_json",
     }
-    assert set(cols["tasks"]) == {
-        "task_id",
-        "context_id",
-        "from_agent_id",
-        "to_agent_id",
-        "type",
-        "created_at",
-        "status_state",
-        "status_timestamp",
-        "origin_task_id",
-        "text",
-    }
+    assert set(cols["tasks"]) == set(TASK_COLUMNS)
     assert set(cols["agent_placements"]) == {
         "agent_id",
         "director_agent_id",
@@ -259,15 +249,11 @@ def test_43_44_46_schema(fresh_db):
 
 def test_44_connection_pragmas(fresh_db):
     code = (
-        "from cafleet_project.cli import setup_django;setup_django(('session','list'));"
-        "from django.db import connection;c=connection.cursor();"
-        "print(c.execute('PRAGMA foreign_keys').fetchone()[0],"
-        "c.execute('PRAGMA busy_timeout').fetchone()[0])"
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        "result = [c.execute(f'PRAGMA {p}').fetchone()[0] for p in ('foreign_keys', 'busy_timeout')]"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=fresh_db.env, check=True
-    )
-    assert proc.stdout.split() == ["1", "5000"]
+    assert seed(fresh_db, code, command=("session", "list")) == [1, 5000]
 
 
 def test_45_commands_before_init_create_nothing(file_db):
@@ -301,62 +287,13 @@ def test_26_no_traceback_for_odd_input(fresh_db, tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(b"\xc3\x28")
     cases = [
-        [
-            "--session-id",
-            fleet.sid,
-            "message",
-            "poll",
-            "--agent-id",
-            fleet.director,
-            "--page-size",
-            "9" * 40,
-        ],
-        [
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            fleet.admin,
-            "--text-file",
-            str(bad),
-        ],
-        [
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            fleet.admin,
-            "--text-file",
-            str(tmp_path),
-        ],
+        as_agent(fleet, fleet.director, "message poll", "--page-size", "9" * 40),
+        send_argv(fleet, fleet.admin, None, "--text-file", str(bad)),
+        send_argv(fleet, fleet.admin, None, "--text-file", str(tmp_path)),
         ["--session-id", "\u202e\u0000"[:1] + "x" * 5000, "agent", "list", "--agent-id", "é"],
-        [
-            "--session-id",
-            fleet.sid,
-            "message",
-            "poll",
-            "--agent-id",
-            fleet.director,
-            "--since",
-            "9999-99-99",
-        ],
+        as_agent(fleet, fleet.director, "message poll", "--since", "9999-99-99"),
         ["session", "show", "%" * 20],
-        [
-            "--session-id",
-            fleet.sid,
-            "message",
-            "show",
-            "--agent-id",
-            fleet.director,
-            "--task-id",
-            "\U0010ffff" * 9,
-        ],
+        as_agent(fleet, fleet.director, "message show", "--task-id", "\U0010ffff" * 9),
     ]
     for argv in cases:
         r = fresh_db.run(*argv)
@@ -369,29 +306,9 @@ def test_26_no_traceback_for_odd_input(fresh_db, tmp_path):
 def test_closed_stdout_pipe_exits_1_without_traceback(fresh_db):
     fleet = seed_session(fresh_db)
     for _ in range(30):
-        fresh_db.run(
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            fleet.admin,
-            "--text",
-            "x" * 5000,
-        )
+        fresh_db.run(*send_argv(fleet, fleet.admin, "x" * 5000))
     proc = subprocess.Popen(
-        [
-            CAFLEET,
-            "--session-id",
-            fleet.sid,
-            "message",
-            "poll",
-            "--agent-id",
-            fleet.admin,
-            "--full",
-        ],
+        [CAFLEET, *as_agent(fleet, fleet.admin, "message poll", "--full")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=fresh_db.env,
@@ -404,20 +321,7 @@ def test_closed_stdout_pipe_exits_1_without_traceback(fresh_db):
 def test_stdin_body_byte_exact_through_real_process(fresh_db):
     fleet = seed_session(fresh_db)
     body = "multi\nline 'q' \"dq\" $HOME `id` \\ tab\t😀\n\n"
-    r = fresh_db.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.admin,
-        "--text",
-        "-",
-        input=body.encode(),
-    )
+    r = fresh_db.run("--json", *send_argv(fleet, fleet.admin, "-"), input=body.encode())
     assert r.code == 0
     con = sqlite3.connect(fresh_db.path)
     assert con.execute("SELECT text FROM tasks").fetchone() == (body,)
@@ -433,7 +337,7 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         url = f"sqlite:///{locked}/sub/registry.db"
-    db = FileDB(tmp_path / "x", url, subprocess_env(url))
+    db = url_db(url, tmp_path / "x")
     r = db.run("db", "init")
     assert r.code == 1 and r.err.startswith("Error: cannot create database directory ")
     assert "Traceback" not in r.err

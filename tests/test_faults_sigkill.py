@@ -19,7 +19,8 @@ import time
 import pytest
 
 from bench.bench_throughput import seed
-from tests.conftest import CAFLEET, REPO
+from tests.cli_helpers import as_agent, send_argv
+from tests.conftest import CAFLEET, REPO, Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -88,6 +89,16 @@ def run_killed(db, kill_at, *argv):
     return proc
 
 
+def fleet_of(ids) -> Fleet:
+    """The session that ``bench.bench_throughput.seed`` made, for the argv builders."""
+    return Fleet(ids["sid"], ids["director"], ids["admin"])
+
+
+def broadcast_argv(ids, text):
+    """``message broadcast`` from the first seeded sender."""
+    return as_agent(fleet_of(ids), ids["senders"][0], "message broadcast", "--text", text)
+
+
 def rows(db, sql, *params):
     return db.rows(sql, *params)
 
@@ -132,19 +143,7 @@ def add_fake_panes(db, director, agents):
 
 def still_usable(db, fleet_ids):
     """A normal send right after the kill: no lock left behind, no recovery error."""
-    r = db.run(
-        "--session-id",
-        fleet_ids["sid"],
-        "message",
-        "send",
-        "--agent-id",
-        fleet_ids["director"],
-        "--to",
-        fleet_ids["admin"],
-        "--quiet",
-        "--text",
-        "after the kill",
-    )
+    r = db.run(*send_argv(fleet_of(fleet_ids), fleet_ids["admin"], "after the kill", "--quiet"))
     assert (r.code, r.err) == (0, ""), r.err
     assert "locked" not in r.err
 
@@ -158,35 +157,14 @@ def test_send_killed_is_whole_or_absent(fresh_db, kill_at, stored):
     ids = seed(fresh_db.env, senders=1, recipients=1)
     add_fake_panes(fresh_db, ids["director"], ids["recipients"])
     body = "one whole message\nwith two lines " + "x" * 5000
-    proc = run_killed(
-        fresh_db,
-        kill_at,
-        "--session-id",
-        ids["sid"],
-        "message",
-        "send",
-        "--agent-id",
-        ids["senders"][0],
-        "--to",
-        ids["recipients"][0],
-        "--text",
-        body,
-    )
+    fleet, to = fleet_of(ids), ids["recipients"][0]
+    proc = run_killed(fresh_db, kill_at, *send_argv(fleet, to, body, sender=ids["senders"][0]))
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert_intact(fresh_db)
     found = rows(fresh_db, "SELECT text, status_state FROM tasks")
     assert found == ([(body, "input_required")] if stored else [])
     still_usable(fresh_db, ids)
-    poll = fresh_db.run(
-        "--json",
-        "--session-id",
-        ids["sid"],
-        "message",
-        "poll",
-        "--agent-id",
-        ids["recipients"][0],
-        "--full",
-    )
+    poll = fresh_db.run("--json", *as_agent(fleet, to, "message poll", "--full"))
     assert [t["text"] for t in poll.json] == ([body] if stored else [])
 
 
@@ -200,18 +178,7 @@ def test_broadcast_killed_is_never_half_delivered(fresh_db, kill_at, stored):
     # PostgreSQL it dies after the one INSERT, before the commit.
     ids = seed(fresh_db.env, senders=1, recipients=120)
     add_fake_panes(fresh_db, ids["director"], ids["recipients"][:5])
-    proc = run_killed(
-        fresh_db,
-        kill_at,
-        "--session-id",
-        ids["sid"],
-        "message",
-        "broadcast",
-        "--agent-id",
-        ids["senders"][0],
-        "--text",
-        "to everyone",
-    )
+    proc = run_killed(fresh_db, kill_at, *broadcast_argv(ids, "to everyone"))
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert_intact(fresh_db)
     summaries = broadcast_invariants(fresh_db)
@@ -225,18 +192,7 @@ def test_broadcast_killed_is_never_half_delivered(fresh_db, kill_at, stored):
 def test_broadcast_insert_really_takes_two_statements(fresh_db):
     """Control for the test above: with 120 recipients a second INSERT exists to die at."""
     ids = seed(fresh_db.env, senders=1, recipients=120)
-    proc = run_killed(
-        fresh_db,
-        "insert:2",
-        "--session-id",
-        ids["sid"],
-        "message",
-        "broadcast",
-        "--agent-id",
-        ids["senders"][0],
-        "--text",
-        "to everyone",
-    )
+    proc = run_killed(fresh_db, "insert:2", *broadcast_argv(ids, "to everyone"))
     assert proc.returncode == -signal.SIGKILL, "only one INSERT: the half-way kill is moot"
     assert rows(fresh_db, "SELECT count(*) FROM tasks") == [(0,)]
 
@@ -253,36 +209,20 @@ def _timed(db, argv) -> float:
 def test_random_sigkill_of_real_senders(fresh_db):
     """Real ``cafleet`` processes killed at random moments around their write."""
     ids = seed(fresh_db.env, senders=1, recipients=30)
-    s = ["--session-id", ids["sid"]]
-    sender = ids["senders"][0]
+    fleet, sender = fleet_of(ids), ids["senders"][0]
     rnd = random.Random(20260505)
     outcomes = {"stored": 0, "absent": 0, "finished": 0}
     sends: list[str] = []
     typical = {
-        "broadcast": _timed(
-            fresh_db, [*s, "message", "broadcast", "--agent-id", sender, "--text", "warm-up"]
-        ),
-        "send": _timed(
-            fresh_db,
-            [
-                *s,
-                "message",
-                "send",
-                "--agent-id",
-                sender,
-                "--to",
-                ids["recipients"][0],
-                "--text",
-                "warm-up",
-            ],
-        ),
+        "broadcast": _timed(fresh_db, broadcast_argv(ids, "warm-up")),
+        "send": _timed(fresh_db, send_argv(fleet, ids["recipients"][0], "warm-up", sender=sender)),
     }
     base_rows = rows(fresh_db, "SELECT count(*) FROM tasks")[0][0]
     for round_no in range(RANDOM_ROUNDS):
         for kind in ("broadcast", "send"):
             body = f"{kind} round {round_no} " + "y" * rnd.randint(0, 20000)
             to = ["--to", ids["recipients"][round_no % 30]] if kind == "send" else []
-            argv = [*s, "message", kind, "--agent-id", sender, *to, "--text", body]
+            argv = as_agent(fleet, sender, f"message {kind}", *to, "--text", body)
             if kind == "send":
                 sends.append(body)
             before = rows(fresh_db, "SELECT count(*) FROM tasks")[0][0]

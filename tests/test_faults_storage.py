@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FileDB, seed_session, subprocess_env
+from tests.cli_helpers import as_agent, send_argv
+from tests.conftest import seed_session, sqlite_db
 
 pytestmark = pytest.mark.e2e
 
@@ -48,22 +49,11 @@ def _snapshot(path: Path) -> bytes:
 
 def test_unwritable_directory_of_an_existing_database(fresh_db):
     fleet = seed_session(fresh_db)
-    s = ["--session-id", fleet.sid]
     before = _snapshot(fresh_db.path)
     with unwritable(fresh_db.path.parent):
         for argv in (
-            [
-                *s,
-                "message",
-                "send",
-                "--agent-id",
-                fleet.director,
-                "--to",
-                fleet.admin,
-                "--text",
-                "hi",
-            ],
-            [*s, "message", "poll", "--agent-id", fleet.admin],
+            send_argv(fleet, fleet.admin, "hi"),
+            as_agent(fleet, fleet.admin, "message poll"),
             ["session", "list"],
         ):
             r = fresh_db.run(*argv)
@@ -87,8 +77,7 @@ def test_db_init_in_unwritable_directory_names_the_file(fresh_db):
 def test_db_init_cannot_create_the_file(tmp_path):
     directory = tmp_path / "data"
     directory.mkdir(mode=0o700)
-    url = f"sqlite:///{directory}/registry.db"
-    db = FileDB(directory / "registry.db", url, subprocess_env(url))
+    db = sqlite_db(directory / "registry.db")
     with unwritable(directory):
         r = db.run("db", "init")
     assert (r.code, r.out) == (1, "")
@@ -100,21 +89,10 @@ def test_read_only_database_file(fresh_db):
     fleet = seed_session(fresh_db)
     before = _snapshot(fresh_db.path)
     with unwritable(fresh_db.path):
-        r = fresh_db.run(
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            fleet.admin,
-            "--text",
-            "hi",
-        )
+        r = fresh_db.run(*send_argv(fleet, fleet.admin, "hi"))
         assert (r.code, r.out) == (1, "")
         assert r.err.startswith("Error: ") and "Traceback" not in r.err, r.err
-        r = fresh_db.run("--session-id", fleet.sid, "message", "poll", "--agent-id", fleet.admin)
+        r = fresh_db.run(*as_agent(fleet, fleet.admin, "message poll"))
         # reading may still work (it does for root with an immutable file); if not, cleanly
         assert (r.code, r.out) == (0, "No messages found.\n") or (
             r.code == 1 and r.err.startswith("Error: ") and "Traceback" not in r.err

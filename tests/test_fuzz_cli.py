@@ -38,6 +38,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.cli_helpers import as_agent, send_argv
 from tests.conftest import BACKENDS, CAFLEET
 from tests.fuzz_strategies import command_lines, structured_lines
 from tests.fuzz_world import World
@@ -106,8 +107,9 @@ def check_result(argv, code, out_b, err_b, *, timed_out=False):
         assert any(line.startswith("Error: ") for line in lines), (argv, err)
 
 
-def run_example(world: World, example):
-    argv, stdin, env, files = example
+def real_argv_of(world: World, argv, files) -> list:
+    """The example's argv with each ``@FILE:<name>`` token written out as a file under the
+    world's root and replaced by its path."""
     real_argv = []
     for token in argv:
         if token.startswith("@FILE:"):
@@ -115,6 +117,12 @@ def run_example(world: World, example):
             path.write_bytes(files[token[6:]])
             token = str(path)
         real_argv.append(token)
+    return real_argv
+
+
+def run_example(world: World, example):
+    argv, stdin, env, files = example
+    real_argv = real_argv_of(world, argv, files)
     before = world.snapshot()
     reply = world.server.run(real_argv, stdin=stdin, env=env)
     check_result(real_argv, reply["code"], reply["out"], reply["err"], timed_out=reply["timeout"])
@@ -139,23 +147,9 @@ def test_fuzz_entry_point(world):
 def test_fork_server_matches_the_real_binary(world):
     """The fork server gives the same results as the installed console script."""
     cases = [
-        (["--session-id", world.sid, "agent", "list", "--agent-id", world.director], b""),
-        (["--json", "--session-id", world.sid, "message", "poll", "--agent-id", world.peer], b""),
-        (
-            [
-                "--session-id",
-                world.sid,
-                "message",
-                "send",
-                "--agent-id",
-                world.director,
-                "--to",
-                world.peer,
-                "--text",
-                "-",
-            ],
-            b"\xff",
-        ),
+        (as_agent(world, world.director, "agent list"), b""),
+        (["--json", *as_agent(world, world.peer, "message poll")], b""),
+        (send_argv(world, world.peer, "-"), b"\xff"),
         (["bogus"], b""),
         (["--json", "agent", "list"], b""),
         (["member"], b""),
@@ -180,7 +174,7 @@ def test_fork_server_matches_the_real_binary(world):
 def test_fuzz_forked_child_really_reports_tracebacks(world):
     """Control: an exception escaping ``main`` in the child is seen as a traceback."""
     reply = world.server.run(
-        ["--session-id", world.sid, "message", "poll", "--agent-id", world.peer],
+        as_agent(world, world.peer, "message poll"),
         env={"CAFLEET_DATABASE_URL": "sqlite:///"},
     )
     check_result([], reply["code"], reply["out"], reply["err"])  # an ordinary error
@@ -231,19 +225,7 @@ def test_fuzz_real_binary_with_random_bytes(world, head, words):
 # cli.md §4.4.1: reading stops once the limit is exceeded, so an endless body is refused.
 def test_endless_text_file_is_refused_promptly(world):
     reply = world.server.run(
-        [
-            "--session-id",
-            world.sid,
-            "message",
-            "send",
-            "--agent-id",
-            world.director,
-            "--to",
-            world.peer,
-            "--text-file",
-            "/dev/zero",
-        ],
-        timeout=8,
+        send_argv(world, world.peer, None, "--text-file", "/dev/zero"), timeout=8
     )
     assert not reply["timeout"], "cafleet kept reading /dev/zero"
     assert reply["code"] == 2
@@ -252,17 +234,7 @@ def test_endless_text_file_is_refused_promptly(world):
 
 def test_endless_stdin_is_refused_promptly(world):
     proc = subprocess.Popen(
-        [
-            CAFLEET,
-            "--session-id",
-            world.sid,
-            "message",
-            "broadcast",
-            "--agent-id",
-            world.director,
-            "--text",
-            "-",
-        ],
+        [CAFLEET, *as_agent(world, world.director, "message broadcast", "--text", "-")],
         env=world.db.env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -333,13 +305,7 @@ def check_stream_result(argv, streams, reply, changed: bool):
 
 def run_stream_example(world: World, example, streams: dict):
     argv, stdin, env, files = example
-    real_argv = []
-    for token in argv:
-        if token.startswith("@FILE:"):
-            path = world.root / token[6:]
-            path.write_bytes(files[token[6:]])
-            token = str(path)
-        real_argv.append(token)
+    real_argv = real_argv_of(world, argv, files)
     before = world.snapshot()
     reply = world.server.run(real_argv, stdin=stdin, env=env, streams=streams)
     changed = world.snapshot() != before
@@ -363,9 +329,8 @@ def test_fuzz_streams(world):
 @pytest.mark.parametrize("streams", STREAM_CASES, ids=lambda s: "-".join(map(str, s.values())))
 def test_committing_commands_exit_0_whatever_the_streams(world, streams):
     """Deterministic control for the fuzz test: a send and an ack always commit and exit 0."""
-    base = ["--session-id", world.sid, "message"]
     text = f"stream case {sorted(streams.items())} \u4e2d\u6587"
-    send = base + ["send", "--agent-id", world.director, "--to", world.peer, "--text", text]
+    send = send_argv(world, world.peer, text)
     before = world.snapshot()
     reply = world.server.run(send, streams=streams)
     check_stream_result(send, streams, reply, world.snapshot() != before)
@@ -373,7 +338,7 @@ def test_committing_commands_exit_0_whatever_the_streams(world, streams):
     found = world.db.rows("SELECT task_id FROM tasks WHERE text=?", text)
     assert found
     task = found[0]
-    ack = base + ["ack", "--agent-id", world.peer, "--task-id", task[0]]
+    ack = as_agent(world, world.peer, "message ack", "--task-id", task[0])
     reply = world.server.run(ack, streams=streams)
     check_stream_result(ack, streams, reply, True)
 

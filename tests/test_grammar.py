@@ -24,6 +24,18 @@ def test_equals_form_and_last_value_wins():
     assert p.session_id == "S" and p.options["agent_id"] == "a2"
 
 
+# ``message poll`` option values that are refused, by option: (value, why).
+POLL_VALUE_ERRORS = {
+    "--page-size": [("abc", "'abc' is not a valid integer."), ("0", "0 is not in the range x>=1.")],
+    "--wait": [
+        ("x", "'x' is not a valid float."),
+        ("0", "0.0 is not in the range 0<x<=3600."),
+        ("3601", "3601.0 is not in the range 0<x<=3600."),
+        ("nan", "nan is not in the range 0<x<=3600."),
+    ],
+}
+
+
 @pytest.mark.parametrize(
     "argv, message, path",
     [
@@ -64,35 +76,14 @@ def test_equals_form_and_last_value_wins():
             "Invalid value for '--coding-agent': 'foo' is not one of 'claude', 'codex'.",
             ("session", "create"),
         ),
-        (
-            ["message", "poll", "--agent-id", "a", "--page-size", "abc"],
-            "Invalid value for '--page-size': 'abc' is not a valid integer.",
-            ("message", "poll"),
-        ),
-        (
-            ["message", "poll", "--agent-id", "a", "--page-size", "0"],
-            "Invalid value for '--page-size': 0 is not in the range x>=1.",
-            ("message", "poll"),
-        ),
-        (
-            ["message", "poll", "--agent-id", "a", "--wait", "x"],
-            "Invalid value for '--wait': 'x' is not a valid float.",
-            ("message", "poll"),
-        ),
-        (
-            ["message", "poll", "--agent-id", "a", "--wait", "0"],
-            "Invalid value for '--wait': 0.0 is not in the range 0<x<=3600.",
-            ("message", "poll"),
-        ),
-        (
-            ["message", "poll", "--agent-id", "a", "--wait", "3601"],
-            "Invalid value for '--wait': 3601.0 is not in the range 0<x<=3600.",
-            ("message", "poll"),
-        ),
-        (
-            ["message", "poll", "--agent-id", "a", "--wait", "nan"],
-            "Invalid value for '--wait': nan is not in the range 0<x<=3600.",
-            ("message", "poll"),
+        *(
+            (
+                ["message", "poll", "--agent-id", "a", option, value],
+                f"Invalid value for '{option}': {why}",
+                ("message", "poll"),
+            )
+            for option, refused in POLL_VALUE_ERRORS.items()
+            for value, why in refused
         ),
         (
             ["member", "send-input", "--agent-id", "a", "--member-id", "m", "--choice", "4"],

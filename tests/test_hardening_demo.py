@@ -8,16 +8,13 @@
 """
 
 import importlib.util
-import json
 import re
 import threading
 import time
 
 import pytest
 
-from broker.clock import new_id, now
-from broker.models import Agent, Placement
-from tests.conftest import REPO
+from tests.conftest import REPO, place_member
 
 
 def load_demo():
@@ -82,28 +79,6 @@ def test_demo_script_announces_every_install_step():
     assert "python -u scripts/demo.py" in script[-1]
 
 
-def add_member(sid, director, *, name, tmux_session, pane):
-    stamp = now()
-    agent = Agent.objects.create(
-        agent_id=new_id(),
-        session_id=sid,
-        name=name,
-        description="d",
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": name}),
-    )
-    Placement.objects.create(
-        agent=agent,
-        director_agent_id=director,
-        tmux_session=tmux_session,
-        tmux_window_id="@1",
-        tmux_pane_id=pane,
-        coding_agent="claude",
-        created_at=stamp,
-    )
-    return agent
-
-
 def starts(line: str) -> list[int]:
     """Start column of every cell (cells are separated by two or more spaces)."""
     return [m.start() for m in re.finditer(r"(?:(?<=^  )|(?<=  ))\S", line)]
@@ -112,13 +87,13 @@ def starts(line: str) -> list[int]:
 @pytest.mark.django_db
 @pytest.mark.parametrize("activity", [False, True])
 def test_member_list_stays_aligned_with_long_values(cli, fleet, activity):
-    a = add_member(fleet.sid, fleet.director, name="Alice", tmux_session="cafleet-demo", pane="%3")
-    b = add_member(
+    a = place_member(fleet.sid, fleet.director, "Alice", "%3", tmux_session="cafleet-demo")
+    b = place_member(
         fleet.sid,
         fleet.director,
-        name="a-rather-long-member-name",
+        "a-rather-long-member-name",
+        None,
         tmux_session="a-very-long-tmux-session-name",
-        pane=None,
     )
     extra = ("--activity",) if activity else ()
     r = cli("--session-id", fleet.sid, "member", "list", "--agent-id", fleet.director, *extra)

@@ -10,7 +10,7 @@ import pytest
 
 from broker import members
 from broker.exceptions import CafleetError
-from broker.models import Placement
+from tests.conftest import place_member
 
 UNKNOWN_UUID = "0f0f0f0f-1111-4222-8333-444455556666"
 
@@ -87,16 +87,7 @@ def test_eight_character_prefix_and_unknown_long_value_unchanged(cli, fleet):
 
 @pytest.mark.django_db
 def test_member_commands_name_the_unknown_session_and_short_director(fleet):
-    member = fleet.register("worker")
-    Placement.objects.create(
-        agent_id=member,
-        director_agent_id=fleet.director,
-        tmux_session="main",
-        tmux_window_id="@1",
-        tmux_pane_id="%5",
-        coding_agent="claude",
-        created_at="2026-01-01T00:00:00.000000+00:00",
-    )
+    member = place_member(fleet.sid, fleet.director, "worker", "%5").agent_id
     with pytest.raises(CafleetError) as info:
         members.member_target(session_id="not-a-uuid", agent_ref=fleet.director, member_ref=member)
     assert info.value.message == "session 'not-a-uuid' not found."

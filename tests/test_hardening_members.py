@@ -4,16 +4,14 @@ Every ``member`` command that targets a member (delete, capture, send-input, exe
 requires the acting ``--agent-id`` to be active; nothing reaches tmux otherwise.
 """
 
-import json
-
 import pytest
 
 from broker import members
-from broker.clock import new_id, now
 from broker.exceptions import CafleetError
-from broker.models import Agent, AgentStatus, Placement
+from broker.models import AgentStatus
 from broker.services import agent_register, session_create
 from broker.tmux import Delivery
+from tests.conftest import place_member
 
 
 class FakeTmux:
@@ -42,24 +40,7 @@ def team(db):
     )
     sid = session.session_id
     lead = agent_register(session_id=sid, name="lead", description="d", skills_json=None)
-    stamp = now()
-    member = Agent.objects.create(
-        agent_id=new_id(),
-        session_id=sid,
-        name="worker",
-        description="d",
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": "worker"}),
-    )
-    Placement.objects.create(
-        agent=member,
-        director_agent_id=lead.agent_id,
-        tmux_session="main",
-        tmux_window_id="@1",
-        tmux_pane_id="%5",
-        coding_agent="claude",
-        created_at=stamp,
-    )
+    member = place_member(sid, lead.agent_id, "worker", "%5")
     return sid, lead, member
 
 

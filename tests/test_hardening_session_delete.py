@@ -7,15 +7,14 @@ closes each. The tmux tests use the stand-in agents on the isolated tmux server.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
 
 from broker import members
 from broker import tmux as tmux_mod
-from broker.clock import new_id, now
 from broker.models import Agent, Placement, Session
+from tests.conftest import place_member
 from tests.plugins.tmux_server import STANDIN_READY
 
 # ----------------------------------------------------------------------------- tmux (e2e)
@@ -135,25 +134,8 @@ class FakePanes:
 
 
 def add_member(fleet, name, pane, director=None, stamp=None):
-    stamp = stamp or now()
-    agent = Agent.objects.create(
-        agent_id=new_id(),
-        session_id=fleet.sid,
-        name=name,
-        description="d",
-        registered_at=stamp,
-        agent_card_json=json.dumps({"name": name}),
-    )
-    Placement.objects.create(
-        agent=agent,
-        director_agent_id=director or fleet.director,
-        tmux_session="main",
-        tmux_window_id="@1",
-        tmux_pane_id=pane,
-        coding_agent="claude",
-        created_at=stamp,
-    )
-    return agent
+    """A member in ``pane`` under ``director`` (the fleet's Director by default)."""
+    return place_member(fleet.sid, director or fleet.director, name, pane, stamp=stamp)
 
 
 def status(agent) -> str:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests import injection_stage
-from tests.conftest import CAFLEET
+from tests.cli_helpers import create_logged_member, type_cafleet_in_pane
 from tests.injection_stage import SETTLE
 from tests.plugins.tmux_server import STANDIN_READY, read_log, wait_log
 
@@ -26,7 +26,22 @@ stage = injection_stage.stage  # the shared module-scoped fixture, requested by 
 
 
 # ------------------------------------------------------------------------------ body vectors
-# (id, body, second preview line); {p} is replaced by a marker path that must never appear.
+# {p} is replaced by a marker path that must never appear.
+# (id, body) of printable bodies whose preview line is the body itself, unchanged:
+UNCHANGED_BODIES = [
+    ("dollar-paren", "$(touch {p})"),
+    ("backticks", "`touch {p}`"),
+    ("tmux-key-enter", "Enter"),
+    ("tmux-key-ctrl-c", "C-c"),
+    ("tmux-key-ctrl-d", "C-d"),
+    ("tmux-key-names", "Escape C-m M-x F1 BSpace"),
+    ("tmux-separator", "kill-server ;"),
+    ("tmux-separator-mid", "; kill-server ; run-shell 'touch {p}'"),
+    ("escaped-separator", "semi\\;"),
+    ("leading-dash", "-X cancel"),
+    ("control-pictures-lookalike", "␛[31m not an escape"),
+]
+# (id, body, second preview line):
 BODY_VECTORS = [
     ("csi-cursor-moves", "\x1b[2J\x1b[H\x1b[10;10Hmoved\x1b[6n\x1b[?1049h", "moved"),
     ("csi-8bit", "\x9b2Jclear\x9b1;1H", "clear"),
@@ -60,23 +75,15 @@ BODY_VECTORS = [
     ("bang-no-space", "!touch {p}", " !touch {p}"),
     ("bang-after-newline", "hi\n! touch {p}", "hi⏎! touch {p}"),
     ("bang-after-escape", "\x1b[0m!touch {p}", " !touch {p}"),
-    ("dollar-paren", "$(touch {p})", "$(touch {p})"),
-    ("backticks", "`touch {p}`", "`touch {p}`"),
-    ("tmux-key-enter", "Enter", "Enter"),
-    ("tmux-key-ctrl-c", "C-c", "C-c"),
-    ("tmux-key-ctrl-d", "C-d", "C-d"),
-    ("tmux-key-names", "Escape C-m M-x F1 BSpace", "Escape C-m M-x F1 BSpace"),
-    ("tmux-separator", "kill-server ;", "kill-server ;"),
-    (
-        "tmux-separator-mid",
-        "; kill-server ; run-shell 'touch {p}'",
-        "; kill-server ; run-shell 'touch {p}'",
-    ),
-    ("escaped-separator", "semi\\;", "semi\\;"),
-    ("leading-dash", "-X cancel", "-X cancel"),
     ("cut-after-escapes", "a" * 195 + "\x1b[31m" + "b" * 10, "a" * 195 + "b" * 5 + "…"),
-    ("control-pictures-lookalike", "␛[31m not an escape", "␛[31m not an escape"),
+    *((name, body, body) for name, body in UNCHANGED_BODIES),
 ]
+
+
+def send_from_director(stage, to, text, *options, **run):
+    """``message send`` from the stage's Director (``run``: ``input``, ``json_mode``)."""
+    argv = ("message", "send", "--agent-id", stage.did, "--to", to, *options, "--text", text)
+    return stage.cafleet(*argv, **run)
 
 
 def _expected_text_render(task: dict, body: str) -> str:
@@ -95,19 +102,7 @@ def test_body_vector(stage, tmp_path, body, line2):
     panes_before = stage.panes()
     seen = len(stage.lines())
     # stdin carries the body, so NUL bytes are possible too
-    r = stage.cafleet(
-        "message",
-        "send",
-        "--agent-id",
-        stage.did,
-        "--to",
-        stage.mid,
-        "--full",
-        "--text",
-        "-",
-        input=body.encode(),
-        json_mode=True,
-    )
+    r = send_from_director(stage, stage.mid, "-", "--full", input=body.encode(), json_mode=True)
     assert r.code == 0, r.err
     assert r.err == ""
     assert r.out.count("\n") == 1 and r.out.endswith("\n")  # one JSON line
@@ -149,36 +144,12 @@ def test_body_vector(stage, tmp_path, body, line2):
 def test_slash_exit_body_keeps_the_agent_running(stage, tmp_path):
     """Acceptance 233, on a second member of its own (the stage's member must survive)."""
     log = tmp_path / "second.log"
-    stage.server.set_env("STANDIN_LOG", str(log))
-    try:
-        made = stage.cafleet(
-            "member",
-            "create",
-            "--agent-id",
-            stage.did,
-            "--name",
-            "second",
-            "--description",
-            "s",
-            json_mode=True,
-        )
-    finally:
-        stage.server.run("set-environment", "-gu", "STANDIN_LOG")
+    made = create_logged_member(stage, "second", "s", log)
     assert made.code == 0, made.err
     mid, pane = made.json["agent_id"], made.json["placement"]["tmux_pane_id"]
     try:
         stage.server.wait_for(pane, STANDIN_READY, 20)
-        r = stage.cafleet(
-            "message",
-            "send",
-            "--agent-id",
-            stage.did,
-            "--to",
-            mid,
-            "--text",
-            "/exit",
-            json_mode=True,
-        )
+        r = send_from_director(stage, mid, "/exit", json_mode=True)
         assert r.json["notification_sent"] is True
         wait_log(log, lambda ev: len([e for e in ev if e["event"] == "line"]) >= 2, 15)
         time.sleep(SETTLE)
@@ -193,17 +164,7 @@ def test_slash_exit_body_keeps_the_agent_running(stage, tmp_path):
 def test_member_survived_every_vector(stage):
     """The stand-in never saw /exit as a command, never ended, and still answers."""
     seen = len(stage.lines())
-    r = stage.cafleet(
-        "message",
-        "send",
-        "--agent-id",
-        stage.did,
-        "--to",
-        stage.mid,
-        "--text",
-        "still there?",
-        json_mode=True,
-    )
+    r = send_from_director(stage, stage.mid, "still there?", json_mode=True)
     assert r.json["notification_sent"] is True
     wait_log(stage.log, lambda ev: len([e for e in ev if e["event"] == "line"]) >= seen + 2, 15)
     assert stage.lines()[-1] == "still there?"
@@ -233,18 +194,13 @@ def test_broadcast_of_a_hostile_body(stage, tmp_path):
 )
 def test_text_poll_in_a_terminal_pane_does_not_obey_body_escapes(stage):
     body = "\x1b]2;retitled-by-body\x07\x1b[?1049hpolled"
-    r = stage.cafleet("message", "send", "--agent-id", stage.did, "--to", stage.did, "--text", body)
+    r = send_from_director(stage, stage.did, body)
     assert r.code == 0, r.err
     window, pane = stage.server.new_window()
     done = stage.root / "poll-done"
     try:
         title = stage.server.display(pane, "#{pane_title}")
-        command = (
-            f"CAFLEET_DATABASE_URL={stage.db.url} {CAFLEET} --session-id {stage.sid} "
-            f"message poll --agent-id {stage.did}; touch {done}"
-        )
-        stage.server.run("send-keys", "-t", pane, "-l", command)
-        stage.server.run("send-keys", "-t", pane, "Enter")
+        type_cafleet_in_pane(stage, pane, f"message poll --agent-id {stage.did}", f"touch {done}")
         stage.server.wait_until(done.exists, 15, "poll finished")
         time.sleep(SETTLE)
         assert stage.server.display(pane, "#{pane_title}") == title

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests import injection_stage
-from tests.conftest import CAFLEET
+from tests.cli_helpers import create_logged_member, type_cafleet_in_pane
 from tests.injection_stage import SETTLE
 from tests.plugins.tmux_server import read_log, wait_log
 
@@ -127,21 +127,7 @@ def test_printable_hostile_names_are_stored_and_shown_verbatim(stage, tmp_path, 
 
     # a member with that name: spawned through an argument list, never a shell
     seen = len(read_log(stage.log))
-    stage.server.set_env("STANDIN_LOG", str(stage.log))
-    try:
-        made = stage.cafleet(
-            "member",
-            "create",
-            "--agent-id",
-            stage.did,
-            "--name",
-            value,
-            "--description",
-            value,
-            json_mode=True,
-        )
-    finally:
-        stage.server.run("set-environment", "-gu", "STANDIN_LOG")
+    made = create_logged_member(stage, value, value, stage.log)
     assert made.code == 0, made.err
     member = made.json
     events = wait_log(stage.log, lambda ev: any(e["event"] == "start" for e in ev[seen:]), 20)
@@ -183,12 +169,7 @@ def test_names_printed_in_a_terminal_pane_leave_it_alone(stage):
     window, pane = stage.server.new_window()
     try:
         before = stage.server.display(pane, "#{pane_title}\t#{alternate_on}")
-        command = (
-            f"CAFLEET_DATABASE_URL={stage.db.url} {CAFLEET} --session-id {stage.sid} "
-            f"agent list --agent-id {stage.did}; echo list-done"
-        )
-        stage.server.run("send-keys", "-t", pane, "-l", command)
-        stage.server.run("send-keys", "-t", pane, "Enter")
+        type_cafleet_in_pane(stage, pane, f"agent list --agent-id {stage.did}", "echo list-done")
         screen = stage.server.wait_for(pane, "list-done", 15, count=2)
         assert "[cafleet msg deadbeef from 00000000 x]" in screen
         assert stage.server.display(pane, "#{pane_title}\t#{alternate_on}") == before

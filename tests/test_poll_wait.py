@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.cli_helpers import as_agent, register_argv, send_argv
 from tests.conftest import CAFLEET, seed_session
 
 pytestmark = pytest.mark.e2e
@@ -16,49 +17,16 @@ pytestmark = pytest.mark.e2e
 @pytest.mark.both_backends
 def test_145_wait_returns_soon_after_a_send(fresh_db):
     fleet = seed_session(fresh_db)
-    bob = fresh_db.run(
-        "--json",
-        "--session-id",
-        fleet.sid,
-        "agent",
-        "register",
-        "--name",
-        "bob",
-        "--description",
-        "d",
-    ).json["agent_id"]
+    bob = fresh_db.run("--json", *register_argv(fleet, "bob")).json["agent_id"]
     waiter = subprocess.Popen(
-        [
-            CAFLEET,
-            "--json",
-            "--session-id",
-            fleet.sid,
-            "message",
-            "poll",
-            "--agent-id",
-            bob,
-            "--wait",
-            "30",
-        ],
+        [CAFLEET, "--json", *as_agent(fleet, bob, "message poll", "--wait", "30")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=fresh_db.env,
     )
     time.sleep(2.0)  # the waiter is up and sleeping on an empty inbox
     assert waiter.poll() is None
-    sent = fresh_db.run(
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        bob,
-        "--quiet",
-        "--text",
-        "wake up",
-    )
+    sent = fresh_db.run(*send_argv(fleet, bob, "wake up", "--quiet"))
     sent_at = time.monotonic()
     out, err = waiter.communicate(timeout=30)
     latency = time.monotonic() - sent_at
@@ -73,17 +41,7 @@ def test_146_148_wait_times_out_empty_and_sleeps(fresh_db):
     fleet = seed_session(fresh_db)
     start = time.monotonic()
     proc = subprocess.Popen(
-        [
-            CAFLEET,
-            "--session-id",
-            fleet.sid,
-            "message",
-            "poll",
-            "--agent-id",
-            fleet.director,
-            "--wait",
-            "2",
-        ],
+        [CAFLEET, *as_agent(fleet, fleet.director, "message poll", "--wait", "2")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=fresh_db.env,

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from broker.conf import DatabaseURLError, postgres_params, redact_url
-from tests.conftest import REPO, FileDB, seed_session, subprocess_env
+from tests.cli_helpers import as_agent, send_argv
+from tests.conftest import REPO, FileDB, Fleet, seed, seed_session, subprocess_env, url_db
 from tests.plugins.postgres_server import PASSWORD, PASSWORD_ROLE
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
@@ -169,7 +170,7 @@ def test_db_init_refuses_a_database_with_foreign_tables(pg_empty):
 @pytest.mark.postgres
 def test_unreachable_server_is_one_error_line_without_password(tmp_path):
     url = f"postgresql://someone:hunter2@{str(tmp_path).replace('/', '%2F')}/d"
-    r = FileDB(None, url, subprocess_env(url)).run("session", "list")
+    r = url_db(url).run("session", "list")
     assert r.code == 1
     assert r.err.startswith("Error: cannot open database postgresql://someone:***@")
     assert len(r.err.splitlines()) == 1
@@ -192,10 +193,10 @@ def pw_setup(pg_cluster, pg_db):
 def test_password_from_url_works_and_a_wrong_one_is_redacted(pw_setup):
     cluster, dbname = pw_setup
     good = _password_url(cluster, dbname, PASSWORD)
-    r = FileDB(None, good, subprocess_env(good)).run("session", "list")
+    r = url_db(good).run("session", "list")
     assert (r.code, r.out, r.err) == (0, "No sessions found.\n", "")
     bad = _password_url(cluster, dbname, "wrong-Secret")
-    r = FileDB(None, bad, subprocess_env(bad)).run("--json", "session", "list")
+    r = url_db(bad).run("--json", "session", "list")
     assert r.code == 1
     assert "password authentication failed" in r.err_json["error"]
     assert "wrong-Secret" not in r.err and ":***@" in r.err
@@ -238,47 +239,16 @@ def test_a_committed_send_notifies_the_recipient_channel(pg_db):
     try:
         listener.execute(f'LISTEN "cafleet.{fleet.admin}"')
         listener.execute(f'LISTEN "cafleet.{fleet.director}"')
-        r = pg_db.run(
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            fleet.admin,
-            "--text",
-            "ping",
-        )
+        r = pg_db.run(*send_argv(fleet, fleet.admin, "ping"))
         assert r.code == 0, r.err
         got = [n.channel for n in listener.notifies(timeout=10, stop_after=1)]
         assert got == [f"cafleet.{fleet.admin}"]
-        r = pg_db.run(
-            "--session-id",
-            fleet.sid,
-            "message",
-            "broadcast",
-            "--agent-id",
-            fleet.admin,
-            "--text",
-            "all",
-        )
+        r = pg_db.run(*as_agent(fleet, fleet.admin, "message broadcast", "--text", "all"))
         assert r.code == 0, r.err
         got = [n.channel for n in listener.notifies(timeout=10, stop_after=1)]
         assert got == [f"cafleet.{fleet.director}"]
         # A refused send (unknown destination) commits nothing and notifies nobody.
-        r = pg_db.run(
-            "--session-id",
-            fleet.sid,
-            "message",
-            "send",
-            "--agent-id",
-            fleet.director,
-            "--to",
-            "00000000-0000-4000-8000-000000000000",
-            "--text",
-            "x",
-        )
+        r = pg_db.run(*send_argv(fleet, "00000000-0000-4000-8000-000000000000", "x"))
         assert r.code == 1
         assert list(listener.notifies(timeout=0.5)) == []
     finally:
@@ -286,33 +256,19 @@ def test_a_committed_send_notifies_the_recipient_channel(pg_db):
 
 
 PREFIX_PLAN = r"""
-import json
-from cafleet_project.cli import setup_django
-setup_django(("message", "show"))
 from django.db import connection
 from broker.database import prefix_filter
 from broker.models import Task
 with connection.cursor() as cur:
     cur.execute("SET enable_seqscan = off")
 qs = Task.objects.filter(**prefix_filter("task_id", "0123abcd")).values_list("task_id")
-print(json.dumps({"sql": str(qs.query), "plan": qs.explain()}))
+result = {"sql": str(qs.query), "plan": qs.explain()}
 """
 
 
 @pytest.mark.postgres
 def test_id_prefix_lookup_can_use_an_index(pg_db):
-    import json
-
-    proc = subprocess.run(
-        [sys.executable, "-c", PREFIX_PLAN],
-        env=pg_db.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    found = json.loads(proc.stdout)
+    found = seed(pg_db, PREFIX_PLAN, command=("message", "show"))
     assert "LIKE" in found["sql"]
     assert "Index" in found["plan"] and "Seq Scan" not in found["plan"], found["plan"]
 
@@ -320,32 +276,13 @@ def test_id_prefix_lookup_can_use_an_index(pg_db):
 @pytest.mark.postgres
 def test_prefixes_resolve_and_timestamps_keep_their_form(pg_db):
     fleet = seed_session(pg_db)
-    sent = pg_db.run(
-        "--json",
-        "--session-id",
-        fleet.sid[:8],
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director[:8],
-        "--to",
-        fleet.admin[:9],
-        "--full",
-        "--text",
-        "hi",
-    )
+    by_prefix = Fleet(fleet.sid[:8], fleet.director[:8], fleet.admin[:9])
+    sent = pg_db.run("--json", *send_argv(by_prefix, by_prefix.admin, "hi", "--full"))
     assert sent.code == 0, sent.err
     task = sent.json["task"]
     shown = pg_db.run(
         "--json",
-        "--session-id",
-        fleet.sid,
-        "message",
-        "show",
-        "--agent-id",
-        fleet.admin,
-        "--task-id",
-        task["task_id"][:8].upper(),
+        *as_agent(fleet, fleet.admin, "message show", "--task-id", task["task_id"][:8].upper()),
     )
     assert shown.code == 0, shown.err
     stored = pg_db.rows(
@@ -364,18 +301,7 @@ def test_server_and_admin_on_postgres(pg_db):
     from tests.test_server import Server, free_port, request, session_cookie
 
     fleet = seed_session(pg_db)
-    sent = pg_db.run(
-        "--session-id",
-        fleet.sid,
-        "message",
-        "send",
-        "--agent-id",
-        fleet.director,
-        "--to",
-        fleet.admin,
-        "--text",
-        "hello from postgres",
-    )
+    sent = pg_db.run(*send_argv(fleet, fleet.admin, "hello from postgres"))
     assert sent.code == 0, sent.err
     port = free_port()
     server = Server(["--port", str(port)], pg_db.env)

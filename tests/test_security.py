@@ -20,12 +20,12 @@ import os
 import sqlite3
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CAFLEET, REPO, FileDB, seed_session, subprocess_env
+from tests.cli_helpers import send_argv
+from tests.conftest import CAFLEET, REPO, seed, seed_session, sqlite_db
 
 
 def mode(path) -> int:
@@ -69,20 +69,7 @@ def test_wal_and_shm_are_private_while_in_use(fresh_db):
     try:
         reader.execute("SELECT count(*) FROM tasks").fetchall()
         for umask in (0o000, 0o022):
-            r = run_with_umask(
-                fresh_db,
-                umask,
-                "--session-id",
-                fleet.sid,
-                "message",
-                "send",
-                "--agent-id",
-                fleet.director,
-                "--to",
-                fleet.admin,
-                "--text",
-                "private",
-            )
+            r = run_with_umask(fresh_db, umask, *send_argv(fleet, fleet.admin, "private"))
             assert r.returncode == 0, r.stderr
             for suffix in ("-wal", "-shm"):
                 companion = Path(f"{fresh_db.path}{suffix}")
@@ -137,8 +124,7 @@ def test_admin_secret_key_is_private_and_stable(fresh_db):
 
 @pytest.mark.e2e
 def test_secret_key_is_never_written_where_db_init_did_not_run(tmp_path):
-    url = f"sqlite:///{tmp_path}/absent/registry.db"
-    db = FileDB(tmp_path / "absent" / "registry.db", url, subprocess_env(url))
+    db = sqlite_db(tmp_path / "absent" / "registry.db")
     r = db.run("session", "list")
     assert r.code == 1
     proc = subprocess.run(
@@ -209,16 +195,5 @@ def test_admin_responses_carry_browser_hardening(client, admin_user):
 
 
 def test_served_settings_have_debug_off(fresh_db):
-    code = (
-        "from cafleet_project.cli import setup_django; setup_django(('server',)); "
-        "from django.conf import settings; print(settings.DEBUG)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env=fresh_db.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
+    code = "from django.conf import settings\nresult = settings.DEBUG"
+    assert seed(fresh_db, code, command=("server",)) is False
