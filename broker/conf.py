@@ -302,6 +302,11 @@ def secret_key(environ=os.environ) -> str | None:
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
+def host_id_if_set(environ=os.environ) -> str | None:
+    """``CAFLEET_HOST_ID`` when it is set (validated as :func:`host_id` does), else None."""
+    return host_id(environ) if environ.get("CAFLEET_HOST_ID") else None
+
+
 def host_id(environ=os.environ) -> str:
     """``CAFLEET_HOST_ID``: the name of this host in placements (which host owns a pane)
     and in the delivery worker's lease. Default: the host name (its first label when the

@@ -11,9 +11,12 @@ def member_env(agent, environ=os.environ) -> dict[str, str]:
     """Variables that name the member to its own ``cafleet hook`` calls, and the host id the
     Director runs under when it set one (the member's pane is on this host, so its own calls
     and any delivery worker it starts must name the host the same way: docs/deployment.md)."""
+    from broker.conf import host_id_if_set
+
     env = {"CAFLEET_SESSION_ID": agent.session_id, "CAFLEET_AGENT_ID": agent.agent_id}
-    if environ.get("CAFLEET_HOST_ID"):
-        env["CAFLEET_HOST_ID"] = environ["CAFLEET_HOST_ID"]
+    host = host_id_if_set(environ)
+    if host is not None:
+        env["CAFLEET_HOST_ID"] = host
     return env
 
 

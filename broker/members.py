@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from broker import conf
-from broker.clock import new_id, now
+from broker.clock import now
 from broker.conf import raw_database_url
 from broker.exceptions import CafleetError
 from broker.ids import resolve_agent
@@ -37,7 +36,6 @@ from broker.models import (
     MemberEventKind,
     Placement,
 )
-from broker.output import compact_json
 from broker.services import (
     check_not_reserved,
     require_active_agent,
@@ -104,23 +102,16 @@ def _register(
     tmux_session, window_id, _pane = caller
     stamp = now()
     with transaction.atomic():
-        agent = Agent.objects.create(
-            agent_id=new_id(),
-            session_id=session_id,
-            name=name,
-            description=description,
-            registered_at=stamp,
-            agent_card_json=compact_json({"name": name, "description": description, "skills": []}),
+        agent = Agent.objects.enroll(
+            session_id=session_id, name=name, description=description, stamp=stamp
         )
-        placement = Placement.objects.create(
-            agent=agent,
-            director_agent_id=director_id,
-            tmux_session=tmux_session,
-            tmux_window_id=window_id,
-            tmux_pane_id=None,
+        placement = Placement.place(
+            agent,
+            director_id=director_id,
+            caller=(tmux_session, window_id),
+            pane_id=None,
             coding_agent=coding_agent,
-            created_at=stamp,
-            host_id=conf.host_id(),
+            stamp=stamp,
         )
         MemberEvent.objects.create(
             agent=agent,

@@ -117,6 +117,21 @@ class AgentQuerySet(models.QuerySet):
     def ordered(self):
         return self.order_by("registered_at", "agent_id")
 
+    def enroll(self, *, session_id: str, name: str, description: str, stamp: str, card=None):
+        """A new active agent, its card ``{"name", "description", "skills": []}`` unless
+        ``card`` is given."""
+        from broker.output import compact_json
+
+        card = card or {"name": name, "description": description, "skills": []}
+        return self.create(
+            agent_id=new_id(),
+            session_id=session_id,
+            name=name,
+            description=description,
+            registered_at=stamp,
+            agent_card_json=compact_json(card),
+        )
+
 
 class Agent(models.Model):
     agent_id = models.CharField(max_length=36, primary_key=True)
@@ -357,6 +372,24 @@ class Placement(models.Model):
 
     def __str__(self):
         return f"{self.agent_id[:8]} @ {self.tmux_pane_id or '(pending)'}"
+
+    @classmethod
+    def place(cls, agent, *, director_id, caller, pane_id, coding_agent, stamp) -> Placement:
+        """Record where ``agent`` runs: ``caller``'s tmux session and window (its pane
+        ``pane_id``, None until spawned), owned by this host (``CAFLEET_HOST_ID``)."""
+        from broker.conf import host_id
+
+        tmux_session, window_id = caller[0], caller[1]
+        return cls.objects.create(
+            agent=agent,
+            director_agent_id=director_id,
+            tmux_session=tmux_session,
+            tmux_window_id=window_id,
+            tmux_pane_id=pane_id,
+            coding_agent=coding_agent,
+            created_at=stamp,
+            host_id=host_id(),
+        )
 
     def is_on_this_host(self, host: str) -> bool:
         """True when ``host`` (this process's ``CAFLEET_HOST_ID``) owns the pane."""

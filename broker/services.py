@@ -14,7 +14,6 @@ from django.db import transaction
 
 from broker import delivery
 from broker.clock import new_id, now
-from broker.conf import host_id
 from broker.database import notify_inbox
 from broker.exceptions import CafleetError, NotFound, ValidationError
 from broker.ids import is_full_id, is_wellformed_prefix, resolve_agent, resolve_task
@@ -31,7 +30,6 @@ from broker.models import (
     TaskType,
     card_kind,
 )
-from broker.output import compact_json
 
 RESERVED_NAME = "administrator"
 DIRECTOR_NAME = "Director"
@@ -76,36 +74,29 @@ def session_create(
     stamp = now()
     with transaction.atomic():
         session = Session.objects.create(session_id=new_id(), label=label, created_at=stamp)
-        director = Agent.objects.create(
-            agent_id=new_id(),
-            session=session,
+        director = Agent.objects.enroll(
+            session_id=session.session_id,
             name=DIRECTOR_NAME,
             description=DIRECTOR_DESCRIPTION,
-            registered_at=stamp,
-            agent_card_json=compact_json(
-                {"name": DIRECTOR_NAME, "description": DIRECTOR_DESCRIPTION, "skills": []}
-            ),
+            stamp=stamp,
         )
-        placement = Placement.objects.create(
-            agent=director,
-            director_agent=None,
-            tmux_session=tmux_session,
-            tmux_window_id=window_id,
-            tmux_pane_id=pane_id,
+        placement = Placement.place(
+            director,
+            director_id=None,
+            caller=caller,
+            pane_id=pane_id,
             coding_agent=coding_agent,
-            created_at=stamp,
-            host_id=host_id(),
+            stamp=stamp,
         )
         session.director_agent = director
         session.save(update_fields=["director_agent"])
         card = administrator_card(session.session_id)
-        admin = Agent.objects.create(
-            agent_id=new_id(),
-            session=session,
+        admin = Agent.objects.enroll(
+            session_id=session.session_id,
             name=card["name"],
             description=card["description"],
-            registered_at=stamp,
-            agent_card_json=compact_json(card),
+            stamp=stamp,
+            card=card,
         )
     return session, director, admin, placement
 
@@ -231,13 +222,9 @@ def agent_register(
         except ValueError as exc:
             raise CafleetError(f"Invalid JSON in --skills: {exc}") from None
     require_live_session(session_id)
-    return Agent.objects.create(
-        agent_id=new_id(),
-        session_id=session_id,
-        name=name,
-        description=description,
-        registered_at=now(),
-        agent_card_json=compact_json({"name": name, "description": description, "skills": skills}),
+    card = {"name": name, "description": description, "skills": skills}
+    return Agent.objects.enroll(
+        session_id=session_id, name=name, description=description, stamp=now(), card=card
     )
 
 
