@@ -421,7 +421,7 @@ def markdown(result: dict, png_name: str) -> str:
                     "2,500 examples (random seed) + 300 random-byte runs",
                 ],
                 [
-                    "`tests/test_faults.py`",
+                    "`tests/test_faults_sigkill.py`",
                     "8 rounds of random SIGKILL (16 processes)",
                     "60 rounds (120 processes)",
                 ],
@@ -432,8 +432,8 @@ def markdown(result: dict, png_name: str) -> str:
     )
     out.append(
         "```sh\n.venv/bin/pytest tests/test_stress.py tests/test_fuzz_cli.py "
-        "tests/test_faults.py\nCAFLEET_TEST_PROFILE=long .venv/bin/pytest "
-        "tests/test_stress.py tests/test_fuzz_cli.py tests/test_faults.py\n```\n"
+        "tests/test_faults_sigkill.py\nCAFLEET_TEST_PROFILE=long .venv/bin/pytest "
+        "tests/test_stress.py tests/test_fuzz_cli.py tests/test_faults_sigkill.py\n```\n"
     )
     out.append(
         "Stage durations of this run: "
