@@ -8,7 +8,9 @@ Each pass (every ``INTERVAL`` seconds) the worker
 
 1. offers every held delivery of an unacknowledged, uncanceled task again through
    ``tmux.deliver_preview`` (the tmux layer's gate decides; the worker never sends a key
-   of its own, never Escape, never an answer to a dialog);
+   of its own, never Escape, never an answer to a dialog), and takes up owed deliveries
+   that a command killed between its commit and its preview left behind
+   (``STRANDED_AFTER``);
 2. stops retrying deliveries whose recipient is gone (deregistered, placement removed, or
    the tmux layer reports the pane gone): state ``failed``;
 3. escalates, exactly once (a conditional UPDATE on ``escalated_at``), every delivery held
@@ -71,6 +73,10 @@ __all__ = ["ensure_worker", "lease_holder", "log_path", "spawn_worker"]
 
 INTERVAL = 0.5
 HEARTBEAT_EVERY = 2.0
+#: An ``owed`` delivery without a reason is one whose preview a command planned but never
+#: recorded: the command was killed between its commit and the preview (a normal preview,
+#: lock wait included, is recorded within seconds). After this long the worker takes it up.
+STRANDED_AFTER = 60.0
 
 
 # ------------------------------------------------------------------------------ settings
@@ -102,8 +108,17 @@ def _local():
 
 
 def _held():
+    """Held deliveries, and owed ones stranded by a command that died before its preview
+    (``STRANDED_AFTER``), of unacknowledged, uncanceled tasks for this host's panes."""
+    from django.db.models import Q
+
+    stranded = Q(
+        state=DeliveryState.OWED, reason__isnull=True, updated_at__lt=_cutoff(STRANDED_AFTER)
+    )
     return Delivery.objects.filter(
-        _local(), state=DeliveryState.HELD, task__status_state=TaskState.INPUT_REQUIRED
+        Q(state=DeliveryState.HELD) | stranded,
+        _local(),
+        task__status_state=TaskState.INPUT_REQUIRED,
     )
 
 
