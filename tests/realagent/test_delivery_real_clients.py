@@ -2,8 +2,8 @@
 send`` does to a member pane in every state the pane gate knows (shell, dialog, draft, lone
 ``!``, copy-mode, busy, a stopped client) and the 50-preview loop, each test run against both
 clients. Where the two clients measurably differ, the difference is a field of :class:`Client`
-(named, with what was measured); the Claude-only escalation path is in
-test_delivery_real_claude.py.
+(named, with what was measured); the escalation path (both clients) is in
+test_delivery_real_escalation.py.
 
 Each test drives cafleet as a user does (``message send`` as a subprocess, the background
 delivery worker started on its own) and checks the result where it lands: in the mock
