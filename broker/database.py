@@ -76,12 +76,6 @@ def backend() -> str:
         raise CafleetError(str(exc)) from None
 
 
-def is_postgres() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
-
-
 def ensure_ready() -> str:
     """Check the database before first use; returns its path (SQLite) or its password-free
     URL (PostgreSQL). Raises NotReady."""

@@ -310,16 +310,6 @@ LOCK_WAIT = 8.0
 # --- §7 / §8 / §9 member keystrokes ----------------------------------------------------------
 
 
-def _send_literal(pane: str, text: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-    # '-l' makes the text literal. A text starting with '-' would be read as a flag by
-    # tmux's option parser ("unknown flag"), so only then a '--' goes in front of it.
-    args = ["send-keys", "-t", pane, "-l"]
-    if text.startswith("-"):
-        args.append("--")
-    args.append(text)
-    run(args, timeout=timeout)
-
-
 def send_choice(pane: str, n) -> None:
     """``send-keys -t <pane> <n>`` (no Enter). Raises :class:`TmuxError`."""
     run(["send-keys", "-t", pane, str(n)])
