@@ -73,10 +73,15 @@ __all__ = ["ensure_worker", "lease_holder", "log_path", "spawn_worker"]
 
 INTERVAL = 0.5
 HEARTBEAT_EVERY = 2.0
-#: An ``owed`` delivery without a reason is one whose preview a command planned but never
-#: recorded: the command was killed between its commit and the preview (a normal preview,
-#: lock wait included, is recorded within seconds). After this long the worker takes it up.
-STRANDED_AFTER = 60.0
+#: An ``owed`` delivery without a reason is one whose preview a command planned but has not
+#: recorded: the command is still typing its fan-out, or was killed between its commit and
+#: the preview, or typed it and then failed to record the outcome. After this long, and only
+#: while the recipient has not polled, been shown or acknowledged the message (any of which
+#: makes it ``seen``), the worker offers it again. The bound is far above the longest
+#: fan-out (a 50-pane broadcast takes under a second; a hung tmux server costs a pane at
+#: most about 40 s), so a second copy of a preview can only reach an agent that has left
+#: the message unread for five minutes.
+STRANDED_AFTER = 300.0
 
 
 # ------------------------------------------------------------------------------ settings

@@ -7,8 +7,9 @@ named tmux buffer, sends Enter in a separate call and watches the screen
 answer to a question's free-text option.
 
 Every tmux call goes through :mod:`broker.tmux` (the single door), looked up on that module
-at call time, as are its timing constants and its clock (``tmux.time``): what a test sets
-on ``broker.tmux`` applies here.
+at call time, as are its timing constants and its clock (``tmux.time``), so a test that
+patches those on ``broker.tmux`` reaches this module too. Names defined here (``pane_gate``,
+``type_text``, ...) are reachable as ``tmux.<name>`` but are patched where they live.
 """
 
 import os
