@@ -99,7 +99,6 @@ def _register(
     )
     if director.is_administrator:
         raise CafleetError(f"{prefix}Administrator cannot be a director")
-    tmux_session, window_id, _pane = caller
     stamp = now()
     with transaction.atomic():
         agent = Agent.objects.enroll(
@@ -108,7 +107,7 @@ def _register(
         placement = Placement.place(
             agent,
             director_id=director_id,
-            caller=(tmux_session, window_id),
+            caller=caller,
             pane_id=None,
             coding_agent=coding_agent,
             stamp=stamp,
